@@ -1,0 +1,29 @@
+/**
+ * The `haq` command. Each file in cli/commands/ exports `register(program)` and adds one
+ * command; this file only finds them, so commands stay independent of each other.
+ */
+import { Command } from 'commander';
+import { readdirSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+
+export async function buildProgram(): Promise<Command> {
+  const program = new Command('haq')
+    .description('Hardware-aware automated mixed-precision quantization for ONNX models')
+    .version('0.1.0')
+    .showHelpAfterError('(run with --help for usage)');
+  const dir = join(dirname(fileURLToPath(import.meta.url)), 'commands');
+  const files = readdirSync(dir).filter((f) => f.endsWith('.ts') && !f.endsWith('.test.ts')).sort();
+  for (const file of files) {
+    const mod = (await import(pathToFileURL(join(dir, file)).href)) as { register?: (p: Command) => void };
+    mod.register?.(program);
+  }
+  return program;
+}
+
+const isMain = process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1];
+const viaBin = process.argv[1]?.endsWith(join('bin', 'haq.js')) || process.argv[1]?.endsWith('/haq');
+if (isMain || viaBin) {
+  const program = await buildProgram();
+  await program.parseAsync(process.argv);
+}

@@ -1,0 +1,54 @@
+import { z } from 'zod';
+import { Constraint } from './quant/policy';
+
+/**
+ * The configuration of one search: CLI flags, or `models/<name>/search.json` beside an
+ * uploaded model, merged over these defaults. Stored as searches/<id>/config.json.
+ */
+export const Strategy = z.enum(['ddpg', 'random', 'uniform', 'greedy']);
+export type Strategy = z.infer<typeof Strategy>;
+
+export const SearchConfig = z
+  .object({
+    /** Model name (the folder under models/ or the file's base name). */
+    model: z.string().min(1),
+    /** Store key of the ONNX model. */
+    modelKey: z.string().min(1),
+    /** Store key prefix of the data folder (calib-inputs.npy, val-inputs.npy, val-labels.npy, ...). */
+    dataPrefix: z.string().min(1),
+    /** A built-in target name, or a custom target's JSON inline. */
+    hardware: z.union([z.string().min(1), z.record(z.unknown())]).default('bismo-edge'),
+    constraint: Constraint.default({ kind: 'latency', ratio: 0.5 }),
+    strategy: Strategy.default('ddpg'),
+    /** Episodes (evaluated policies) in all, warm-up included. */
+    episodes: z.number().int().positive().max(100000).default(100),
+    /** Random warm-up episodes before DDPG learns (HAQ: 20). */
+    warmupEpisodes: z.number().int().nonnegative().default(20),
+    /** Policies proposed and evaluated in parallel per round (B). */
+    parallel: z.number().int().positive().max(64).default(1),
+    seed: z.number().int().nonnegative().default(0),
+    minBits: z.number().int().min(1).max(8).default(2),
+    maxBits: z.number().int().min(1).max(8).default(8),
+    /** HAQ pins the first and last layer to 8 bits. */
+    pinFirstLast: z.boolean().default(true),
+    /** Batch size for the hardware model (a target may fix its own). */
+    batch: z.number().int().positive().optional(),
+    /** Input shape when the model's is dynamic, e.g. [1, 1, 28, 28]. */
+    inputShape: z.array(z.number().int().positive()).optional(),
+    /** Validation samples used per evaluation (0 = all). */
+    evalSamples: z.number().int().nonnegative().default(0),
+    /** Calibration samples for activation ranges. */
+    calibSamples: z.number().int().positive().default(256),
+    quant: z
+      .object({
+        weightGranularity: z.enum(['per-channel', 'per-tensor']).default('per-channel'),
+        activationCalibration: z.enum(['mse', 'max', 'percentile']).default('mse'),
+        percentile: z.number().gt(50).max(100).default(99.99),
+      })
+      .default({}),
+    /** Step Functions history guard: continue as new after this many rounds in one execution. */
+    roundsPerExecution: z.number().int().positive().default(200),
+  })
+  .refine((c) => c.minBits <= c.maxBits, { message: 'minBits must be <= maxBits', path: ['minBits'] });
+export type SearchConfig = z.infer<typeof SearchConfig>;
+export type SearchConfigInput = z.input<typeof SearchConfig>;

@@ -1,0 +1,29 @@
+import { z } from 'zod';
+
+/**
+ * A cost table: for each layer, cost at every (weight bits, activation bits) pair, indexed
+ * [wBits-1][aBits-1] over 1..8. Built once per (model hash, target, batch) and read by the
+ * budget repair and the report. Model size needs no target: params x wBits.
+ */
+export const Grid8 = z.array(z.array(z.number()).length(8)).length(8);
+export type Grid8 = number[][];
+
+export const LayerCost = z.object({
+  name: z.string(),
+  /** Accelerator cycles where the model counts cycles, else null. */
+  latencyCycles: Grid8.nullable(),
+  latencyMs: Grid8,
+  /** Microjoules where the model has an energy model, else null. */
+  energyUj: Grid8.nullable(),
+  /** Weight elements: model size in bytes is params x wBits / 8 (bias stays float and is not counted). */
+  params: z.number(),
+});
+export type LayerCost = z.infer<typeof LayerCost>;
+
+export const CostTable = z.object({
+  target: z.object({ name: z.string(), kind: z.string() }).passthrough(),
+  batch: z.number().int().positive(),
+  modelHash: z.string(),
+  layers: z.array(LayerCost).min(1),
+});
+export type CostTable = z.infer<typeof CostTable>;

@@ -1,0 +1,77 @@
+import {
+  DeleteObjectCommand,
+  GetObjectCommand,
+  HeadObjectCommand,
+  ListObjectsV2Command,
+  PutObjectCommand,
+  S3Client,
+} from '@aws-sdk/client-s3';
+import { InvalidInputError, ObjectNotFoundError } from '../errors';
+import type { ObjectStore, PutOptions } from './object-store';
+
+/** ObjectStore over one S3 bucket (the AWS SDK v3 client is passed in or built once). */
+export class S3Store implements ObjectStore {
+  readonly location: string;
+
+  constructor(
+    readonly bucket: string,
+    readonly client: S3Client = new S3Client({}),
+  ) {
+    this.location = `s3://${bucket}`;
+  }
+
+  /** A store for the bucket named by an environment variable; fails at cold start with its name. */
+  static fromEnv(variable = 'WORK_BUCKET', env: NodeJS.ProcessEnv = process.env): S3Store {
+    const bucket = env[variable];
+    if (!bucket) throw new InvalidInputError(`environment variable ${variable} is not set: it must name the S3 bucket`);
+    return new S3Store(bucket, new S3Client({ forcePathStyle: env.AWS_S3_FORCE_PATH_STYLE === 'true' || !!env.AWS_ENDPOINT_URL }));
+  }
+
+  async get(key: string): Promise<Uint8Array> {
+    try {
+      const out = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: key }));
+      return await out.Body!.transformToByteArray();
+    } catch (err) {
+      if (isNotFound(err)) throw new ObjectNotFoundError(key, this.location);
+      throw err;
+    }
+  }
+
+  async put(key: string, body: Uint8Array | string, options?: PutOptions): Promise<void> {
+    await this.client.send(
+      new PutObjectCommand({ Bucket: this.bucket, Key: key, Body: body, ContentType: options?.contentType }),
+    );
+  }
+
+  async exists(key: string): Promise<boolean> {
+    try {
+      await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: key }));
+      return true;
+    } catch (err) {
+      if (isNotFound(err)) return false;
+      throw err;
+    }
+  }
+
+  async list(prefix: string): Promise<string[]> {
+    const keys: string[] = [];
+    let token: string | undefined;
+    do {
+      const out = await this.client.send(
+        new ListObjectsV2Command({ Bucket: this.bucket, Prefix: prefix, ContinuationToken: token }),
+      );
+      for (const item of out.Contents ?? []) if (item.Key) keys.push(item.Key);
+      token = out.IsTruncated ? out.NextContinuationToken : undefined;
+    } while (token);
+    return keys.sort();
+  }
+
+  async delete(key: string): Promise<void> {
+    await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: key }));
+  }
+}
+
+function isNotFound(err: unknown): boolean {
+  const e = err as { name?: string; $metadata?: { httpStatusCode?: number } };
+  return e?.name === 'NoSuchKey' || e?.name === 'NotFound' || e?.$metadata?.httpStatusCode === 404;
+}
