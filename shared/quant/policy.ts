@@ -1,4 +1,6 @@
 import { z } from 'zod';
+import { InvalidPolicyError } from '../errors';
+import type { LayerTable } from '../onnx/types';
 
 /**
  * A mixed-precision policy: per quantizable layer a weight bitwidth and an activation
@@ -32,3 +34,105 @@ export const Policy = z.object({
   metrics: z.record(z.unknown()).optional(),
 });
 export type Policy = z.infer<typeof Policy>;
+
+// ---------------------------------------------------------------------------------------
+// Validation against a model's layer table, pinning, size (helper C, shared/quant).
+
+
+function describeBits(v: unknown): string {
+  return typeof v === 'string' ? JSON.stringify(v) : String(v);
+}
+
+/**
+ * Checks a policy (parsed JSON, any shape) against the model's layer table and returns it
+ * typed, with its layers in the table's order. Throws InvalidPolicyError naming every
+ * offending layer or value: malformed structure, bits outside 1..8 (aBits may be null),
+ * unknown or duplicate layer names, missing layers, a policy written for another model
+ * (model.hash differs from the table's modelHash).
+ */
+export function validatePolicy(value: unknown, table: LayerTable, what = 'policy'): Policy {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new InvalidPolicyError(`${what} must be a JSON object with a "layers" list, got ${Array.isArray(value) ? 'an array' : typeof value}`);
+  }
+  const raw = value as { layers?: unknown; model?: { hash?: unknown; name?: unknown } };
+  if (raw.model && typeof raw.model.hash === 'string' && raw.model.hash !== table.modelHash) {
+    throw new InvalidPolicyError(
+      `${what} was made for another model (model.hash ${raw.model.hash.slice(0, 12)}..., this model is ${table.modelHash.slice(0, 12)}...${
+        typeof raw.model.name === 'string' ? `; policy model name "${raw.model.name}"` : ''
+      }); run the search on this model or remove model.hash`,
+      { policyHash: raw.model.hash, modelHash: table.modelHash },
+    );
+  }
+  if (!Array.isArray(raw.layers) || raw.layers.length === 0) {
+    throw new InvalidPolicyError(`${what} needs a non-empty "layers" list of {"name", "wBits", "aBits"}`);
+  }
+  const badBits: string[] = [];
+  raw.layers.forEach((l: unknown, i: number) => {
+    const layer = (l ?? {}) as Record<string, unknown>;
+    const label = typeof layer.name === 'string' ? layer.name : `layers[${i}]`;
+    const w = layer.wBits;
+    if (!(typeof w === 'number' && Number.isInteger(w) && w >= 1 && w <= 8)) badBits.push(`${label}.wBits=${describeBits(w)}`);
+    const a = layer.aBits;
+    if (!(a === null || (typeof a === 'number' && Number.isInteger(a) && a >= 1 && a <= 8))) badBits.push(`${label}.aBits=${describeBits(a)}`);
+  });
+  if (badBits.length > 0) {
+    throw new InvalidPolicyError(`${what}: bits must be integers in 1..8 (aBits may be null for a float activation): ${badBits.join(', ')}`, {
+      badBits,
+    });
+  }
+  const parsed = Policy.safeParse(value);
+  if (!parsed.success) {
+    const issues = parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ');
+    throw new InvalidPolicyError(`${what}: ${issues}`);
+  }
+  const policy = parsed.data;
+  const known = new Set(table.layers.map((l) => l.name));
+  const seen = new Set<string>();
+  const unknown: string[] = [];
+  const duplicate: string[] = [];
+  for (const l of policy.layers) {
+    if (!known.has(l.name)) unknown.push(l.name);
+    else if (seen.has(l.name)) duplicate.push(l.name);
+    seen.add(l.name);
+  }
+  const missing = table.layers.filter((l) => !seen.has(l.name)).map((l) => l.name);
+  const problems: string[] = [];
+  if (unknown.length) problems.push(`unknown layers ${unknown.map((n) => `"${n}"`).join(', ')}`);
+  if (duplicate.length) problems.push(`duplicate layers ${duplicate.map((n) => `"${n}"`).join(', ')}`);
+  if (missing.length) problems.push(`missing layers ${missing.map((n) => `"${n}"`).join(', ')}`);
+  if (problems.length) {
+    const names = table.layers.map((l) => l.name);
+    const shown = names.length > 12 ? `${names.slice(0, 12).join(', ')}, ... (${names.length} in all)` : names.join(', ');
+    throw new InvalidPolicyError(`${what} does not fit the model: ${problems.join('; ')}. The model's quantizable layers are: ${shown} (haq inspect lists them)`, {
+      unknown,
+      duplicate,
+      missing,
+    });
+  }
+  const byName = new Map(policy.layers.map((l) => [l.name, l]));
+  return { ...policy, layers: table.layers.map((l) => byName.get(l.name)!) };
+}
+
+/**
+ * HAQ pins the first and the last quantizable layer to 8 bits (DESIGN.md: an option, on by
+ * default). Returns new layers with those two at wBits 8 and aBits 8 (a float activation, null,
+ * stays float). The layers must be in graph order (validatePolicy returns them so).
+ */
+export function pinEndLayers(layers: readonly LayerBits[], pinnedBits = 8): LayerBits[] {
+  const last = layers.length - 1;
+  return layers.map((l, i) => (i === 0 || i === last ? { ...l, wBits: pinnedBits, aBits: l.aBits === null ? null : pinnedBits } : { ...l }));
+}
+
+/** A uniform policy: every layer at the same bits (aBits null: float activations). */
+export function uniformPolicy(table: LayerTable, wBits: number, aBits: number | null): Policy {
+  return { model: { name: 'model', hash: table.modelHash }, layers: table.layers.map((l) => ({ name: l.name, wBits, aBits })) };
+}
+
+/**
+ * Size of the quantized weights in bytes: sum over layers of params * wBits / 8 (HAQ's model
+ * size, section 3.3: biases, scales and codebooks are not counted).
+ */
+export function policySizeBytes(table: LayerTable, layers: readonly LayerBits[]): number {
+  const bits = new Map(layers.map((l) => [l.name, l.wBits]));
+  return table.layers.reduce((sum, l) => sum + (l.params * (bits.get(l.name) ?? 32)) / 8, 0);
+}

@@ -1,0 +1,173 @@
+/**
+ * Linear (uniform) quantization, the reward's default scheme (DESIGN.md "The algorithm").
+ *
+ * Weights: symmetric, per output channel by default (per tensor as an option, as in HAQ).
+ *   b >= 2 bits: codes q in [-(2^(b-1)-1), 2^(b-1)-1] (narrow range, so +x and -x quantize
+ *   alike), scale = max|w| / (2^(b-1)-1), w_q = q * scale.
+ *   b = 1 bit: sign times scale, scale = mean|w| (the L2-optimal binary scale, XNOR-Net,
+ *   Rastegari et al. 2016), codes in {-1, +1} (w = 0 counts as +1).
+ * Activations (each quantizable layer's input), per tensor, with a calibrated clip value alpha:
+ *   unsigned (the calibration set never saw a negative value): q in [0, 2^b - 1],
+ *   scale = alpha / (2^b - 1);
+ *   signed, b >= 2: q in [-(2^(b-1)-1), 2^(b-1)-1], scale = alpha / (2^(b-1)-1);
+ *   signed, b = 1: the two levels are -alpha and +alpha (a mid-rise quantizer):
+ *   q in {-1, 0}, offset 0.5, scale = 2 alpha, value = (q + 0.5) * scale.
+ * Every activation quantizer is therefore value = (clip(round(x / scale - offset), qmin, qmax)
+ * + offset) * scale, computed in float32 with round-half-to-even; the fake-quant graph
+ * (shared/quant/fake-quant.ts) runs exactly these operations, so its integer codes match
+ * `activationCodes` bit for bit.
+ */
+import { InvalidInputError } from '../errors';
+
+/** Round half to even, as ONNX Round and numpy.round do. */
+export function roundHalfEven(x: number): number {
+  const r = Math.round(x); // rounds .5 up
+  if (r - x === 0.5 && r % 2 !== 0) return r - 1;
+  return r;
+}
+
+/** Smallest activation scale: a layer whose calibrated range is 0 maps everything to ~0 instead of dividing by 0. */
+export const minActivationScale = 2 ** -100;
+
+export function assertBits(bits: number, what = 'bits'): void {
+  if (!Number.isInteger(bits) || bits < 1 || bits > 8) {
+    throw new InvalidInputError(`${what} must be an integer in 1..8, got ${bits}`);
+  }
+}
+
+/** Largest weight code for b bits (symmetric, narrow range); 1 for b = 1 (sign). */
+export function weightQmax(bits: number): number {
+  return bits === 1 ? 1 : 2 ** (bits - 1) - 1;
+}
+
+export interface WeightQuantOptions {
+  /** Per output channel (default) or one scale for the whole tensor. */
+  perChannel?: boolean;
+  /** The output-channel axis of `shape` (0 for Conv, 1 for a MatMul/Gemm weight [K, N]). */
+  axis?: number;
+}
+
+export interface LinearWeights {
+  bits: number;
+  shape: number[];
+  /** Output-channel axis, or null when per tensor. */
+  axis: number | null;
+  /** Integer codes, one per weight. */
+  codes: Int8Array;
+  /** One scale per output channel (length shape[axis]), or length 1 per tensor. */
+  scales: Float32Array;
+  /** The dequantized weights codes * scale, in float32. */
+  values: Float32Array;
+}
+
+/** Quantizes a weight tensor symmetrically (see the module comment). Returns new arrays. */
+export function quantizeWeightsLinear(
+  weights: Float32Array,
+  shape: readonly number[],
+  bits: number,
+  { perChannel = true, axis = 0 }: WeightQuantOptions = {},
+): LinearWeights {
+  assertBits(bits, 'weight bits');
+  const size = shape.reduce((a, b) => a * b, 1);
+  if (size !== weights.length) {
+    throw new InvalidInputError(`weight shape [${shape.join(', ')}] holds ${size} values, got ${weights.length}`);
+  }
+  if (perChannel && (axis < 0 || axis >= shape.length)) {
+    throw new InvalidInputError(`output-channel axis ${axis} is outside the weight shape [${shape.join(', ')}]`);
+  }
+  const channels = perChannel ? shape[axis] : 1;
+  const inner = perChannel ? shape.slice(axis + 1).reduce((a, b) => a * b, 1) : 1;
+  const channelOf = perChannel ? (i: number) => Math.floor(i / inner) % channels : () => 0;
+
+  // Per-channel statistic: max|w| (b >= 2) or mean|w| (b = 1).
+  const stat = new Float64Array(channels);
+  const count = new Float64Array(channels);
+  for (let i = 0; i < weights.length; i++) {
+    const c = channelOf(i);
+    const a = Math.abs(weights[i]);
+    if (bits === 1) stat[c] += a;
+    else if (a > stat[c]) stat[c] = a;
+    count[c] += 1;
+  }
+  const qmax = weightQmax(bits);
+  const scales = new Float32Array(channels);
+  for (let c = 0; c < channels; c++) {
+    scales[c] = bits === 1 ? (count[c] > 0 ? stat[c] / count[c] : 0) : stat[c] / qmax;
+  }
+
+  const codes = new Int8Array(weights.length);
+  const values = new Float32Array(weights.length);
+  for (let i = 0; i < weights.length; i++) {
+    const s = scales[channelOf(i)];
+    let q: number;
+    if (bits === 1) q = weights[i] >= 0 ? 1 : -1;
+    else if (s === 0) q = 0;
+    else q = Math.max(-qmax, Math.min(qmax, roundHalfEven(Math.fround(weights[i] / s))));
+    codes[i] = q;
+    values[i] = codes[i] * s; // the Int8 code, so -0 becomes 0
+  }
+  return { bits, shape: [...shape], axis: perChannel ? axis : null, codes, scales, values };
+}
+
+/** The runtime parameters of one activation quantizer (the fake-quant graph's inputs for a layer). */
+export interface ActivationQuant {
+  bits: number;
+  signed: boolean;
+  /** The calibrated clip value alpha (the largest magnitude represented). */
+  clip: number;
+  scale: number;
+  offset: number;
+  qmin: number;
+  qmax: number;
+}
+
+/** Quantizer parameters for a clip value alpha at b bits (see the module comment). */
+export function activationQuant(clip: number, bits: number, signed: boolean): ActivationQuant {
+  assertBits(bits, 'activation bits');
+  if (!(clip >= 0) || !Number.isFinite(clip)) {
+    throw new InvalidInputError(`activation clip value must be finite and >= 0, got ${clip}`);
+  }
+  let scale: number;
+  let offset = 0;
+  let qmin: number;
+  let qmax: number;
+  if (!signed) {
+    qmin = 0;
+    qmax = 2 ** bits - 1;
+    scale = clip / qmax;
+  } else if (bits === 1) {
+    qmin = -1;
+    qmax = 0;
+    offset = 0.5;
+    scale = 2 * clip;
+  } else {
+    qmax = 2 ** (bits - 1) - 1;
+    qmin = -qmax;
+    scale = clip / qmax;
+  }
+  scale = Math.fround(scale);
+  if (!(scale > 0)) scale = minActivationScale;
+  return { bits, signed, clip, scale, offset, qmin, qmax };
+}
+
+/** Integer codes of an activation tensor, computed in float32 exactly as the fake-quant graph does. */
+export function activationCodes(x: Float32Array, p: ActivationQuant): Int32Array {
+  const out = new Int32Array(x.length);
+  const s = Math.fround(p.scale);
+  const o = Math.fround(p.offset);
+  for (let i = 0; i < x.length; i++) {
+    const t = Math.fround(Math.fround(x[i] / s) - o);
+    out[i] = Math.max(p.qmin, Math.min(p.qmax, roundHalfEven(t)));
+  }
+  return out;
+}
+
+/** Dequantized (fake-quantized) activations, float32 exactly as the graph computes them. */
+export function fakeQuantizeActivation(x: Float32Array, p: ActivationQuant): Float32Array {
+  const codes = activationCodes(x, p);
+  const out = new Float32Array(x.length);
+  const s = Math.fround(p.scale);
+  const o = Math.fround(p.offset);
+  for (let i = 0; i < x.length; i++) out[i] = Math.fround(codes[i] + o) * s;
+  return out;
+}
