@@ -70,6 +70,27 @@ export class CorruptObjectError extends HaqError {
   override name = 'CorruptObjectError';
 }
 
+/**
+ * A failure worth retrying unchanged (a throttled dependency, an injected test fault).
+ * The state machines retry it with backoff like Lambda's own transient errors.
+ */
+export class TransientError extends HaqError {
+  override name = 'TransientError';
+}
+
+/** Another search of the same model holds the per-model lock; Prepare is retried with backoff. */
+export class SearchBusyError extends HaqError {
+  override name = 'SearchBusyError';
+}
+
+/** A conditional write (`put(..., { ifAbsent: true })`) found the key already present. */
+export class ObjectExistsError extends HaqError {
+  override name = 'ObjectExistsError';
+  constructor(readonly key: string, where = '') {
+    super(`object already exists: ${key}${where ? ` in ${where}` : ''}`, { key });
+  }
+}
+
 /** Names the state machines match on; test/workflow checks every custom ErrorEquals is one of these. */
 export const domainErrorNames = [
   'HaqError',
@@ -81,6 +102,8 @@ export const domainErrorNames = [
   'BudgetInfeasibleError',
   'ObjectNotFoundError',
   'CorruptObjectError',
+  'TransientError',
+  'SearchBusyError',
 ] as const;
 
 /** One line for a person: the error's message, with its class name when it is one of ours. */

@@ -24,10 +24,24 @@ export const searchKeys = {
   policies: (id: string, round: number) => `searches/${id}/rounds/${pad(round)}/policies.json`,
   simulation: (id: string, round: number, index: number) => `searches/${id}/rounds/${pad(round)}/sim/${pad(index, 3)}.json`,
   evaluation: (id: string, round: number, index: number) => `searches/${id}/rounds/${pad(round)}/eval/${pad(index, 3)}.json`,
+  /** One shard of a policy's evaluation when the validation set is split (config.evalShards > 1). */
+  evaluationShard: (id: string, round: number, index: number, shard: number) =>
+    `searches/${id}/rounds/${pad(round)}/eval/${pad(index, 3)}.shard-${pad(shard, 3)}.json`,
   result: (id: string, round: number, index: number) => `searches/${id}/rounds/${pad(round)}/results/${pad(index, 3)}.json`,
   roundSummary: (id: string, round: number) => `searches/${id}/rounds/${pad(round)}/summary.json`,
   history: (id: string) => `searches/${id}/history.json`,
   best: (id: string) => `searches/${id}/best.json`,
+};
+
+/** Work bucket, outside any one search: the per-model lock (one running search per model). */
+export const lockKeys = {
+  model: (name: string) => `locks/${name}.json`,
+  fault: (name: string, id: string) => `faults/${name}/${id}.json`,
+};
+
+/** Sweeps in the work bucket: the plan (models x targets x constraints) a sweep runs. */
+export const sweepKeys = {
+  plan: (sweepId: string) => `sweeps/${sweepId}/plan.json`,
 };
 
 /** Results bucket: policies/<model>/<target>/<constraint>/<searchId>/... and latest.json. */

@@ -1,6 +1,6 @@
 import { mkdir, readFile, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { dirname, join, relative, resolve, sep } from 'node:path';
-import { InvalidInputError, ObjectNotFoundError } from '../errors';
+import { InvalidInputError, ObjectExistsError, ObjectNotFoundError } from '../errors';
 import type { ObjectStore, PutOptions } from './object-store';
 
 /** ObjectStore over a local folder: key `a/b.json` is the file `<root>/a/b.json`. */
@@ -31,9 +31,19 @@ export class FsStore implements ObjectStore {
   }
 
   /** Writes to a temporary file and renames it, so a reader never sees a partial object. */
-  async put(key: string, body: Uint8Array | string, _options?: PutOptions): Promise<void> {
+  async put(key: string, body: Uint8Array | string, options?: PutOptions): Promise<void> {
     const path = this.path(key);
     await mkdir(dirname(path), { recursive: true });
+    if (options?.ifAbsent) {
+      // O_EXCL: the create fails atomically when another writer got there first.
+      try {
+        await writeFile(path, body, { flag: 'wx' });
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'EEXIST') throw new ObjectExistsError(key, this.location);
+        throw err;
+      }
+      return;
+    }
     const tmp = `${path}.tmp-${process.pid}-${this.tmpCounter++}`;
     await writeFile(tmp, body);
     await rename(tmp, path);

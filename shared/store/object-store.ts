@@ -19,6 +19,8 @@ export interface ObjectStore {
 
 export interface PutOptions {
   contentType?: string;
+  /** Write only if the key does not exist yet (atomic: S3 If-None-Match, O_EXCL on disk); else throw ObjectExistsError. */
+  ifAbsent?: boolean;
 }
 
 /** Reads a JSON object and checks it with a schema; names the key on failure. */

@@ -6,7 +6,7 @@ import {
   PutObjectCommand,
   S3Client,
 } from '@aws-sdk/client-s3';
-import { InvalidInputError, ObjectNotFoundError } from '../errors';
+import { InvalidInputError, ObjectExistsError, ObjectNotFoundError } from '../errors';
 import type { ObjectStore, PutOptions } from './object-store';
 
 /** ObjectStore over one S3 bucket (the AWS SDK v3 client is passed in or built once). */
@@ -38,9 +38,23 @@ export class S3Store implements ObjectStore {
   }
 
   async put(key: string, body: Uint8Array | string, options?: PutOptions): Promise<void> {
-    await this.client.send(
-      new PutObjectCommand({ Bucket: this.bucket, Key: key, Body: body, ContentType: options?.contentType }),
-    );
+    try {
+      await this.client.send(
+        new PutObjectCommand({
+          Bucket: this.bucket,
+          Key: key,
+          Body: body,
+          ContentType: options?.contentType,
+          ...(options?.ifAbsent ? { IfNoneMatch: '*' } : {}),
+        }),
+      );
+    } catch (err) {
+      const e = err as { name?: string; $metadata?: { httpStatusCode?: number } };
+      if (options?.ifAbsent && (e?.name === 'PreconditionFailed' || e?.$metadata?.httpStatusCode === 412 || e?.$metadata?.httpStatusCode === 409)) {
+        throw new ObjectExistsError(key, this.location);
+      }
+      throw err;
+    }
   }
 
   async exists(key: string): Promise<boolean> {
