@@ -46,6 +46,8 @@ export const SearchConfig = z
         percentile: z.number().gt(50).max(100).default(99.99),
       })
       .default({}),
+    /** Evaluate each policy as this many parallel shards of the validation set (a Map in the state machine). */
+    evalShards: z.number().int().positive().max(64).default(1),
     /** Step Functions history guard: continue as new after this many rounds in one execution. */
     roundsPerExecution: z.number().int().positive().default(200),
   })

@@ -33,9 +33,9 @@ export const searchKeys = {
   best: (id: string) => `searches/${id}/best.json`,
 };
 
-/** Work bucket, outside any one search: the per-model lock (one running search per model). */
+/** Work bucket, outside any one search: the lock that lets one search at a time write a results prefix. */
 export const lockKeys = {
-  model: (name: string) => `locks/${name}.json`,
+  search: (model: string, target: string, constraint: string) => `locks/${model}/${target}/${constraint}.json`,
   fault: (name: string, id: string) => `faults/${name}/${id}.json`,
 };
 
