@@ -1,0 +1,154 @@
+/**
+ * Activation calibration: the clip value of every quantizable layer's input, for every
+ * bitwidth 1..8 and every method (max, percentile, MSE), computed once per search on the
+ * calibration set and cached in the store (searchKeys.calibration) as this JSON object.
+ *
+ * Two passes of the FP32 model with the layer inputs exposed as outputs: the first finds each
+ * tensor's min and max |x| (the sign decides unsigned vs signed quantization), the second
+ * fills a histogram of |x| over [0, max |x|], from which clip-range.ts picks the clip values.
+ */
+import { z } from 'zod';
+import { InvalidDataError } from '../errors';
+import { modelInput } from '../onnx/layers';
+import { decodeModel } from '../onnx/proto';
+import { ModelSession, type FloatTensor } from '../onnx/runtime';
+import type { LayerTable } from '../onnx/types';
+import { addToHistogramInPlace, clipRange, ClipMethod, emptyHistogram, type AbsHistogram } from './clip-range';
+import { exposeLayerInputs } from './fake-quant';
+
+const EightClips = z.array(z.number().nonnegative()).length(8);
+
+export const LayerCalibration = z.object({
+  name: z.string(),
+  /** The activation tensor that was measured. */
+  inputName: z.string(),
+  min: z.number(),
+  max: z.number(),
+  /** max |x|, the top of the histogram. */
+  maxAbs: z.number().nonnegative(),
+  /** true when the calibration set produced a negative value: signed quantization. */
+  signed: z.boolean(),
+  /** Clip value alpha per method, index bits - 1. */
+  clip: z.object({ max: EightClips, percentile: EightClips, mse: EightClips }),
+});
+export type LayerCalibration = z.infer<typeof LayerCalibration>;
+
+export const Calibration = z.object({
+  version: z.literal(1),
+  modelHash: z.string(),
+  samples: z.number().int().positive(),
+  histogramBins: z.number().int().positive(),
+  percentile: z.number(),
+  layers: z.array(LayerCalibration).min(1),
+});
+export type Calibration = z.infer<typeof Calibration>;
+
+export interface CalibrationOptions {
+  /** Samples per onnxruntime run (a model with a fixed batch dim uses that instead). */
+  batchSize?: number;
+  histogramBins?: number;
+  percentile?: number;
+  mseCandidates?: number;
+  threads?: number;
+}
+
+/** The batch size a model accepts: its fixed batch dim, or the requested size when the dim is dynamic. */
+export function modelBatchSize(declared: Array<number | null>, requested: number): number {
+  return declared[0] ?? requested;
+}
+
+/**
+ * Checks that data matches the model input (every dim but the batch) and yields batches of
+ * `batch` samples; the last one is zero-padded to `batch` when `pad` (fixed-batch models).
+ */
+export function* batches(data: FloatTensor, batch: number, pad: boolean): Generator<{ tensor: FloatTensor; count: number }> {
+  const n = data.dims[0];
+  const per = data.dims.slice(1).reduce((a, b) => a * b, 1);
+  for (let start = 0; start < n; start += batch) {
+    const count = Math.min(batch, n - start);
+    const rows = pad ? batch : count;
+    const slice = data.data.subarray(start * per, (start + count) * per);
+    const buf = rows === count ? slice : (() => {
+      const b = new Float32Array(rows * per);
+      b.set(slice);
+      return b;
+    })();
+    yield { tensor: { data: buf, dims: [rows, ...data.dims.slice(1)] }, count };
+  }
+}
+
+/** Throws InvalidDataError unless `data` has the model's input shape (any batch size). */
+export function checkInputShape(data: FloatTensor, table: LayerTable, what = 'data'): void {
+  const want = table.inputShape.slice(1);
+  const got = data.dims.slice(1);
+  const per = data.dims.reduce((a, b) => a * b, 1);
+  if (data.dims.length !== table.inputShape.length || want.some((d, i) => d !== got[i]) || data.dims[0] < 1 || per !== data.data.length) {
+    throw new InvalidDataError(
+      `${what} has shape [${data.dims.join(', ')}] but the model input is [N, ${want.join(', ')}]; ` +
+        `save the samples as one float32 .npy array in the model's layout`,
+      { dims: data.dims, expected: table.inputShape },
+    );
+  }
+}
+
+export async function calibrate(modelBytes: Uint8Array, table: LayerTable, calib: FloatTensor, options: CalibrationOptions = {}): Promise<Calibration> {
+  const { histogramBins = 2048, percentile = 99.99, mseCandidates = 100 } = options;
+  checkInputShape(calib, table, 'calibration data');
+  const model = decodeModel(modelBytes);
+  const input = modelInput(model);
+  const batch = modelBatchSize(input.dims, options.batchSize ?? 64);
+  const { bytes, exposed } = exposeLayerInputs(model, table);
+  const session = await ModelSession.create(bytes, { threads: options.threads, what: 'calibration model' });
+  const names = [...new Set(table.layers.map((l) => l.inputName))];
+  const stats = new Map(names.map((n) => [n, { min: Infinity, max: -Infinity, maxAbs: 0 }]));
+  const histograms = new Map<string, AbsHistogram>();
+  const tensorsOf = async (tensor: FloatTensor, count: number): Promise<Map<string, Float32Array>> => {
+    const out = exposed.length ? await session.run({ [input.name]: tensor }, exposed) : {};
+    const per = (t: FloatTensor) => t.data.subarray(0, (t.data.length / t.dims[0]) * count); // drop padding rows
+    const m = new Map<string, Float32Array>();
+    for (const n of names) m.set(n, n === input.name ? per(tensor) : per(out[n]));
+    return m;
+  };
+  try {
+    const pad = input.dims[0] !== null;
+    for (const { tensor, count } of batches(calib, batch, pad)) {
+      for (const [n, values] of await tensorsOf(tensor, count)) {
+        const s = stats.get(n)!;
+        for (let i = 0; i < values.length; i++) {
+          const v = values[i];
+          if (v < s.min) s.min = v;
+          if (v > s.max) s.max = v;
+          const a = Math.abs(v);
+          if (a > s.maxAbs) s.maxAbs = a;
+        }
+      }
+    }
+    for (const n of names) {
+      const s = stats.get(n)!;
+      if (!Number.isFinite(s.maxAbs)) throw new InvalidDataError(`calibration produced a non-finite value in tensor "${n}"; check the calibration data for NaN/Inf`);
+      histograms.set(n, emptyHistogram(s.maxAbs, histogramBins));
+    }
+    for (const { tensor, count } of batches(calib, batch, pad)) {
+      for (const [n, values] of await tensorsOf(tensor, count)) addToHistogramInPlace(histograms.get(n)!, values);
+    }
+  } finally {
+    await session.release();
+  }
+  const bitsList = [1, 2, 3, 4, 5, 6, 7, 8];
+  return {
+    version: 1,
+    modelHash: table.modelHash,
+    samples: calib.dims[0],
+    histogramBins,
+    percentile,
+    layers: table.layers.map((l) => {
+      const s = stats.get(l.inputName)!;
+      const h = histograms.get(l.inputName)!;
+      const signed = s.min < 0;
+      const clip = Object.fromEntries(
+        ClipMethod.options.map((m) => [m, bitsList.map((b) => clipRange(h, m, b, signed, { percentile, mseCandidates }))]),
+      ) as LayerCalibration['clip'];
+      return { name: l.name, inputName: l.inputName, min: s.min, max: s.max, maxAbs: s.maxAbs, signed, clip };
+    }),
+  };
+}

@@ -1,0 +1,213 @@
+/**
+ * Fast policy evaluation: the fake-quantized graph (fake-quant.ts) is built and loaded into
+ * ONE onnxruntime session; a policy only changes the session's feeds (the weights quantized
+ * in memory, the activation quantizers' scalars), so switching policies costs no session
+ * rebuild and no model re-parse. Quantized weights are cached per (layer, bits), so a policy
+ * switch after the first few is a handful of map look-ups.
+ *
+ * The reward uses calibrated post-training quantization, no fine-tuning (HAQ fine-tunes one
+ * epoch per episode; haq has no training runtime in the loop).
+ */
+import { CorruptObjectError, InvalidDataError, InvalidInputError } from '../errors';
+import { modelInput } from '../onnx/layers';
+import { decodeModel } from '../onnx/proto';
+import { ModelSession, type FloatTensor, type Tensor } from '../onnx/runtime';
+import type { LayerTable } from '../onnx/types';
+import { deriveSeed, Rng } from '../rng';
+import type { EvaluationResult } from '../search/results';
+import { batches, checkInputShape, modelBatchSize, type Calibration } from './calibration';
+import type { ClipMethod } from './clip-range';
+import { buildFakeQuantModel, type FakeQuantLayer } from './fake-quant';
+import { kmeansQuantize } from './kmeans';
+import { activationQuant, quantizeWeightsLinear, type ActivationQuant } from './linear';
+import { validatePolicy, type LayerBits, type Policy } from './policy';
+
+export type WeightMode = 'linear' | 'kmeans';
+
+export interface QuantEvaluatorOptions {
+  /** 'linear' (default, the reward) or 'kmeans' (model-size mode: shared centroids per layer). */
+  weightMode?: WeightMode;
+  /** Per-output-channel weight scales (default) or one per tensor. */
+  perChannel?: boolean;
+  /** Which calibrated clip value the activations use (default 'mse'). */
+  clipMethod?: ClipMethod;
+  /** Seed of the k-means++ initialisation. */
+  seed?: number;
+  /** Samples per run (a model with a fixed batch dim uses that instead). */
+  batchSize?: number;
+  threads?: number;
+  /** Also output every layer's activation input and integer codes (tests). */
+  debugOutputs?: boolean;
+  /** Milliseconds clock for EvaluationResult.seconds (default performance.now). */
+  clockMs?: () => number;
+}
+
+/** A data set: inputs [N, ...model input dims] and, optionally, integer labels (else fidelity mode). */
+export interface EvalData {
+  inputs: FloatTensor;
+  labels: ArrayLike<number> | null;
+}
+
+export interface QuantEvaluator {
+  readonly table: LayerTable;
+  readonly layers: readonly FakeQuantLayer[];
+  /** Top-1/top-5 of the policy on the data (fidelity against the FP32 model without labels). */
+  evaluate(policy: Policy | { layers: LayerBits[] }, data: EvalData): Promise<EvaluationResult>;
+  /** The same numbers for the unquantized model (same session, quantizers bypassed). */
+  evaluateFp32(data: EvalData): Promise<EvaluationResult>;
+  /** The session feeds for a policy (weights and quantizer scalars): the policy switch. */
+  policyFeeds(policy: Policy | { layers: LayerBits[] } | null): Record<string, Tensor>;
+  /** Runs one batch; returns the named outputs (default: the model's outputs). */
+  run(policy: Policy | { layers: LayerBits[] } | null, inputs: FloatTensor, outputNames?: string[]): Promise<Record<string, FloatTensor>>;
+  /** The activation quantizer a layer gets at `bits` (from the calibration). */
+  activationParams(layerIndex: number, bits: number): ActivationQuant;
+  /** The quantized weights of a layer at `bits` (cached). */
+  quantizedWeights(layerIndex: number, bits: number): Float32Array;
+  close(): Promise<void>;
+}
+
+const scalar = (v: number): Tensor => ({ data: Float32Array.of(v), dims: [] });
+
+/** Checks that a calibration object belongs to the model and its layer table. */
+export function checkCalibration(calibration: Calibration, table: LayerTable): void {
+  if (calibration.modelHash !== table.modelHash) {
+    throw new CorruptObjectError(
+      `calibration was computed for model ${calibration.modelHash.slice(0, 12)}..., not this model (${table.modelHash.slice(0, 12)}...); recalibrate`,
+    );
+  }
+  const names = calibration.layers.map((l) => l.name).join(',');
+  if (names !== table.layers.map((l) => l.name).join(',')) {
+    throw new CorruptObjectError(`calibration layers (${names}) do not match the layer table; recalibrate`);
+  }
+}
+
+export async function prepareQuantEvaluator(
+  modelBytes: Uint8Array,
+  table: LayerTable,
+  calibration: Calibration | null,
+  options: QuantEvaluatorOptions = {},
+): Promise<QuantEvaluator> {
+  const { weightMode = 'linear', perChannel = true, clipMethod = 'mse', seed = 0, clockMs = () => performance.now() } = options;
+  if (calibration) checkCalibration(calibration, table);
+  const model = decodeModel(modelBytes);
+  const declared = modelInput(model).dims;
+  const batchSize = modelBatchSize(declared, options.batchSize ?? 64);
+  const pad = declared[0] !== null;
+  const fq = buildFakeQuantModel(model, table, { debugOutputs: options.debugOutputs });
+  const session = await ModelSession.create(fq.bytes, { threads: options.threads, what: 'fake-quantized model' });
+  const logitsName = fq.outputNames[0];
+
+  const weightCache = new Map<string, Float32Array>();
+  const quantizedWeights = (i: number, bits: number): Float32Array => {
+    const key = `${i}:${bits}`;
+    let w = weightCache.get(key);
+    if (!w) {
+      const l = fq.layers[i];
+      w =
+        weightMode === 'kmeans'
+          ? kmeansQuantize(l.weight, bits, new Rng(deriveSeed(seed, 'kmeans', l.name, bits))).values
+          : quantizeWeightsLinear(l.weight, l.weightDims, bits, { perChannel, axis: l.channelAxis }).values;
+      weightCache.set(key, w);
+    }
+    return w;
+  };
+  const activationParams = (i: number, bits: number): ActivationQuant => {
+    if (!calibration) throw new InvalidInputError(`layer ${fq.layers[i].name}: activation bits ${bits} need a calibration; calibrate first or use aBits null`);
+    const c = calibration.layers[i];
+    return activationQuant(c.clip[clipMethod][bits - 1], bits, c.signed);
+  };
+  const policyFeeds = (policy: Policy | { layers: LayerBits[] } | null): Record<string, Tensor> => {
+    const bits = policy ? validatePolicy(policy, table).layers : null;
+    const feeds: Record<string, Tensor> = {};
+    fq.layers.forEach((l, i) => {
+      const b = bits?.[i];
+      feeds[l.weightInput] = { data: b ? quantizedWeights(i, b.wBits) : l.weight, dims: l.weightDims };
+      const a = b && b.aBits !== null ? activationParams(i, b.aBits) : null;
+      feeds[l.scaleInput] = scalar(a ? a.scale : 1);
+      feeds[l.offsetInput] = scalar(a ? a.offset : 0);
+      feeds[l.qminInput] = scalar(a ? a.qmin : 0);
+      feeds[l.qmaxInput] = scalar(a ? a.qmax : 0);
+      feeds[l.enableInput] = scalar(a ? 1 : 0);
+    });
+    return feeds;
+  };
+
+  const runFeeds = async (feeds: Record<string, Tensor>, inputs: FloatTensor, outputNames: string[]) =>
+    session.run({ ...feeds, [fq.inputName]: inputs }, outputNames);
+
+  /** Top-5 class indices (descending) of each row of the logits, first `count` rows. */
+  const topk = (logits: FloatTensor, count: number, k: number): Int32Array[] => {
+    const classes = logits.data.length / logits.dims[0];
+    const out: Int32Array[] = [];
+    for (let r = 0; r < count; r++) {
+      const row = logits.data.subarray(r * classes, (r + 1) * classes);
+      const idx = Array.from({ length: classes }, (_, j) => j).sort((a, b) => row[b] - row[a] || a - b);
+      out.push(Int32Array.from(idx.slice(0, k)));
+    }
+    return out;
+  };
+
+  const predictions = async (feeds: Record<string, Tensor>, data: EvalData): Promise<Int32Array[]> => {
+    checkInputShape(data.inputs, table, 'evaluation data');
+    const preds: Int32Array[] = [];
+    for (const { tensor, count } of batches(data.inputs, batchSize, pad)) {
+      const out = await runFeeds(feeds, tensor, [logitsName]);
+      preds.push(...topk(out[logitsName], count, 5));
+    }
+    return preds;
+  };
+
+  const fp32Top1 = new WeakMap<EvalData, Int32Array>();
+  const score = async (feeds: Record<string, Tensor>, data: EvalData, isFp32: boolean): Promise<EvaluationResult> => {
+    const start = clockMs();
+    const preds = await predictions(feeds, data);
+    const seconds = (clockMs() - start) / 1000;
+    const n = preds.length;
+    let reference: ArrayLike<number>;
+    let mode: EvaluationResult['mode'];
+    if (data.labels) {
+      if (data.labels.length !== n) {
+        throw new InvalidDataError(`the data has ${n} samples but ${data.labels.length} labels; labels need one integer per sample`);
+      }
+      reference = data.labels;
+      mode = 'labels';
+    } else {
+      if (isFp32) fp32Top1.set(data, Int32Array.from(preds, (p) => p[0]));
+      let ref = fp32Top1.get(data);
+      if (!ref) {
+        const fp = await predictions(policyFeeds(null), data);
+        ref = Int32Array.from(fp, (p) => p[0]);
+        fp32Top1.set(data, ref);
+      }
+      reference = ref;
+      mode = 'fidelity';
+    }
+    const classes = preds[0]?.length ?? 0;
+    let hit1 = 0;
+    let hit5 = 0;
+    for (let i = 0; i < n; i++) {
+      const p = preds[i];
+      if (p[0] === reference[i]) hit1++;
+      for (let j = 0; j < p.length; j++) if (p[j] === reference[i]) hit5++;
+    }
+    return {
+      top1: (100 * hit1) / n,
+      top5: classes >= 5 ? (100 * hit5) / n : null,
+      mode,
+      samples: n,
+      seconds,
+    };
+  };
+
+  return {
+    table,
+    layers: fq.layers,
+    evaluate: (policy, data) => score(policyFeeds(policy), data, false),
+    evaluateFp32: (data) => score(policyFeeds(null), data, true),
+    policyFeeds,
+    run: (policy, inputs, outputNames = fq.outputNames) => runFeeds(policyFeeds(policy), inputs, outputNames),
+    activationParams,
+    quantizedWeights,
+    close: () => session.release(),
+  };
+}
