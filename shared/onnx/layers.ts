@@ -259,7 +259,7 @@ export function parseShape(text: string, what = '--input-shape'): number[] {
  * A dynamic first (batch) dim defaults to 1; any other dynamic dim needs the override.
  */
 export function resolveInputShape(input: { name: string; dims: Array<number | null> }, override?: number[]): number[] {
-  const declared = `[${input.dims.map((d) => d ?? '?').join(', ')}]`;
+  const declared = `[${input.dims.map((d, i) => d ?? (i === 0 ? 'N' : '?')).join(', ')}]`;
   if (override) {
     if (override.length !== input.dims.length) {
       throw new InvalidInputError(

@@ -1,0 +1,80 @@
+/**
+ * `haq eval MODEL --data DIR [--split val] [--json]`: FP32 top-1/top-5 of an ONNX model on a
+ * data folder (calib/val/test .npy files, see docs/ingestion.md). Without labels it reports
+ * fidelity (agreement with the FP32 model's own top-1).
+ *
+ * Structure: loadEvalData (data folder -> split), evaluate (model + split -> Evaluation),
+ * evalJson/evalText (output). A policy option plugs in at `evaluate`: quantize the model,
+ * evaluate it with `reference` = the FP32 predictions, and print the same fields.
+ */
+import type { Command } from 'commander';
+import { stat } from 'node:fs/promises';
+import { InvalidInputError } from '../../shared/errors';
+import { loadDataset, requireSplit, type Split, type SplitName } from '../../shared/data/dataset';
+import { evaluateFp32, type Evaluation } from '../../shared/data/evaluate';
+import { FsStore } from '../../shared/store/fs-store';
+import { action, printJson } from '../output';
+import { readInputFile } from './inspect';
+
+export interface EvalCliOptions {
+  data: string;
+  split: string;
+  batchSize: string;
+  limit?: string;
+  json?: boolean;
+}
+
+const positiveInt = (value: string, flag: string): number => {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n <= 0) throw new InvalidInputError(`${flag} ${value} must be a positive integer`, { value });
+  return n;
+};
+
+/** Loads one split of a local data folder (wrapped in an FsStore). */
+export async function loadEvalData(dir: string, splitName: string): Promise<Split> {
+  if (!['val', 'test', 'calib'].includes(splitName)) throw new InvalidInputError(`--split ${splitName} must be val, test or calib`, { split: splitName });
+  const info = await stat(dir).catch(() => null);
+  if (!info?.isDirectory()) throw new InvalidInputError(`--data ${dir} is not a folder; pass the folder that holds val-inputs.npy`, { dir });
+  const dataset = await loadDataset(new FsStore(dir), '', [splitName as SplitName]);
+  return requireSplit(dataset, splitName as SplitName);
+}
+
+/** The `--json` document. */
+export function evalJson(e: Evaluation): Record<string, unknown> {
+  const { top1, top5, samples, seconds, mode } = e.result;
+  return { top1, top5, samples, seconds, imagesPerSecond: seconds > 0 ? samples / seconds : null, mode, classes: e.classes };
+}
+
+export function evalText(e: Evaluation, modelPath: string, split: string): string {
+  const { top1, top5, samples, seconds, mode } = e.result;
+  const what = mode === 'labels' ? 'accuracy vs labels' : 'fidelity (agreement with the FP32 top-1; no labels)';
+  return [
+    `${modelPath} on ${split} (${samples} samples, ${e.classes} classes): ${what}`,
+    `  top-1 ${top1.toFixed(2)} %`,
+    `  top-5 ${top5 === null ? 'n/a (5 classes or fewer)' : `${top5.toFixed(2)} %`}`,
+    `  ${seconds.toFixed(2)} s, ${seconds > 0 ? Math.round(samples / seconds) : '-'} images/s`,
+  ].join('\n');
+}
+
+export function register(program: Command): void {
+  program
+    .command('eval')
+    .description('FP32 top-1/top-5 of an ONNX model on a data folder (.npy files); fidelity to the FP32 top-1 when there are no labels')
+    .argument('<model>', 'ONNX model file')
+    .requiredOption('--data <dir>', 'data folder with <split>-inputs.npy, optional <split>-labels.npy and meta.json')
+    .option('--split <name>', 'which split to evaluate: val, test or calib', 'val')
+    .option('--batch-size <n>', 'samples per onnxruntime run', '128')
+    .option('--limit <n>', 'evaluate only the first n samples')
+    .option('--json', 'print JSON: {"top1","top5","samples","seconds","imagesPerSecond"}')
+    .action(
+      action(async (modelPath: string, opts: EvalCliOptions) => {
+        const batchSize = positiveInt(opts.batchSize, '--batch-size');
+        const limit = opts.limit !== undefined ? positiveInt(opts.limit, '--limit') : undefined;
+        const bytes = await readInputFile(modelPath);
+        const split = await loadEvalData(opts.data, opts.split);
+        const evaluation = await evaluateFp32(bytes, split, { what: modelPath, batchSize, limit });
+        if (opts.json) printJson(evalJson(evaluation));
+        else process.stdout.write(`${evalText(evaluation, modelPath, opts.split)}\n`);
+      }),
+    );
+}
