@@ -1,0 +1,143 @@
+/**
+ * The Lambda functions of the two state machines: one per file in functions/, its size
+ * (memory, timeout), whether it loads onnxruntime-node, and the object prefixes it may
+ * touch in each bucket. Pure data: the CDK constructs, the tests and the bundle benchmark
+ * all read it, so the deployed functions and the measured bundles are the same list.
+ */
+export type BucketRole = 'models' | 'work' | 'results';
+
+/** Object key prefixes (no wildcards: `searches/` means every key that starts with it). */
+export interface PrefixAccess {
+  /** s3:GetObject (and s3:ListBucket restricted to these prefixes). */
+  read?: string[];
+  /** s3:PutObject. */
+  write?: string[];
+  /** s3:DeleteObject. */
+  delete?: string[];
+}
+
+export interface FunctionSpec {
+  /** PascalCase id; the ASL placeholder is `${<id>FunctionArn}`. */
+  id: string;
+  /** Entry file relative to the repository root. */
+  entry: string;
+  memorySizeMb: number;
+  timeoutSeconds: number;
+  /** Loads onnxruntime-node (kept external and copied with only one platform's binary). */
+  onnxruntime: boolean;
+  /** Buckets whose names go into the environment, and the prefixes allowed in each. */
+  access: Partial<Record<BucketRole, PrefixAccess>>;
+  description: string;
+}
+
+const searches = 'searches/';
+const locks = 'locks/';
+const models = 'models/';
+
+/**
+ * Sizes per role. Lambda gives CPU in proportion to memory (1,769 MB = one vCPU), so the
+ * onnxruntime functions (Prepare: FP32 accuracy and calibration; Evaluate: one policy on a
+ * validation shard) and the DDPG update get the most. The state machines time every task
+ * out at 900 s (Lambda's maximum).
+ */
+export const functionSpecs: FunctionSpec[] = [
+  {
+    id: 'Prepare',
+    entry: 'functions/prepare.ts',
+    memorySizeMb: 3008,
+    timeoutSeconds: 900,
+    onnxruntime: true,
+    description: 'Parses the ONNX model, builds the layer table, calibrates activations, takes the per-model lock',
+    access: {
+      models: { read: [models] },
+      work: { read: [searches, locks], write: [searches, locks], delete: [locks] },
+    },
+  },
+  {
+    id: 'Simulate',
+    entry: 'functions/simulate.ts',
+    memorySizeMb: 1024,
+    timeoutSeconds: 300,
+    onnxruntime: false,
+    description: 'Builds the hardware cost table and costs one policy (latency, energy, size)',
+    access: { work: { read: [searches], write: [searches] } },
+  },
+  {
+    id: 'Evaluate',
+    entry: 'functions/evaluate.ts',
+    memorySizeMb: 3008,
+    timeoutSeconds: 900,
+    onnxruntime: true,
+    description: 'Accuracy of the FP32 model or one quantized policy on a validation shard (onnxruntime)',
+    access: {
+      models: { read: [models] },
+      work: { read: [searches], write: [searches] },
+    },
+  },
+  {
+    id: 'Act',
+    entry: 'functions/act.ts',
+    memorySizeMb: 1024,
+    timeoutSeconds: 300,
+    onnxruntime: false,
+    description: 'DDPG agent: proposes the round\'s policies, repaired to the budget',
+    access: { work: { read: [searches], write: [searches] } },
+  },
+  {
+    id: 'Update',
+    entry: 'functions/update.ts',
+    memorySizeMb: 2048,
+    timeoutSeconds: 900,
+    onnxruntime: false,
+    description: 'Rewards, replay buffer, DDPG training steps, checkpoint, done/continue decision',
+    access: { work: { read: [searches], write: [searches] } },
+  },
+  {
+    id: 'Finalize',
+    entry: 'functions/finalize.ts',
+    memorySizeMb: 3008,
+    timeoutSeconds: 900,
+    onnxruntime: true,
+    description: 'Writes the best policy, report and quantized model to the results bucket; releases the lock',
+    access: {
+      models: { read: [models] },
+      work: { read: [searches, locks], write: [searches], delete: [locks] },
+      results: { read: ['policies/'], write: ['policies/'] },
+    },
+  },
+  {
+    id: 'RecordFailure',
+    entry: 'functions/record-failure.ts',
+    memorySizeMb: 256,
+    timeoutSeconds: 120,
+    onnxruntime: false,
+    description: 'Writes status.json with the error and releases the lock',
+    access: {
+      work: { read: [searches, locks], write: [searches], delete: [locks] },
+      results: { read: ['policies/'] },
+    },
+  },
+  {
+    id: 'Compare',
+    entry: 'functions/compare.ts',
+    memorySizeMb: 1024,
+    timeoutSeconds: 900,
+    onnxruntime: false,
+    description: 'Plans a sweep, builds each search input, polls search status, writes the cross-target comparison',
+    access: {
+      models: { read: [models, 'sweeps/'] },
+      work: { read: [searches, 'sweeps/'], write: [searches, 'sweeps/'] },
+      results: { read: ['policies/', 'sweeps/'], write: ['sweeps/'] },
+    },
+  },
+];
+
+/** The DefinitionSubstitutions placeholder a function's ARN fills. */
+export const substitutionName = (spec: FunctionSpec): string => `${spec.id}FunctionArn`;
+
+/** Environment variable naming each bucket (docs/workflow.md "Environment of the functions"). */
+export const bucketEnvNames: Record<BucketRole, string> = {
+  models: 'MODELS_BUCKET',
+  work: 'WORK_BUCKET',
+  results: 'RESULTS_BUCKET',
+};
