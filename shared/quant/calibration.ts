@@ -8,6 +8,7 @@
  * fills a histogram of |x| over [0, max |x|], from which clip-range.ts picks the clip values.
  */
 import { z } from 'zod';
+import { inputBatch, type Split } from '../data/dataset';
 import { InvalidDataError } from '../errors';
 import { modelInput } from '../onnx/layers';
 import { decodeModel } from '../onnx/proto';
@@ -91,7 +92,13 @@ export function checkInputShape(data: FloatTensor, table: LayerTable, what = 'da
   }
 }
 
-export async function calibrate(modelBytes: Uint8Array, table: LayerTable, calib: FloatTensor, options: CalibrationOptions = {}): Promise<Calibration> {
+/**
+ * Calibrates every layer's activation clip values on `calib` (a tensor [N, ...input dims] or a
+ * data split, e.g. the calib split of a data folder). Throws InvalidDataError when the data
+ * does not have the model's input shape.
+ */
+export async function calibrate(modelBytes: Uint8Array, table: LayerTable, calibData: FloatTensor | Split, options: CalibrationOptions = {}): Promise<Calibration> {
+  const calib: FloatTensor = 'sampleShape' in calibData ? inputBatch(calibData, 0, calibData.samples) : calibData;
   const { histogramBins = 2048, percentile = 99.99, mseCandidates = 100 } = options;
   checkInputShape(calib, table, 'calibration data');
   const model = decodeModel(modelBytes);

@@ -8,14 +8,17 @@
  * The reward uses calibrated post-training quantization, no fine-tuning (HAQ fine-tunes one
  * epoch per episode; haq has no training runtime in the loop).
  */
-import { CorruptObjectError, InvalidDataError, InvalidInputError } from '../errors';
+import { defaultMeta, type Split } from '../data/dataset';
+import { evaluateSession, predictSplit, type Evaluation } from '../data/evaluate';
+import { top1Predictions } from '../data/metrics';
+import { CorruptObjectError, InvalidInputError } from '../errors';
 import { modelInput } from '../onnx/layers';
 import { decodeModel } from '../onnx/proto';
 import { ModelSession, type FloatTensor, type Tensor } from '../onnx/runtime';
 import type { LayerTable } from '../onnx/types';
 import { deriveSeed, Rng } from '../rng';
 import type { EvaluationResult } from '../search/results';
-import { batches, checkInputShape, modelBatchSize, type Calibration } from './calibration';
+import { modelBatchSize, type Calibration } from './calibration';
 import type { ClipMethod } from './clip-range';
 import { buildFakeQuantModel, type FakeQuantLayer } from './fake-quant';
 import { kmeansQuantize } from './kmeans';
@@ -42,19 +45,32 @@ export interface QuantEvaluatorOptions {
   clockMs?: () => number;
 }
 
-/** A data set: inputs [N, ...model input dims] and, optionally, integer labels (else fidelity mode). */
-export interface EvalData {
-  inputs: FloatTensor;
-  labels: ArrayLike<number> | null;
+/** A float32 split from tensors (tests, the bench): inputs [N, ...] and optional labels. */
+export function splitFromTensor(inputs: FloatTensor, labels: Int32Array | null = null, name: Split['name'] = 'val'): Split {
+  return {
+    name,
+    inputs: { dtype: 'float32', data: inputs.data, shape: inputs.dims },
+    labels,
+    samples: inputs.dims[0],
+    sampleShape: inputs.dims.slice(1),
+    meta: { ...defaultMeta },
+  };
+}
+
+export interface SplitOptions {
+  /** Only the first `limit` samples. */
+  limit?: number;
 }
 
 export interface QuantEvaluator {
   readonly table: LayerTable;
   readonly layers: readonly FakeQuantLayer[];
   /** Top-1/top-5 of the policy on the data (fidelity against the FP32 model without labels). */
-  evaluate(policy: Policy | { layers: LayerBits[] }, data: EvalData): Promise<EvaluationResult>;
+  evaluate(policy: Policy | { layers: LayerBits[] }, split: Split, options?: SplitOptions): Promise<EvaluationResult>;
   /** The same numbers for the unquantized model (same session, quantizers bypassed). */
-  evaluateFp32(data: EvalData): Promise<EvaluationResult>;
+  evaluateFp32(split: Split, options?: SplitOptions): Promise<EvaluationResult>;
+  /** Logits and top-1 predictions of a policy (null: FP32) on a split. */
+  predict(policy: Policy | { layers: LayerBits[] } | null, split: Split, options?: SplitOptions): Promise<Evaluation>;
   /** The session feeds for a policy (weights and quantizer scalars): the policy switch. */
   policyFeeds(policy: Policy | { layers: LayerBits[] } | null): Record<string, Tensor>;
   /** Runs one batch; returns the named outputs (default: the model's outputs). */
@@ -92,7 +108,6 @@ export async function prepareQuantEvaluator(
   const model = decodeModel(modelBytes);
   const declared = modelInput(model).dims;
   const batchSize = modelBatchSize(declared, options.batchSize ?? 64);
-  const pad = declared[0] !== null;
   const fq = buildFakeQuantModel(model, table, { debugOutputs: options.debugOutputs });
   const session = await ModelSession.create(fq.bytes, { threads: options.threads, what: 'fake-quantized model' });
   const logitsName = fq.outputNames[0];
@@ -135,75 +150,28 @@ export async function prepareQuantEvaluator(
   const runFeeds = async (feeds: Record<string, Tensor>, inputs: FloatTensor, outputNames: string[]) =>
     session.run({ ...feeds, [fq.inputName]: inputs }, outputNames);
 
-  /** Top-5 class indices (descending) of each row of the logits, first `count` rows. */
-  const topk = (logits: FloatTensor, count: number, k: number): Int32Array[] => {
-    const classes = logits.data.length / logits.dims[0];
-    const out: Int32Array[] = [];
-    for (let r = 0; r < count; r++) {
-      const row = logits.data.subarray(r * classes, (r + 1) * classes);
-      const idx = Array.from({ length: classes }, (_, j) => j).sort((a, b) => row[b] - row[a] || a - b);
-      out.push(Int32Array.from(idx.slice(0, k)));
+  // FP32 top-1 per split: the reference of fidelity mode (splits without labels).
+  const fp32Reference = new WeakMap<Split, Int32Array>();
+  const predict = async (policy: Policy | { layers: LayerBits[] } | null, split: Split, { limit }: SplitOptions = {}): Promise<Evaluation> => {
+    const feeds = policyFeeds(policy);
+    const base = { modelDims: declared, inputName: fq.inputName, outputName: logitsName, batchSize, limit, extraFeeds: feeds, nowMs: clockMs };
+    if (split.labels) return evaluateSession(session, split, base);
+    let reference = fp32Reference.get(split);
+    if (!reference || reference.length < Math.min(split.samples, limit ?? split.samples)) {
+      const fp32 = policy ? policyFeeds(null) : feeds;
+      const p = await predictSplit(session, split, { ...base, extraFeeds: fp32 });
+      reference = top1Predictions(p.logits, p.classes);
+      fp32Reference.set(split, reference);
     }
-    return out;
-  };
-
-  const predictions = async (feeds: Record<string, Tensor>, data: EvalData): Promise<Int32Array[]> => {
-    checkInputShape(data.inputs, table, 'evaluation data');
-    const preds: Int32Array[] = [];
-    for (const { tensor, count } of batches(data.inputs, batchSize, pad)) {
-      const out = await runFeeds(feeds, tensor, [logitsName]);
-      preds.push(...topk(out[logitsName], count, 5));
-    }
-    return preds;
-  };
-
-  const fp32Top1 = new WeakMap<EvalData, Int32Array>();
-  const score = async (feeds: Record<string, Tensor>, data: EvalData, isFp32: boolean): Promise<EvaluationResult> => {
-    const start = clockMs();
-    const preds = await predictions(feeds, data);
-    const seconds = (clockMs() - start) / 1000;
-    const n = preds.length;
-    let reference: ArrayLike<number>;
-    let mode: EvaluationResult['mode'];
-    if (data.labels) {
-      if (data.labels.length !== n) {
-        throw new InvalidDataError(`the data has ${n} samples but ${data.labels.length} labels; labels need one integer per sample`);
-      }
-      reference = data.labels;
-      mode = 'labels';
-    } else {
-      if (isFp32) fp32Top1.set(data, Int32Array.from(preds, (p) => p[0]));
-      let ref = fp32Top1.get(data);
-      if (!ref) {
-        const fp = await predictions(policyFeeds(null), data);
-        ref = Int32Array.from(fp, (p) => p[0]);
-        fp32Top1.set(data, ref);
-      }
-      reference = ref;
-      mode = 'fidelity';
-    }
-    const classes = preds[0]?.length ?? 0;
-    let hit1 = 0;
-    let hit5 = 0;
-    for (let i = 0; i < n; i++) {
-      const p = preds[i];
-      if (p[0] === reference[i]) hit1++;
-      for (let j = 0; j < p.length; j++) if (p[j] === reference[i]) hit5++;
-    }
-    return {
-      top1: (100 * hit1) / n,
-      top5: classes >= 5 ? (100 * hit5) / n : null,
-      mode,
-      samples: n,
-      seconds,
-    };
+    return evaluateSession(session, split, { ...base, reference });
   };
 
   return {
     table,
     layers: fq.layers,
-    evaluate: (policy, data) => score(policyFeeds(policy), data, false),
-    evaluateFp32: (data) => score(policyFeeds(null), data, true),
+    evaluate: async (policy, split, options) => (await predict(policy, split, options)).result,
+    evaluateFp32: async (split, options) => (await predict(null, split, options)).result,
+    predict,
     policyFeeds,
     run: (policy, inputs, outputNames = fq.outputNames) => runFeeds(policyFeeds(policy), inputs, outputNames),
     activationParams,

@@ -34,10 +34,10 @@ export async function buildMlp(seed = 1): Promise<SmallModel> {
 }
 
 /** CNN: Conv(1 -> 4, 3x3, pad 1) -> Relu -> depthwise Conv(4, 3x3, stride 2) -> Relu -> GAP -> Gemm(4 -> 10). Input [N, 1, 8, 8]. */
-export async function buildCnn(seed = 2, opset = 13): Promise<SmallModel> {
+export async function buildCnn(seed = 2, opset = 13, batch: number | 'N' = 'N'): Promise<SmallModel> {
   const rng = new Rng(seed);
   const g = new GraphBuilder({ name: 'cnn', opset });
-  const x = g.input('x', 'float32', ['N', 1, 8, 8]);
+  const x = g.input('x', 'float32', [batch, 1, 8, 8]);
   const weights: SmallModel['weights'] = {
     conv1: { w: randn(rng, 4 * 9, 0.5), b: randn(rng, 4, 0.1), dims: [4, 1, 3, 3] },
     dw2: { w: randn(rng, 4 * 9, 0.5), dims: [4, 1, 3, 3] },

@@ -1,0 +1,241 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { CorruptObjectError, InvalidDataError, InvalidInputError, InvalidPolicyError, UnsupportedModelError } from '../../../shared/errors';
+import { ModelSession, type FloatTensor } from '../../../shared/onnx/runtime';
+import { Calibration, calibrate } from '../../../shared/quant/calibration';
+import { prepareQuantEvaluator, splitFromTensor, type QuantEvaluator } from '../../../shared/quant/evaluator';
+import { activationCodes, activationQuant, fakeQuantizeActivation, quantizeWeightsLinear } from '../../../shared/quant/linear';
+import { uniformPolicy, type LayerBits } from '../../../shared/quant/policy';
+import { expectClose } from '../../helpers/expect-close';
+import { buildCnn, buildMlp, randomInputs, type SmallModel } from './small-models';
+
+const N = 40;
+
+/** Straightforward reference: the MLP forward in JS with the reference quantizers. */
+function referenceMlp(m: SmallModel, cal: Calibration, layers: LayerBits[], x: FloatTensor): Float32Array {
+  const n = x.dims[0];
+  const act = (i: number, v: Float32Array): Float32Array => {
+    const a = layers[i].aBits;
+    if (a === null) return v;
+    const c = cal.layers[i];
+    return fakeQuantizeActivation(v, activationQuant(c.clip.mse[a - 1], a, c.signed));
+  };
+  // y = x W^T (transB = 1, W [out, in]) or x W (W [in, out]), + b
+  const dense = (v: Float32Array, inF: number, outF: number, name: string, transB: boolean, i: number): Float32Array => {
+    const { w, b, dims } = m.weights[name];
+    const wq = quantizeWeightsLinear(w, dims, layers[i].wBits, { axis: transB ? 0 : 1 }).values;
+    const y = new Float32Array(n * outF);
+    for (let r = 0; r < n; r++)
+      for (let o = 0; o < outF; o++) {
+        let s = b ? b[o] : 0;
+        for (let k = 0; k < inF; k++) s += v[r * inF + k] * (transB ? wq[o * inF + k] : wq[k * outF + o]);
+        y[r * outF + o] = s;
+      }
+    return y;
+  };
+  const relu = (v: Float32Array) => v.map((t) => Math.max(0, t));
+  let h = relu(dense(act(0, x.data), 8, 16, 'fc1', true, 0));
+  h = relu(dense(act(1, h), 16, 12, 'mm2', false, 1));
+  return dense(act(2, h), 12, 10, 'fc3', false, 2);
+}
+
+describe('fake-quant evaluator on an MLP (Gemm transB=1, MatMul, Gemm transB=0)', () => {
+  let m: SmallModel;
+  let cal: Calibration;
+  let ev: QuantEvaluator;
+  const x = randomInputs(21, [N, 8]);
+  before(async () => {
+    m = await buildMlp();
+    cal = await calibrate(m.bytes, m.table, randomInputs(20, [64, 8]), { batchSize: 16 });
+    ev = await prepareQuantEvaluator(m.bytes, m.table, cal, { debugOutputs: true });
+  });
+  after(async () => ev?.close());
+
+  const policies: Array<[string, LayerBits[]]> = [
+    ['8/8', [8, 8, 8].map((b, i) => ({ name: ['fc1', 'mm2', 'fc3'][i], wBits: b, aBits: b }))],
+    ['4/4', [4, 4, 4].map((b, i) => ({ name: ['fc1', 'mm2', 'fc3'][i], wBits: b, aBits: b }))],
+    ['2/2', [2, 2, 2].map((b, i) => ({ name: ['fc1', 'mm2', 'fc3'][i], wBits: b, aBits: b }))],
+    ['1/1', [1, 1, 1].map((b, i) => ({ name: ['fc1', 'mm2', 'fc3'][i], wBits: b, aBits: b }))],
+    [
+      'mixed with a float activation',
+      [
+        { name: 'fc1', wBits: 7, aBits: 3 },
+        { name: 'mm2', wBits: 3, aBits: null },
+        { name: 'fc3', wBits: 5, aBits: 6 },
+      ],
+    ],
+  ];
+  for (const [label, layers] of policies) {
+    it(`${label}: logits match the JS reference; integer codes are bit-exact`, async () => {
+      const out = await ev.run({ layers }, x, ['fc3_out', ...ev.layers.map((l) => l.codesName), 'relu_0_out', 'relu_1_out']);
+      expectClose(out.fc3_out.data, referenceMlp(m, cal, layers, x), { atol: 1e-4, rtol: 1e-4 }, 'logits');
+      const layerInputs = [x.data, out.relu_0_out.data, out.relu_1_out.data];
+      layers.forEach((l, i) => {
+        if (l.aBits === null) return;
+        const c = cal.layers[i];
+        const want = activationCodes(layerInputs[i], activationQuant(c.clip.mse[l.aBits - 1], l.aBits, c.signed));
+        assert.deepEqual(Array.from(Int32Array.from(out[ev.layers[i].codesName].data)), Array.from(want), `codes of ${l.name}`);
+      });
+    });
+  }
+
+  it('calibration: signed input layer, unsigned post-ReLU layers, JSON round trip', () => {
+    assert.deepEqual(cal.layers.map((l) => l.signed), [true, false, false]);
+    let maxAbs = 0;
+    for (const v of randomInputs(20, [64, 8]).data) maxAbs = Math.max(maxAbs, Math.abs(v));
+    assert.equal(cal.layers[0].maxAbs, maxAbs);
+    for (const l of cal.layers) for (let b = 0; b < 8; b++) assert.ok(l.clip.mse[b] <= l.clip.max[b] && l.clip.percentile[b] <= l.clip.max[b]);
+    assert.deepEqual(Calibration.parse(JSON.parse(JSON.stringify(cal))), cal);
+  });
+
+  it('switching policies on the one session leaves no state behind', async () => {
+    const split = splitFromTensor(x);
+    const a = await ev.evaluate(uniformPolicy(m.table, 3, 3), split);
+    await ev.evaluate(uniformPolicy(m.table, 8, null), split);
+    const again = await ev.evaluate(uniformPolicy(m.table, 3, 3), split);
+    assert.deepEqual({ ...again, seconds: 0 }, { ...a, seconds: 0 });
+  });
+
+  it('labels mode: top-1 is the hand-computed argmax agreement', async () => {
+    const fp = await ev.predict(null, splitFromTensor(x));
+    const labels = fp.predictions; // FP32 argmax as labels: FP32 scores 100
+    const split = splitFromTensor(x, labels);
+    assert.equal((await ev.evaluateFp32(split)).top1, 100);
+    const policy = uniformPolicy(m.table, 2, 2);
+    const q = await ev.predict(policy, split);
+    let agree = 0;
+    for (let i = 0; i < N; i++) {
+      const row = q.logits.subarray(i * 10, i * 10 + 10);
+      if (row.indexOf(Math.max(...row)) === labels[i]) agree++;
+    }
+    assert.equal(q.result.top1, (100 * agree) / N);
+    assert.equal(q.result.mode, 'labels');
+    // fidelity mode (no labels) gives the same number against the FP32 predictions
+    assert.equal((await ev.evaluate(policy, splitFromTensor(x))).top1, q.result.top1);
+  });
+});
+
+describe('fake-quant evaluator on a CNN (Conv, depthwise Conv, Gemm)', () => {
+  let m: SmallModel;
+  let cal: Calibration;
+  let ev: QuantEvaluator;
+  const x = randomInputs(31, [N, 1, 8, 8]);
+  before(async () => {
+    m = await buildCnn();
+    cal = await calibrate(m.bytes, m.table, randomInputs(30, [32, 1, 8, 8]));
+    ev = await prepareQuantEvaluator(m.bytes, m.table, cal, { debugOutputs: true });
+  });
+  after(async () => ev?.close());
+
+  it('with no policy the output equals the original FP32 model', async () => {
+    const plain = await ModelSession.create(m.bytes);
+    const want = await plain.run({ x });
+    await plain.release();
+    const got = await ev.run(null, x);
+    expectClose(got[ev.table.layers.at(-1)!.outputName].data, want[Object.keys(want)[0]].data, { atol: 1e-5, rtol: 1e-5 });
+  });
+
+  for (const bits of [1, 2, 3, 4, 5, 6, 7, 8]) {
+    it(`${bits} bits: per-channel weights fed as quantized; every layer's codes bit-exact`, async () => {
+      const policy = uniformPolicy(m.table, bits, bits);
+      const feeds = ev.policyFeeds(policy);
+      ev.layers.forEach((l) => {
+        const { w, dims } = m.weights[l.name];
+        const want = quantizeWeightsLinear(w, dims, bits, { axis: l.channelAxis }).values;
+        assert.deepEqual(Array.from(feeds[l.weightInput].data as Float32Array), Array.from(want), `weights of ${l.name}`);
+      });
+      const names = ev.layers.map((l) => l.activationName).filter((n) => n !== 'x');
+      const out = await ev.run(policy, x, [...ev.layers.map((l) => l.codesName), ...names]);
+      ev.layers.forEach((l, i) => {
+        const input = l.activationName === 'x' ? x.data : out[l.activationName].data;
+        const c = cal.layers[i];
+        const want = activationCodes(input, activationQuant(c.clip.mse[bits - 1], bits, c.signed));
+        assert.deepEqual(Array.from(Int32Array.from(out[l.codesName].data)), Array.from(want), `codes of ${l.name}`);
+      });
+    });
+  }
+
+  it('k-means mode feeds at most 2^b distinct weights per layer, deterministically', async () => {
+    const km = await prepareQuantEvaluator(m.bytes, m.table, null, { weightMode: 'kmeans', seed: 3 });
+    const km2 = await prepareQuantEvaluator(m.bytes, m.table, null, { weightMode: 'kmeans', seed: 3 });
+    try {
+      const policy = uniformPolicy(m.table, 2, null);
+      const feeds = km.policyFeeds(policy);
+      const feeds2 = km2.policyFeeds(policy);
+      for (const l of km.layers) {
+        const w = feeds[l.weightInput].data as Float32Array;
+        assert.ok(new Set(w).size <= 4, `${l.name} has ${new Set(w).size} distinct weights`);
+        assert.deepEqual(Array.from(w), Array.from(feeds2[l.weightInput].data as Float32Array));
+      }
+      const r = await km.evaluate(policy, splitFromTensor(x));
+      assert.equal(r.mode, 'fidelity');
+      assert.ok(r.top1 >= 0 && r.top1 <= 100);
+    } finally {
+      await km.close();
+      await km2.close();
+    }
+  });
+
+  it('a fixed-batch model (batch dim 1) evaluates every sample and agrees with the dynamic one', async () => {
+    const fixed = await buildCnn(2, 13, 1);
+    const fcal = await calibrate(fixed.bytes, fixed.table, randomInputs(30, [32, 1, 8, 8]));
+    assert.deepEqual(fcal.layers.map((l) => l.clip), cal.layers.map((l) => l.clip));
+    const fev = await prepareQuantEvaluator(fixed.bytes, fixed.table, fcal);
+    try {
+      const policy = { layers: uniformPolicy(m.table, 4, 4).layers };
+      const a = await fev.evaluate(policy, splitFromTensor(x));
+      const b = await ev.evaluate(policy, splitFromTensor(x));
+      assert.equal(a.samples, N);
+      assert.equal(a.top1, b.top1);
+    } finally {
+      await fev.close();
+    }
+  });
+});
+
+describe('evaluator bad input', () => {
+  it('calibration data of the wrong shape -> InvalidDataError naming both shapes', async () => {
+    const m = await buildCnn();
+    await assert.rejects(calibrate(m.bytes, m.table, randomInputs(1, [4, 1, 7, 7])), (err: unknown) => {
+      assert.ok(err instanceof InvalidDataError);
+      assert.match((err as Error).message, /\[4, 1, 7, 7\].*\[N, 1, 8, 8\]/);
+      return true;
+    });
+    await assert.rejects(calibrate(m.bytes, m.table, randomInputs(1, [4, 64])), InvalidDataError);
+  });
+
+  it('evaluation data of the wrong shape -> InvalidDataError', async () => {
+    const m = await buildMlp();
+    const ev = await prepareQuantEvaluator(m.bytes, m.table, null);
+    try {
+      await assert.rejects(ev.evaluate(uniformPolicy(m.table, 4, null), splitFromTensor(randomInputs(1, [3, 9]))), InvalidDataError);
+    } finally {
+      await ev.close();
+    }
+  });
+
+  it('a calibration or a policy for another model is rejected', async () => {
+    const mlp = await buildMlp();
+    const other = await buildMlp(9);
+    const cal = await calibrate(other.bytes, other.table, randomInputs(1, [8, 8]));
+    await assert.rejects(prepareQuantEvaluator(mlp.bytes, mlp.table, cal), CorruptObjectError);
+    const ev = await prepareQuantEvaluator(mlp.bytes, mlp.table, null);
+    try {
+      assert.throws(() => ev.policyFeeds(uniformPolicy(other.table, 4, null)), InvalidPolicyError);
+      assert.throws(() => ev.policyFeeds({ layers: [{ name: 'fc1', wBits: 9, aBits: 4 }] }), /fc1\.wBits=9/);
+      // activation bits without a calibration
+      assert.throws(() => ev.policyFeeds({ layers: uniformPolicy(mlp.table, 4, 4).layers }), InvalidInputError);
+    } finally {
+      await ev.close();
+    }
+  });
+
+  it('a model below opset 11 is rejected with the fix', async () => {
+    const m = await buildCnn(2, 10);
+    await assert.rejects(prepareQuantEvaluator(m.bytes, m.table, null), (err: unknown) => {
+      assert.ok(err instanceof UnsupportedModelError);
+      assert.match((err as Error).message, /opset 10.*opset 13/);
+      return true;
+    });
+  });
+});
