@@ -96,11 +96,13 @@ export function decodeModel(bytes: Uint8Array, what = 'model'): ModelProto {
     model = onnx.ModelProto.decode(bytes);
   } catch (err) {
     const reason = (err as Error).message;
-    const truncated = /index out of range/.test(reason);
+    // Exporters write ModelProto fields in order, so a real model starts with ir_version
+    // (field 1, varint: tag byte 0x08); running out of bytes after that means truncation.
+    const truncated = bytes[0] === 0x08 && /index out of range/.test(reason);
     throw new UnsupportedModelError(
       truncated
         ? `${what} is not a complete ONNX model: the protobuf data ends early (${reason}); the file is truncated or not ONNX, re-export or re-download it`
-        : `${what} is not an ONNX model: protobuf decoding failed (${reason}); pass a .onnx file`,
+        : `${what} is not an ONNX model: protobuf decoding failed (${reason})${looksLikeText(bytes) ? ', it looks like a text file' : ''}; pass a .onnx file`,
       { what, reason },
     );
   }
@@ -119,6 +121,11 @@ export function decodeModel(bytes: Uint8Array, what = 'model'): ModelProto {
     );
   }
   return model;
+}
+
+function looksLikeText(bytes: Uint8Array): boolean {
+  const head = bytes.subarray(0, 256);
+  return head.length > 0 && head.every((b) => b === 9 || b === 10 || b === 13 || (b >= 32 && b < 127));
 }
 
 /** Encodes a ModelProto (decoded or built) back to bytes. */

@@ -142,9 +142,10 @@ export async function resolveShapes(
   };
   const session = await ModelSession.create(encodeModel(probe), options);
   try {
+    const shapes = new Map<string, number[]>([[input.name, [...input.shape]]]);
+    if (wanted.length === 0) return shapes; // the session loaded: nothing else to resolve
     const count = input.shape.reduce((a, b) => a * b, 1);
     const out = await session.run({ [input.name]: { data: new Float32Array(count), dims: input.shape } }, wanted);
-    const shapes = new Map<string, number[]>([[input.name, [...input.shape]]]);
     for (const n of wanted) shapes.set(n, out[n].dims);
     return shapes;
   } finally {
