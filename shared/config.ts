@@ -48,6 +48,27 @@ export const SearchConfig = z
       .default({}),
     /** Evaluate each policy as this many parallel shards of the validation set (a Map in the state machine). */
     evalShards: z.number().int().positive().max(64).default(1),
+    /**
+     * DDPG hyper-parameter overrides over HAQ's (shared/agent/ddpg.ts defaultDdpgHyper):
+     * tests and benchmarks shrink the networks; leave unset for the paper's values.
+     */
+    ddpg: z
+      .object({
+        hidden: z.array(z.number().int().positive().max(4096)).min(1).max(4),
+        actorLr: z.number().nonnegative(),
+        criticLr: z.number().nonnegative(),
+        tau: z.number().min(0).max(1),
+        discount: z.number().min(0).max(1),
+        batchSize: z.number().int().positive().max(4096),
+        replayPerLayer: z.number().int().positive(),
+        sigma0: z.number().nonnegative(),
+        sigmaDecay: z.number().positive().max(1),
+        baselineAlpha: z.number().min(0).max(1),
+        updatesPerStep: z.number().nonnegative(),
+      })
+      .partial()
+      .strict()
+      .optional(),
     /** Step Functions history guard: continue as new after this many rounds in one execution. */
     roundsPerExecution: z.number().int().positive().default(200),
   })
