@@ -1,0 +1,72 @@
+/**
+ * Evaluate: accuracy. `baseline` mode scores the FP32 model (the reward's reference);
+ * `policy` mode scores one policy of a round, or one shard of the validation set when the
+ * state machine splits it (config.evalShards > 1; Update merges the shards).
+ * One onnxruntime session serves every call of a search (EvaluatorCache).
+ */
+import { InvalidInputError } from '../shared/errors';
+import { searchKeys } from '../shared/keys';
+import { EvaluationResult, RoundPolicies } from '../shared/search/results';
+import { getJson, putJson } from '../shared/store/object-store';
+import { parse } from '../shared/validate';
+import { EvaluateInput } from './lib/contracts';
+import { instrument, lambdaHandler, maybeInjectFault, type HandlerDeps } from './lib/runtime';
+import { EvaluatorCache, shardSplit } from './lib/search-context';
+
+export interface EvaluateOutput {
+  key: string;
+  top1: number;
+  samples: number;
+}
+
+/** Merges shard results: sample-weighted top-1/top-5, summed samples and seconds. */
+export function mergeShards(shards: EvaluationResult[]): EvaluationResult {
+  const samples = shards.reduce((a, s) => a + s.samples, 0);
+  const weighted = (f: (s: EvaluationResult) => number) => shards.reduce((a, s) => a + f(s) * s.samples, 0) / samples;
+  const top5 = shards.every((s) => s.top5 !== null) ? weighted((s) => s.top5!) : null;
+  return { top1: weighted((s) => s.top1), top5, mode: shards[0].mode, samples, seconds: shards.reduce((a, s) => a + s.seconds, 0) };
+}
+
+/** A policy's evaluation: the whole-set object, or the merge of its shards. */
+export async function readEvaluation(deps: Pick<HandlerDeps, 'stores'>, searchId: string, round: number, index: number, shardCount: number): Promise<EvaluationResult> {
+  const work = deps.stores.work;
+  if (shardCount <= 1) return getJson(work, searchKeys.evaluation(searchId, round, index), EvaluationResult);
+  const shards = await Promise.all(
+    Array.from({ length: shardCount }, (_, s) => getJson(work, searchKeys.evaluationShard(searchId, round, index, s), EvaluationResult)),
+  );
+  return mergeShards(shards);
+}
+
+export const makeHandler = (deps: HandlerDeps & { evaluators?: EvaluatorCache }) => {
+  const evaluators = deps.evaluators ?? new EvaluatorCache();
+  return instrument('evaluate', deps, async (event: unknown): Promise<EvaluateOutput> => {
+    const input = parse(EvaluateInput, event, 'Evaluate input');
+    const ctx = await evaluators.get(deps.stores, input.searchId);
+    if (input.mode === 'baseline') {
+      const result = await ctx.evaluator.evaluateFp32(ctx.val);
+      const key = searchKeys.baseline(input.searchId);
+      await putJson(deps.stores.work, key, result);
+      return { key, top1: result.top1, samples: result.samples };
+    }
+    await maybeInjectFault(deps, 'evaluate', `${input.searchId}-${input.round}-${input.index}-${input.shard}`);
+    if (input.shard >= input.shardCount) throw new InvalidInputError(`shard ${input.shard} is not below shardCount ${input.shardCount}`);
+    const round = await getJson(deps.stores.work, searchKeys.policies(input.searchId, input.round), RoundPolicies);
+    const policy = round.policies[input.index];
+    if (!policy) throw new InvalidInputError(`round ${input.round} of ${input.searchId} has ${round.policies.length} policies; there is no index ${input.index}`);
+    const shardKey = `${input.shard}/${input.shardCount}`;
+    let split = ctx.shards.get(shardKey);
+    if (!split) {
+      split = shardSplit(ctx.val, input.shard, input.shardCount);
+      ctx.shards.set(shardKey, split);
+    }
+    const result = await ctx.evaluator.evaluate(policy, split);
+    const key =
+      input.shardCount > 1
+        ? searchKeys.evaluationShard(input.searchId, input.round, input.index, input.shard)
+        : searchKeys.evaluation(input.searchId, input.round, input.index);
+    await putJson(deps.stores.work, key, result);
+    return { key, top1: result.top1, samples: result.samples };
+  });
+};
+
+export const handler = lambdaHandler('evaluate', makeHandler);

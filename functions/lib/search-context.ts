@@ -1,0 +1,101 @@
+/**
+ * Loads what a step needs for one search from the stores, and keeps the expensive parts
+ * (model bytes, the onnxruntime evaluator, the data split) for the next call of the same
+ * search: a warm Lambda, or the embedded runner's whole search, builds one session.
+ */
+import { SearchConfig } from '../../shared/config';
+import { loadDataset, requireSplit, type Split } from '../../shared/data/dataset';
+import { CostTable } from '../../shared/hardware/types';
+import { searchKeys } from '../../shared/keys';
+import { LayerTable } from '../../shared/onnx/types';
+import { Calibration } from '../../shared/quant/calibration';
+import { prepareQuantEvaluator, type QuantEvaluator } from '../../shared/quant/evaluator';
+import { getJson } from '../../shared/store/object-store';
+import type { Stores } from './runtime';
+
+export const readLayers = (stores: Stores, id: string) => getJson(stores.work, searchKeys.layers(id), LayerTable);
+export const readCostTable = (stores: Stores, id: string) => getJson(stores.work, searchKeys.costTable(id), CostTable);
+export const readCalibration = (stores: Stores, id: string) => getJson(stores.work, searchKeys.calibration(id), Calibration);
+export const readSearchConfig = (stores: Stores, id: string) => getJson(stores.work, searchKeys.config(id), SearchConfig);
+
+/** The validation split a search evaluates on (config.evalSamples > 0 keeps the first N samples). */
+export function limitSplit(split: Split, samples: number): Split {
+  if (!(samples > 0) || samples >= split.samples) return split;
+  const per = split.sampleShape.reduce((a, b) => a * b, 1);
+  const data = split.inputs.data.subarray(0, samples * per) as typeof split.inputs.data;
+  return {
+    ...split,
+    inputs: { ...split.inputs, data, shape: [samples, ...split.sampleShape] },
+    labels: split.labels ? split.labels.subarray(0, samples) : null,
+    samples,
+  };
+}
+
+/** Shard s of n: contiguous, sizes differ by at most one sample. */
+export function shardSplit(split: Split, shard: number, shardCount: number): Split {
+  if (shardCount <= 1) return split;
+  const start = Math.floor((split.samples * shard) / shardCount);
+  const end = Math.floor((split.samples * (shard + 1)) / shardCount);
+  const per = split.sampleShape.reduce((a, b) => a * b, 1);
+  const data = split.inputs.data.subarray(start * per, end * per) as typeof split.inputs.data;
+  return {
+    ...split,
+    inputs: { ...split.inputs, data, shape: [end - start, ...split.sampleShape] },
+    labels: split.labels ? split.labels.subarray(start, end) : null,
+    samples: end - start,
+  };
+}
+
+export interface EvalContext {
+  config: SearchConfig;
+  evaluator: QuantEvaluator;
+  val: Split;
+  /** Shard splits are made once, so the evaluator's FP32 reference cache (per split) holds. */
+  shards: Map<string, Split>;
+}
+
+/** Evaluators per search id; the oldest is released beyond `keep` (a Lambda serves one search at a time). */
+export class EvaluatorCache {
+  private readonly entries = new Map<string, Promise<EvalContext>>();
+  constructor(private readonly keep = 2) {}
+
+  get(stores: Stores, searchId: string): Promise<EvalContext> {
+    let entry = this.entries.get(searchId);
+    if (!entry) {
+      entry = loadEvalContext(stores, searchId);
+      entry.catch(() => this.entries.delete(searchId));
+      this.entries.set(searchId, entry);
+      while (this.entries.size > this.keep) {
+        const [oldest, ctx] = this.entries.entries().next().value as [string, Promise<EvalContext>];
+        this.entries.delete(oldest);
+        void ctx.then((c) => c.evaluator.close()).catch(() => undefined);
+      }
+    }
+    return entry;
+  }
+
+  async close(): Promise<void> {
+    const all = [...this.entries.values()];
+    this.entries.clear();
+    await Promise.all(all.map((p) => p.then((c) => c.evaluator.close()).catch(() => undefined)));
+  }
+}
+
+async function loadEvalContext(stores: Stores, searchId: string): Promise<EvalContext> {
+  const config = await readSearchConfig(stores, searchId);
+  const [layers, calibration, modelBytes, dataset] = await Promise.all([
+    readLayers(stores, searchId),
+    config.constraint.kind === 'size' ? Promise.resolve(null) : readCalibration(stores, searchId),
+    stores.models.get(config.modelKey),
+    loadDataset(stores.models, config.dataPrefix, ['val']),
+  ]);
+  const evaluator = await prepareQuantEvaluator(modelBytes, layers, calibration, {
+    // Model-size mode: k-means weights, float activations (DESIGN.md "The algorithm").
+    weightMode: config.constraint.kind === 'size' ? 'kmeans' : 'linear',
+    perChannel: config.quant.weightGranularity === 'per-channel',
+    clipMethod: config.quant.activationCalibration,
+    seed: config.seed,
+  });
+  const val = limitSplit(requireSplit(dataset, 'val'), config.evalSamples);
+  return { config, evaluator, val, shards: new Map() };
+}

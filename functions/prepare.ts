@@ -1,0 +1,92 @@
+/**
+ * Prepare: the first step of a search. Turns the execution input (S3 event or direct request)
+ * into a search: merges models/<name>/search.json and the request over the defaults, takes the
+ * results-prefix lock, parses the model into its layer table, checks the data, calibrates the
+ * activation ranges, and writes config.json, layers.json, calibration.json, status.json.
+ * Idempotent: a retry with the same input derives the same search id and rewrites the same objects.
+ */
+import { SearchConfig } from '../shared/config';
+import { loadDataset, requireSplit } from '../shared/data/dataset';
+import { checkSampleShape } from '../shared/data/dataset';
+import { InvalidInputError } from '../shared/errors';
+import { modelKeys, searchKeys } from '../shared/keys';
+import { modelInput } from '../shared/onnx/layers';
+import { decodeModel } from '../shared/onnx/proto';
+import { inspectDecoded, modelHash } from '../shared/onnx/inspect';
+import { calibrate } from '../shared/quant/calibration';
+import { putJson } from '../shared/store/object-store';
+import { parse, parseJsonText } from '../shared/validate';
+import { PrepareInput, type PrepareOutput } from './lib/contracts';
+import { acquireLock } from './lib/lock';
+import { instrument, lambdaHandler, type HandlerDeps } from './lib/runtime';
+import { searchRequest } from './lib/search-input';
+import { lockScope, writeStatus } from './lib/status';
+import { limitSplit } from './lib/search-context';
+
+/** A model's search.json: any SearchConfig field except the ones the request itself fixes. */
+const SearchJson = SearchConfig.innerType().omit({ model: true, modelKey: true, dataPrefix: true }).partial().strict();
+
+export const makeHandler = (deps: HandlerDeps) =>
+  instrument('prepare', deps, async (event: unknown): Promise<PrepareOutput> => {
+    const input = parse(PrepareInput, event, 'Prepare input');
+    const request = searchRequest(input.event);
+    const { stores } = deps;
+
+    // Defaults < models/<name>/search.json < the request's own fields.
+    const searchJsonKey = modelKeys.searchConfig(request.model);
+    let fromFile: Record<string, unknown> = {};
+    if (request.source === 's3-event' || request.modelKey === modelKeys.model(request.model)) {
+      if (await stores.models.exists(searchJsonKey)) {
+        const text = new TextDecoder().decode(await stores.models.get(searchJsonKey));
+        fromFile = parseJsonText(SearchJson, text, `${searchJsonKey} in ${stores.models.location}`);
+      }
+    }
+    const config = parse(
+      SearchConfig,
+      { ...fromFile, ...request.overrides, model: request.model, modelKey: request.modelKey, dataPrefix: request.dataPrefix },
+      'search config',
+    );
+    if (config.warmupEpisodes > config.episodes && config.strategy === 'ddpg') {
+      // Not an error: HAQ's warm-up is random episodes; fewer episodes just means all random.
+      deps.logger.warn('every episode is a warm-up episode', { episodes: config.episodes, warmupEpisodes: config.warmupEpisodes });
+    }
+    const id = request.searchId;
+    await acquireLock(stores.work, lockScope(config), id, deps.now());
+    await putJson(stores.work, searchKeys.config(id), config);
+    await writeStatus(
+      stores.work,
+      id,
+      { state: 'running', model: config.model, round: 0, episodesDone: 0, episodesTotal: config.episodes, bestReward: null, error: undefined },
+      deps.now(),
+    );
+
+    const modelBytes = await stores.models.get(config.modelKey);
+    const model = decodeModel(modelBytes, config.modelKey);
+    const layers = await inspectDecoded(model, modelHash(modelBytes), { inputShape: config.inputShape, what: config.modelKey });
+    await putJson(stores.work, searchKeys.layers(id), layers);
+
+    const dataset = await loadDataset(stores.models, config.dataPrefix, ['calib', 'val']);
+    const val = requireSplit(dataset, 'val');
+    const calib = dataset.calib ?? val;
+    const input0 = modelInput(model, config.modelKey);
+    checkSampleShape(input0.dims, val.sampleShape, `${config.dataPrefix}val-inputs.npy`, input0.name);
+    checkSampleShape(input0.dims, calib.sampleShape, `${config.dataPrefix}${dataset.calib ? 'calib' : 'val'}-inputs.npy`, input0.name);
+    if (config.evalShards > limitSplit(val, config.evalSamples).samples) {
+      throw new InvalidInputError(`evalShards ${config.evalShards} is more than the ${val.samples} validation samples; use at most ${val.samples}`);
+    }
+    if (config.constraint.kind !== 'size') {
+      const calibration = await calibrate(modelBytes, layers, limitSplit(calib, config.calibSamples), {
+        percentile: config.quant.percentile,
+      });
+      await putJson(stores.work, searchKeys.calibration(id), calibration);
+    }
+    return {
+      searchId: id,
+      round: 0,
+      executionStartRound: 0,
+      shards: Array.from({ length: config.evalShards }, (_, i) => i),
+      initAgent: true,
+    };
+  });
+
+export const handler = lambdaHandler('prepare', makeHandler);
