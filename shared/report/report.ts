@@ -1,0 +1,123 @@
+/**
+ * report.html: one self-contained page (no scripts, no external files) with the search's
+ * result: the policy's bits per layer, per-layer latency and energy against 8-bit, reward
+ * and accuracy over episodes, every evaluated policy against its cost with the Pareto front,
+ * a table against uniform 8-bit and the best uniform bitwidth within the budget, and the
+ * strategy comparison when there is one. Deterministic: the same data gives the same bytes.
+ */
+import type { Constraint } from '../quant/policy';
+import { bitsChart, episodesChart, layerCostChart, paretoChart, paretoFront, renderSvg, strategyChart } from './charts';
+
+export interface CostSummary {
+  latencyMs: number;
+  energyUj: number | null;
+  sizeBytes: number;
+}
+
+export interface ReportData {
+  searchId: string;
+  model: string;
+  target: string;
+  constraint: Constraint;
+  strategy: string;
+  seed: number;
+  /** FP32 top-1 (%); 'fidelity' mode: agreement with the FP32 model's top-1. */
+  baselineTop1: number;
+  accuracyMode: 'labels' | 'fidelity';
+  layers: Array<{
+    name: string;
+    wBits: number;
+    aBits: number | null;
+    latencyMs: number;
+    latency8Ms: number;
+    energyUj: number | null;
+    energy8Uj: number | null;
+    sizeBytes: number;
+    size8Bytes: number;
+  }>;
+  best: CostSummary & { top1: number; reward: number; episode: number };
+  uniform8: CostSummary & { top1: number | null };
+  /** The largest uniform bitwidth within the budget (null: none fits). */
+  bestUniform: (CostSummary & { bits: number; top1: number | null }) | null;
+  history: Array<{ episode: number; reward: number; top1: number; costRatio: number }>;
+  strategies?: Array<{ strategy: string; top1: number; costRatio: number | null }>;
+}
+
+const esc = (s: string): string => s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
+const fmt = (v: number | null | undefined, digits = 3): string => (v === null || v === undefined || !Number.isFinite(v) ? '-' : Number(v.toPrecision(digits)).toString());
+const ratio = (a: number | null, b: number | null): string => (a === null || b === null || !(b > 0) ? '-' : `${fmt(a / b)}x`);
+
+function summaryRows(d: ReportData): string[][] {
+  const row = (label: string, c: CostSummary & { top1: number | null }) => [
+    label,
+    ratio(c.latencyMs, d.uniform8.latencyMs),
+    ratio(c.energyUj, d.uniform8.energyUj),
+    ratio(c.sizeBytes, d.uniform8.sizeBytes),
+    c.top1 === null ? '-' : fmt(c.top1, 4),
+    c.top1 === null ? '-' : `${c.top1 - d.baselineTop1 >= 0 ? '+' : ''}${fmt(c.top1 - d.baselineTop1, 3)}`,
+  ];
+  const rows = [row(`haq ${d.strategy} (episode ${d.best.episode})`, d.best), row('uniform 8/8', d.uniform8)];
+  if (d.bestUniform) rows.push(row(`uniform ${d.bestUniform.bits}/${d.constraint.kind === 'size' ? 'float' : d.bestUniform.bits} (best in budget)`, d.bestUniform));
+  else rows.push(['uniform (best in budget)', 'none fits', '', '', '', '']);
+  return rows;
+}
+
+function table(headers: string[], rows: string[][]): string {
+  return `<table><thead><tr>${headers.map((h) => `<th>${esc(h)}</th>`).join('')}</tr></thead><tbody>${rows
+    .map((r) => `<tr>${r.map((c) => `<td>${esc(c)}</td>`).join('')}</tr>`)
+    .join('')}</tbody></table>`;
+}
+
+export async function renderReport(d: ReportData): Promise<string> {
+  const costName = d.constraint.kind === 'size' ? 'size' : d.constraint.kind;
+  const charts: string[] = [];
+  charts.push(await renderSvg(bitsChart(d.layers.map((l, index) => ({ layer: l.name, index, wBits: l.wBits, aBits: l.aBits })))));
+  charts.push(
+    await renderSvg(layerCostChart('Latency', 'ms', d.layers.map((l, index) => ({ layer: l.name, index, policy: l.latencyMs, uniform8: l.latency8Ms })))),
+  );
+  if (d.layers.every((l) => l.energyUj !== null && l.energy8Uj !== null)) {
+    charts.push(
+      await renderSvg(layerCostChart('Energy', 'uJ', d.layers.map((l, index) => ({ layer: l.name, index, policy: l.energyUj!, uniform8: l.energy8Uj! })))),
+    );
+  }
+  if (d.history.length > 0) {
+    charts.push(await renderSvg(episodesChart(d.history)));
+    const front = paretoFront(d.history.map((h) => ({ cost: h.costRatio, accuracy: h.top1 })));
+    charts.push(await renderSvg(paretoChart(d.history.map((h, i) => ({ ...h, front: front[i] })), d.constraint.ratio, costName)));
+  }
+  if (d.strategies && d.strategies.length > 1) charts.push(await renderSvg(strategyChart(d.strategies)));
+
+  const headline = `${esc(d.model)} on ${esc(d.target)}, ${esc(d.constraint.kind)} budget ${d.constraint.ratio} x 8-bit`;
+  const layerRows = d.layers.map((l, i) => [
+    String(i),
+    l.name,
+    String(l.wBits),
+    l.aBits === null ? 'float' : String(l.aBits),
+    fmt(l.latencyMs),
+    fmt(l.latency8Ms),
+    fmt(l.energyUj),
+    fmt(l.energy8Uj),
+    String(Math.round(l.sizeBytes)),
+  ]);
+  const strategyRows = (d.strategies ?? []).map((s) => [s.strategy, fmt(s.top1, 4), s.costRatio === null ? '-' : fmt(s.costRatio)]);
+  return `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>haq: ${headline}</title>
+<style>
+body{font-family:system-ui,sans-serif;margin:2em auto;max-width:760px;color:#222}
+table{border-collapse:collapse;margin:1em 0;font-size:14px}td,th{border-bottom:1px solid #ddd;padding:3px 10px;text-align:right}
+td:first-child,th:first-child{text-align:left}figure{margin:1.5em 0}small{color:#666}
+</style></head><body>
+<h1>haq search report</h1>
+<p>${headline}. Strategy <b>${esc(d.strategy)}</b>, seed ${d.seed}, ${d.history.length} policies evaluated. Search <code>${esc(d.searchId)}</code>.</p>
+<p>FP32 top-1 ${fmt(d.baselineTop1, 4)}%${d.accuracyMode === 'fidelity' ? ' (fidelity mode: agreement with the FP32 model, no labels)' : ''}.
+Accuracy is post-training quantization with calibrated activation ranges, no fine-tuning.</p>
+<h2>Against uniform quantization</h2>
+${table(['policy', `latency (x 8/8)`, 'energy (x 8/8)', 'size (x 8/8)', 'top-1 %', 'top-1 delta'], summaryRows(d))}
+<small>x 8/8: cost relative to every layer at 8-bit weights and activations on the same target; lower is better.</small>
+${charts.map((svg) => `<figure>${svg}</figure>`).join('\n')}
+<h2>Layers</h2>
+${table(['#', 'layer', 'wBits', 'aBits', 'latency ms', '8/8 ms', 'energy uJ', '8/8 uJ', 'weight bytes'], layerRows)}
+${strategyRows.length ? `<h2>Strategies</h2>${table(['strategy', 'top-1 %', `${costName} (x 8/8)`], strategyRows)}` : ''}
+</body></html>
+`;
+}
