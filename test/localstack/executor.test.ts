@@ -8,33 +8,9 @@ import { after, before, describe, it } from 'node:test';
 import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
 import { CreateBucketCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { createNodeFunction, uniqueSuffix } from './aws';
+import { trivialHandler } from './fixtures/trivial-handler';
 import { useLocalStack, type LocalStackHandle } from './harness';
 
-// ESM, leaves @aws-sdk/client-s3 external (as NodejsFunction does), talks to S3 with the
-// credentials and AWS_ENDPOINT_URL LocalStack gives the function.
-export const trivialHandler = `
-import { S3Client, GetObjectCommand } from '@aws-sdk/client-s3';
-const s3 = new S3Client({ forcePathStyle: true });
-let invocations = 0;
-export const handler = async (event, context) => {
-  invocations += 1;
-  console.log('trivial handler got', JSON.stringify(event));
-  if (event.fail) {
-    const err = new Error('asked to fail: ' + event.fail);
-    err.name = event.fail;
-    throw err;
-  }
-  if (event.sleepMs) await new Promise((r) => setTimeout(r, event.sleepMs));
-  if (event.exit) process.exit(3);
-  let object = null;
-  if (event.bucket) {
-    const out = await s3.send(new GetObjectCommand({ Bucket: event.bucket, Key: event.key }));
-    object = await out.Body.transformToString();
-  }
-  return { echo: event.value ?? null, functionName: context.functionName, invocations, object,
-           remainingMs: context.getRemainingTimeInMillis(), fromEnv: process.env.GREETING ?? null };
-};
-`;
 
 const decode = (payload?: Uint8Array) => JSON.parse(Buffer.from(payload ?? []).toString() || 'null');
 
