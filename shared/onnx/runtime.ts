@@ -30,6 +30,12 @@ export interface SessionOptions {
   what?: string;
   /** Intra-op threads (default 1: the machines are small and searches run evaluations in parallel). */
   threads?: number;
+  /**
+   * onnxruntime graph optimization level (default 'all'). 'disabled' runs the ONNX semantics op by
+   * op: onnxruntime's QDQ fusions replace QuantizeLinear/DequantizeLinear + MatMul/Conv by integer
+   * kernels whose results differ slightly from the float reference (shared/quant/export.ts tests).
+   */
+  graphOptimization?: 'disabled' | 'basic' | 'extended' | 'all';
 }
 
 export class ModelSession {
@@ -45,7 +51,7 @@ export class ModelSession {
         intraOpNumThreads: options.threads ?? 1,
         interOpNumThreads: 1,
         logSeverityLevel: 3,
-        graphOptimizationLevel: 'all',
+        graphOptimizationLevel: options.graphOptimization ?? 'all',
       });
       return new ModelSession(session, what);
     } catch (err) {
