@@ -126,7 +126,7 @@ export async function loadDataset(store: ObjectStore, prefix: string, splits: Sp
   const [calib, val, test] = await Promise.all([load('calib'), load('val'), load('test')]);
   if (splits.length > 0 && !calib && !val && !test) {
     throw new InvalidDataError(
-      `no data in ${join(prefix, '') || '(root)'} of ${store.location}: expected ${splits.map((s) => dataFiles.inputs(s)).join(' or ')}`,
+      `no data in ${store.location}${prefix ? `/${prefix}` : ''}: expected ${splits.map((s) => dataFiles.inputs(s)).join(' or ')}`,
       { prefix },
     );
   }

@@ -246,7 +246,7 @@ export function modelInput(model: ModelProto, what = 'model'): { name: string; d
 
 /** Parses an --input-shape value such as `1,3,224,224` (also `1x3x224x224`). */
 export function parseShape(text: string, what = '--input-shape'): number[] {
-  const parts = text.trim().split(/[,x\s]+/).filter(Boolean);
+  const parts = text.trim().split(/\s*[,x]\s*/);
   const dims = parts.map(Number);
   if (parts.length === 0 || dims.some((d) => !Number.isInteger(d) || d <= 0)) {
     throw new InvalidInputError(`${what} "${text}" is not a list of positive integers; write it like 1,3,224,224`, { value: text });
