@@ -61,6 +61,22 @@ function allocate(dtype: NpyDtype, n: number): NpyData {
   }
 }
 
+const nativeLittleEndian = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+
+/** A typed array over a buffer of values in the platform's byte order. */
+function typedView(dtype: NpyDtype, buffer: ArrayBufferLike, n: number): NpyData {
+  switch (dtype) {
+    case 'float32': return new Float32Array(buffer, 0, n);
+    case 'float64': return new Float64Array(buffer, 0, n);
+    case 'uint8': return new Uint8Array(buffer, 0, n);
+    case 'int8': return new Int8Array(buffer, 0, n);
+    case 'int16': return new Int16Array(buffer, 0, n);
+    case 'uint16': return new Uint16Array(buffer, 0, n);
+    case 'int32': return new Int32Array(buffer, 0, n);
+    case 'int64': return new BigInt64Array(buffer, 0, n);
+  }
+}
+
 /** The dtype of a typed array (for writing). */
 export function dtypeOf(data: NpyData): NpyDtype {
   if (data instanceof Float32Array) return 'float32';
@@ -135,8 +151,15 @@ export function decodeNpy(bytes: Uint8Array, what = 'array.npy'): NpyArray {
       { file: what },
     );
   }
-  const data = allocate(kind.dtype, n);
-  readValues(view, dataStart, kind.dtype, littleEndian, data);
+  let data: NpyData;
+  if ((littleEndian && nativeLittleEndian) || kind.size === 1) {
+    // Fast path: copy the bytes into a fresh (aligned) buffer and view it as the dtype.
+    const copy = bytes.slice(dataStart, dataStart + expected);
+    data = typedView(kind.dtype, copy.buffer, n);
+  } else {
+    data = allocate(kind.dtype, n);
+    readValues(view, dataStart, kind.dtype, littleEndian, data);
+  }
   if (header.fortranOrder && header.shape.length > 1) {
     return { dtype: kind.dtype, shape: header.shape, data: fortranToC(data, header.shape) };
   }

@@ -122,6 +122,45 @@ describe('layer table', () => {
   });
 });
 
+describe('edge cases of layer detection', () => {
+  it('Gemm with transA = 1 reads M and K from the transposed input', async () => {
+    const g = new GraphBuilder();
+    const x = g.input('x', 'float32', [6, 3]); // A^T: K = 6, M = 3
+    const w = g.initializer('w', new Float32Array(6 * 4), [6, 4]);
+    g.output(g.node('Gemm', [x, w], { transA: 1 }, { name: 'g' })[0], [3, 4]);
+    const [layer] = (await inspectModel(g.toBytes())).layers;
+    assert.deepEqual([layer.inChannels, layer.outChannels, layer.macs, layer.outputShape], [6, 4, 3 * 6 * 4, [3, 4]]);
+  });
+
+  it('skips 1-D Conv, ConvTranspose and a Gemm whose constant is the first input', () => {
+    const g = new GraphBuilder();
+    const x = g.input('x', 'float32', [1, 2, 8]);
+    const c1 = g.node('Conv', [x, g.initializer('w1', new Float32Array(4 * 2 * 3), [4, 2, 3])], {}, { name: 'conv1d' })[0];
+    const ct = g.node('ConvTranspose', [g.input('y', 'float32', [1, 2, 4, 4]), g.initializer('w2', new Float32Array(2 * 2 * 9), [2, 2, 3, 3])], {}, { name: 'deconv' })[0];
+    const gm = g.node('Gemm', [g.initializer('a', new Float32Array(12), [3, 4]), g.input('z', 'float32', [4, 2])], {}, { name: 'gemm_left' })[0];
+    g.output(c1);
+    g.output(ct);
+    g.output(gm);
+    const { layers, skipped } = findLayerCandidates(g.model());
+    assert.equal(layers.length, 0);
+    assert.deepEqual(skipped.map((s) => s.name), ['conv1d', 'deconv', 'gemm_left']);
+    assert.match(skipped[0].reason, /1 spatial dims/);
+    assert.match(skipped[1].reason, /ConvTranspose is not quantized/);
+    assert.match(skipped[2].reason, /constant operand is the first input/);
+  });
+
+  it('a model with several inputs or a non-float input is rejected by name', async () => {
+    const g = new GraphBuilder();
+    const a = g.input('a', 'float32', [1, 4]);
+    const b = g.input('b', 'float32', [1, 4]);
+    g.output(g.add(a, b));
+    await assert.rejects(inspectModel(g.toBytes()), /has 2 inputs \(a, b\)/);
+    const h = new GraphBuilder();
+    h.output(h.op('Cast', [h.input('ids', 'int64', [1, 4])], { to: 1 }));
+    await assert.rejects(inspectModel(h.toBytes()), /input "ids" is int64; haq evaluates models with a float32 input/);
+  });
+});
+
 describe('input shape resolution', () => {
   const input = { name: 'x', dims: [null, 3, 32, 32] };
   it('a dynamic batch defaults to 1', () => assert.deepEqual(resolveInputShape(input), [1, 3, 32, 32]));
