@@ -1,7 +1,7 @@
 import { CorruptObjectError } from '../errors';
 import { Rng, type RngState } from '../rng';
 import { adamStepInPlace, createAdam, type AdamState } from './adam';
-import { decodeContainer, encodeContainer, takeTensor } from './binary';
+import { decodeContainer, encodeContainer, takeTensor, type Container } from './binary';
 import {
   backward,
   cloneMlp,
@@ -193,13 +193,9 @@ export function updateInPlace(agent: DdpgAgent, replay: ReplayBuffer): UpdateSta
 const MAGIC = 'HAQD';
 const VERSION = 1;
 
-function netTensors(prefix: string, net: Mlp): Array<[string, Float32Array]> {
-  return parameterTensors(net).map((t, i) => [`${prefix}.${i}`, t]);
-}
-
-/** Agent weights, target nets, Adam moments, baseline and RNG state as one binary object. */
-export function encodeDdpg(agent: DdpgAgent): Uint8Array {
-  const header = {
+/** The agent as a JSON header plus named tensors (for embedding in a larger checkpoint). */
+export function ddpgToParts(agent: DdpgAgent, prefix = ''): { header: DdpgHeader; tensors: Array<[string, Float32Array]> } {
+  const header: DdpgHeader = {
     hyper: agent.hyper,
     stateSize: agent.stateSize,
     baseline: agent.baseline,
@@ -208,38 +204,44 @@ export function encodeDdpg(agent: DdpgAgent): Uint8Array {
     actorAdamStep: agent.actorAdam.step,
     criticAdamStep: agent.criticAdam.step,
   };
-  return encodeContainer(MAGIC, VERSION, header, [
-    ...netTensors('actor', agent.actor),
-    ...netTensors('critic', agent.critic),
-    ...netTensors('actorTarget', agent.actorTarget),
-    ...netTensors('criticTarget', agent.criticTarget),
-    ...agent.actorAdam.m.map((t, i): [string, Float32Array] => [`actorAdam.m.${i}`, t]),
-    ...agent.actorAdam.v.map((t, i): [string, Float32Array] => [`actorAdam.v.${i}`, t]),
-    ...agent.criticAdam.m.map((t, i): [string, Float32Array] => [`criticAdam.m.${i}`, t]),
-    ...agent.criticAdam.v.map((t, i): [string, Float32Array] => [`criticAdam.v.${i}`, t]),
-  ]);
+  const named = (name: string, list: Float32Array[]): Array<[string, Float32Array]> => list.map((t, i) => [`${prefix}${name}.${i}`, t]);
+  return {
+    header,
+    tensors: [
+      ...named('actor', parameterTensors(agent.actor)),
+      ...named('critic', parameterTensors(agent.critic)),
+      ...named('actorTarget', parameterTensors(agent.actorTarget)),
+      ...named('criticTarget', parameterTensors(agent.criticTarget)),
+      ...named('actorAdam.m', agent.actorAdam.m),
+      ...named('actorAdam.v', agent.actorAdam.v),
+      ...named('criticAdam.m', agent.criticAdam.m),
+      ...named('criticAdam.v', agent.criticAdam.v),
+    ],
+  };
 }
 
-export function decodeDdpg(bytes: Uint8Array, what = 'agent checkpoint'): DdpgAgent {
-  const c = decodeContainer(bytes, MAGIC, VERSION, what);
-  const h = c.header as {
-    hyper: DdpgHyper;
-    stateSize: number;
-    baseline: number | null;
-    updates: number;
-    rng: RngState;
-    actorAdamStep: number;
-    criticAdamStep: number;
-  };
+export interface DdpgHeader {
+  hyper: DdpgHyper;
+  stateSize: number;
+  baseline: number | null;
+  updates: number;
+  rng: RngState;
+  actorAdamStep: number;
+  criticAdamStep: number;
+}
+
+/** Rebuilds an agent from ddpgToParts' header and a decoded container holding its tensors. */
+export function ddpgFromParts(header: unknown, c: Container, what: string, prefix = ''): DdpgAgent {
+  const h = header as DdpgHeader;
   if (!h || !h.hyper || !Array.isArray(h.hyper.hidden) || !Number.isInteger(h.stateSize) || !Array.isArray(h.rng) || h.rng.length !== 4) {
     throw new CorruptObjectError(`${what}: header lacks hyper/stateSize/rng`);
   }
-  // Shapes come from the header; tensors are checked against them.
-  const skeleton = (sizes: number[], output: 'sigmoid' | 'linear', prefix: string): Mlp => {
+  // Shapes come from the header; every tensor is checked against them.
+  const skeleton = (sizes: number[], output: 'sigmoid' | 'linear', name: string): Mlp => {
     const net: Mlp = { sizes, output, weights: [], biases: [] };
     for (let l = 0; l + 1 < sizes.length; l++) {
-      net.weights.push(takeTensor(c, `${prefix}.${2 * l}`, sizes[l] * sizes[l + 1], what));
-      net.biases.push(takeTensor(c, `${prefix}.${2 * l + 1}`, sizes[l + 1], what));
+      net.weights.push(takeTensor(c, `${prefix}${name}.${2 * l}`, sizes[l] * sizes[l + 1], what));
+      net.biases.push(takeTensor(c, `${prefix}${name}.${2 * l + 1}`, sizes[l + 1], what));
     }
     return net;
   };
@@ -247,12 +249,12 @@ export function decodeDdpg(bytes: Uint8Array, what = 'agent checkpoint'): DdpgAg
   const criticSizes = [h.stateSize + 1, ...h.hyper.hidden, 1];
   const actor = skeleton(actorSizes, 'sigmoid', 'actor');
   const critic = skeleton(criticSizes, 'linear', 'critic');
-  const adam = (prefix: string, net: Mlp, lr: number, step: number): AdamState => {
+  const adam = (name: string, net: Mlp, lr: number, step: number): AdamState => {
     const params = parameterTensors(net);
     const state = createAdam(params, lr);
     state.step = step;
-    state.m = params.map((p, i) => takeTensor(c, `${prefix}.m.${i}`, p.length, what));
-    state.v = params.map((p, i) => takeTensor(c, `${prefix}.v.${i}`, p.length, what));
+    state.m = params.map((p, i) => takeTensor(c, `${prefix}${name}.m.${i}`, p.length, what));
+    state.v = params.map((p, i) => takeTensor(c, `${prefix}${name}.v.${i}`, p.length, what));
     return state;
   };
   return {
@@ -268,4 +270,15 @@ export function decodeDdpg(bytes: Uint8Array, what = 'agent checkpoint'): DdpgAg
     updates: h.updates,
     rng: h.rng,
   };
+}
+
+/** Agent weights, target nets, Adam moments, baseline and RNG state as one binary object. */
+export function encodeDdpg(agent: DdpgAgent): Uint8Array {
+  const { header, tensors } = ddpgToParts(agent);
+  return encodeContainer(MAGIC, VERSION, header, tensors);
+}
+
+export function decodeDdpg(bytes: Uint8Array, what = 'agent checkpoint'): DdpgAgent {
+  const c = decodeContainer(bytes, MAGIC, VERSION, what);
+  return ddpgFromParts(c.header, c, what);
 }

@@ -1,0 +1,124 @@
+import { exploreAction, explorationSigma, type DdpgAgent } from '../agent/ddpg';
+import type { LayerBits } from '../quant/policy';
+import { deriveSeed, Rng } from '../rng';
+import { actionToBits, bitsToFeature } from './bits';
+import { isPinned, policyCost, repairBits, withinBudget } from './budget';
+import type { SearchContext } from './context';
+import { INITIAL_PREVIOUS_ACTION, stepState } from './embedding';
+import { knapsackBits, predictDrops, probeCount, probePlan } from './greedy';
+import type { SearchState } from './state';
+
+/**
+ * The four strategies behind one interface. Each proposes the policy of one episode from the
+ * round's input state; every non-probe policy goes through the same budget repair, and all
+ * spend at most config.episodes evaluations.
+ *   ddpg     HAQ: random actions for the warm-up episodes, then the actor plus truncated-normal noise
+ *   random   a uniform random action at every step (HAQ's warm-up, for the whole budget)
+ *   uniform  the same bits on every free layer: the largest uniform (b, b) that fits first,
+ *            then the other fitting (wBits, aBits) pairs, most bits first
+ *   greedy   per-layer sensitivity probes, then knapsack candidates (shared/search/greedy.ts)
+ */
+export interface Proposal {
+  bits: LayerBits[];
+  /** Raw actions per step (ddpg, random); empty otherwise. */
+  actions: number[];
+  probe: boolean;
+}
+
+/** Episodes the strategy spends in all (uniform stops when it runs out of fitting pairs). */
+export function plannedEpisodes(ctx: SearchContext): number {
+  const episodes = ctx.config.episodes;
+  if (ctx.config.strategy === 'uniform') return Math.min(episodes, uniformCandidates(ctx).length);
+  return episodes;
+}
+
+/** Policies round `state.round` proposes: B, fewer at the end, and greedy never mixes probes with knapsack candidates. */
+export function roundSize(ctx: SearchContext, state: SearchState): number {
+  const left = plannedEpisodes(ctx) - state.episodesDone;
+  let size = Math.min(ctx.config.parallel, left);
+  if (ctx.config.strategy === 'greedy') {
+    const probes = probeCount(ctx.budget, ctx.config.episodes);
+    if (state.episodesDone < probes) size = Math.min(size, probes - state.episodesDone);
+  }
+  return Math.max(0, size);
+}
+
+/** Stream for one episode's draws: depends on (seed, episode) only, not on how episodes are grouped into rounds. */
+export function episodeRng(ctx: SearchContext, episode: number): Rng {
+  return new Rng(deriveSeed(ctx.config.seed, 'episode', episode));
+}
+
+/**
+ * One episode of the agent over the 2L steps (L in size mode): the state of step t carries
+ * the previous step's bits as a feature, so actions are chosen in order. `agent` null or a
+ * warm-up episode: uniform actions.
+ */
+export function rollout(ctx: SearchContext, agent: DdpgAgent | null, episode: number): { actions: number[]; bits: LayerBits[] } {
+  const { embedding, config, layers } = ctx;
+  const rng = episodeRng(ctx, episode);
+  const random = agent === null || episode < config.warmupEpisodes;
+  const sigma = agent ? explorationSigma(agent.hyper, episode, config.warmupEpisodes) : 0;
+  const bits: LayerBits[] = layers.layers.map((l) => ({ name: l.name, wBits: config.maxBits, aBits: ctx.budget.activations ? config.maxBits : null }));
+  const actions: number[] = [];
+  let previous = INITIAL_PREVIOUS_ACTION;
+  embedding.steps.forEach((step, t) => {
+    const state = stepState(embedding, t, previous);
+    const a = random ? rng.next() : exploreAction(agent!, state, sigma, rng);
+    const b = actionToBits(a, config);
+    if (step.kind === 'weight') bits[step.layer].wBits = b;
+    else bits[step.layer].aBits = b;
+    actions.push(a);
+    previous = bitsToFeature(b, config);
+  });
+  return { actions, bits };
+}
+
+/** The states an episode's actions visited (for the replay buffer): states[t] for t in 0..T-1. */
+export function rolloutStates(ctx: SearchContext, actions: readonly number[]): Float32Array[] {
+  const states: Float32Array[] = [];
+  let previous = INITIAL_PREVIOUS_ACTION;
+  actions.forEach((a, t) => {
+    states.push(stepState(ctx.embedding, t, previous));
+    previous = bitsToFeature(actionToBits(a, ctx.config), ctx.config);
+  });
+  return states;
+}
+
+/** Uniform policies that fit without repair: (b, b) for the largest such b first, then by total bits. */
+export function uniformCandidates(ctx: SearchContext): LayerBits[][] {
+  const { budget, config } = ctx;
+  const pairs: Array<[number, number | null]> = [];
+  for (let w = config.maxBits; w >= config.minBits; w--) {
+    if (!budget.activations) pairs.push([w, null]);
+    else for (let a = config.maxBits; a >= config.minBits; a--) pairs.push([w, a]);
+  }
+  const make = ([w, a]: [number, number | null]): LayerBits[] =>
+    budget.layerNames.map((name, i) => (isPinned(budget, i) ? { name, wBits: 8, aBits: budget.activations ? 8 : null } : { name, wBits: w, aBits: a }));
+  const fitting = pairs.filter((p) => withinBudget(budget, policyCost(budget, make(p))));
+  const firstEqual = fitting.find(([w, a]) => a === null || a === w);
+  const total = ([w, a]: [number, number | null]): number => w + (a ?? 0);
+  const rest = fitting.filter((p) => p !== firstEqual).sort((x, y) => total(y) - total(x) || y[0] - x[0]);
+  return (firstEqual ? [firstEqual, ...rest] : rest).map(make);
+}
+
+/** The policy of `episode` for the state's strategy. */
+export function propose(ctx: SearchContext, state: SearchState, episode: number): Proposal {
+  switch (ctx.config.strategy) {
+    case 'ddpg':
+    case 'random': {
+      const { actions, bits } = rollout(ctx, ctx.config.strategy === 'ddpg' ? state.ddpg : null, episode);
+      return { bits: repairBits(ctx.budget, bits), actions, probe: false };
+    }
+    case 'uniform':
+      return { bits: repairBits(ctx.budget, uniformCandidates(ctx)[episode]), actions: [], probe: false };
+    case 'greedy': {
+      const probes = probePlan(ctx.budget);
+      const count = probeCount(ctx.budget, ctx.config.episodes);
+      if (episode < count) return { bits: probes[episode].bits, actions: [], probe: true };
+      const drops = predictDrops(ctx.budget, probes, state.probeTop1);
+      const k = episode - count;
+      const bits = k === 0 ? knapsackBits(ctx.budget, drops) : knapsackBits(ctx.budget, drops, 0.5, episodeRng(ctx, episode));
+      return { bits, actions: [], probe: false };
+    }
+  }
+}
