@@ -114,7 +114,6 @@ export const functionSpecs: FunctionSpec[] = [
     description: 'Writes status.json with the error and releases the lock',
     access: {
       work: { read: [searches, locks], write: [searches], delete: [locks] },
-      results: { read: ['policies/'] },
     },
   },
   {

@@ -60,12 +60,17 @@ export class Triggers extends Construct {
       },
       targets: [
         new targets.SfnStateMachine(props.search, {
+          // The S3 event's shape, trimmed to what Prepare reads (functions/lib/search-input.ts):
+          // the search id is derived from the event id and the key.
           input: events.RuleTargetInput.fromObject({
             id: events.EventField.eventId,
-            source: 's3-upload',
-            bucket: events.EventField.fromPath('$.detail.bucket.name'),
-            key: events.EventField.fromPath('$.detail.object.key'),
             time: events.EventField.time,
+            source: events.EventField.source,
+            'detail-type': events.EventField.detailType,
+            detail: {
+              bucket: { name: events.EventField.fromPath('$.detail.bucket.name') },
+              object: { key: events.EventField.fromPath('$.detail.object.key') },
+            },
           }),
           retryAttempts: 4,
           maxEventAge: Duration.hours(2),

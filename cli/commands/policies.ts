@@ -1,0 +1,286 @@
+/**
+ * `haq policies list [--model M] [--target T] [--constraint C] [--json]` and
+ * `haq policies get MODEL --target T --constraint C [--search ID] [--out DIR] [--json]`:
+ * the policies searches wrote to the results bucket
+ * (policies/<model>/<target>/<constraint>/<searchId>/{policy.json,report.html,model.quant.onnx}
+ * and latest.json per model/target/constraint, shared/keys.ts `resultKeys`).
+ *
+ * The bucket comes from --bucket, else HAQ_RESULTS_BUCKET, else the deployed stack's
+ * CloudFormation outputs (--stack, HAQ_STACK, default "Haq"). The store functions take any
+ * ObjectStore, so they run the same against a local folder.
+ */
+import type { Command } from 'commander';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { S3Client } from '@aws-sdk/client-s3';
+import { z } from 'zod';
+import { InvalidInputError, ObjectNotFoundError } from '../../shared/errors';
+import { resultKeys } from '../../shared/keys';
+import { Policy, ConstraintKind } from '../../shared/quant/policy';
+import { getJson, type ObjectStore } from '../../shared/store/object-store';
+import { S3Store } from '../../shared/store/s3-store';
+import { action, formatTable, printJson } from '../output';
+
+/** One stored search result: policies/<model>/<target>/<constraint>/<searchId>/. */
+export interface PolicyEntry {
+  model: string;
+  target: string;
+  constraint: string;
+  searchId: string;
+  /** latest.json of this model/target/constraint points at this search. */
+  latest: boolean;
+  /** File names present in the search's folder (policy.json, report.html, model.quant.onnx). */
+  files: string[];
+}
+
+export interface PolicyFilter {
+  model?: string;
+  target?: string;
+  constraint?: string;
+}
+
+/** latest.json: at least the search id it points at (Finalize may add more). */
+export const LatestPointer = z.object({ searchId: z.string().min(1) }).passthrough();
+
+/** The files Finalize writes per search. */
+export type PolicyFile = 'policy.json' | 'report.html' | 'model.quant.onnx';
+
+/**
+ * `latency:0.5` (the search CLI's form) or `latency-0.5` (the results-bucket label) ->
+ * the label. Anything else is an InvalidInputError that shows both forms.
+ */
+export function constraintLabel(value: string): string {
+  const m = /^(\w+)[:-]([0-9]*\.?[0-9]+)$/.exec(value.trim());
+  const kind = m ? ConstraintKind.safeParse(m[1]) : undefined;
+  const ratio = m ? Number(m[2]) : NaN;
+  if (!m || !kind?.success || !(ratio > 0 && ratio <= 1)) {
+    throw new InvalidInputError(
+      `constraint "${value}" is not <kind>:<ratio> with kind latency, energy or size and 0 < ratio <= 1, e.g. latency:0.5 (or latency-0.5)`,
+      { value },
+    );
+  }
+  return resultKeys.constraintLabel(kind.data, ratio);
+}
+
+/** A key segment given on the command line: no '/' and no empty value. */
+function segment(value: string | undefined, flag: string): string | undefined {
+  if (value === undefined) return undefined;
+  if (!value || value.includes('/')) throw new InvalidInputError(`${flag} "${value}" must be a non-empty name without '/'`, { value });
+  return value;
+}
+
+/** Every stored search result matching the filter, sorted by model, target, constraint, search id. */
+export async function listPolicies(store: ObjectStore, filter: PolicyFilter = {}): Promise<PolicyEntry[]> {
+  const model = segment(filter.model, '--model');
+  const target = segment(filter.target, '--target');
+  const constraint = filter.constraint === undefined ? undefined : constraintLabel(filter.constraint);
+  // Narrowest prefix the filter allows (S3 lists by prefix only).
+  const prefix = model === undefined ? 'policies/' : target === undefined ? `policies/${model}/` : constraint === undefined ? `policies/${model}/${target}/` : resultKeys.prefix(model, target, constraint);
+  const keys = await store.list(prefix);
+
+  const groups = new Map<string, PolicyEntry>();
+  const latestKeys: string[] = [];
+  for (const key of keys) {
+    const parts = key.split('/');
+    if (parts[0] !== 'policies') continue;
+    if (parts.length === 5 && parts[4] === 'latest.json') latestKeys.push(key);
+    if (parts.length !== 6) continue;
+    const [, m, t, c, searchId, file] = parts;
+    if ((model && m !== model) || (target && t !== target) || (constraint && c !== constraint)) continue;
+    const id = `${m}/${t}/${c}/${searchId}`;
+    const entry = groups.get(id) ?? { model: m, target: t, constraint: c, searchId, latest: false, files: [] };
+    entry.files.push(file);
+    groups.set(id, entry);
+  }
+  for (const key of latestKeys) {
+    const [, m, t, c] = key.split('/');
+    const pointer = await getJson(store, key, LatestPointer);
+    const entry = groups.get(`${m}/${t}/${c}/${pointer.searchId}`);
+    if (entry) entry.latest = true;
+  }
+  return [...groups.values()]
+    .filter((e) => e.files.includes('policy.json'))
+    .map((e) => ({ ...e, files: e.files.sort() }))
+    .sort((a, b) => `${a.model}/${a.target}/${a.constraint}/${a.searchId}`.localeCompare(`${b.model}/${b.target}/${b.constraint}/${b.searchId}`));
+}
+
+export interface GetPolicyRequest {
+  model: string;
+  target: string;
+  /** `latency:0.5` or `latency-0.5`. */
+  constraint: string;
+  /** A search id; default: the one latest.json points at. */
+  searchId?: string;
+}
+
+export interface StoredPolicy {
+  model: string;
+  target: string;
+  constraint: string;
+  searchId: string;
+  policy: Policy;
+  /** Keys of the files present for this search. */
+  keys: Partial<Record<PolicyFile, string>>;
+}
+
+/** Reads one policy (the latest for model/target/constraint unless a search id is given). */
+export async function getPolicy(store: ObjectStore, request: GetPolicyRequest): Promise<StoredPolicy> {
+  const model = segment(request.model, 'MODEL')!;
+  const target = segment(request.target, '--target')!;
+  const constraint = constraintLabel(request.constraint);
+  let searchId = segment(request.searchId, '--search');
+  if (searchId === undefined) {
+    const latestKey = resultKeys.latest(model, target, constraint);
+    try {
+      searchId = (await getJson(store, latestKey, LatestPointer)).searchId;
+    } catch (err) {
+      if (!(err instanceof ObjectNotFoundError)) throw err;
+      const known = await listPolicies(store, { model });
+      const hint = known.length
+        ? `stored for ${model}: ${[...new Set(known.map((e) => `--target ${e.target} --constraint ${e.constraint}`))].join('; ')}`
+        : `no policies are stored for model ${model} (run \`haq policies list\`)`;
+      throw new ObjectNotFoundError(latestKey, `${store.location}; ${hint}`);
+    }
+  }
+  const policyKey = resultKeys.policy(model, target, constraint, searchId);
+  const policy = await getJson(store, policyKey, Policy);
+  const keys: StoredPolicy['keys'] = { 'policy.json': policyKey };
+  if (await store.exists(resultKeys.report(model, target, constraint, searchId))) keys['report.html'] = resultKeys.report(model, target, constraint, searchId);
+  if (await store.exists(resultKeys.quantModel(model, target, constraint, searchId))) keys['model.quant.onnx'] = resultKeys.quantModel(model, target, constraint, searchId);
+  return { model, target, constraint, searchId, policy, keys };
+}
+
+/** Copies the policy's files to a local folder; returns the paths written. */
+export async function downloadPolicy(store: ObjectStore, stored: StoredPolicy, outDir: string): Promise<string[]> {
+  await mkdir(outDir, { recursive: true });
+  const written: string[] = [];
+  for (const [file, key] of Object.entries(stored.keys)) {
+    const path = join(outDir, file);
+    await writeFile(path, await store.get(key!));
+    written.push(path);
+  }
+  return written;
+}
+
+// ---------------------------------------------------------------------------------------
+// Finding the bucket
+
+/** The stack outputs the CLI reads (infra/haq-stack.ts `outputNames`). */
+export type StackOutputName = 'ModelsBucketName' | 'ResultsBucketName' | 'WorkBucketName';
+
+export interface BucketSource {
+  flag?: string;
+  envVar: string;
+  output: StackOutputName;
+  stack?: string;
+  env?: NodeJS.ProcessEnv;
+  /** Reads a stack's outputs (default: CloudFormation DescribeStacks). */
+  describeStack?: (stackName: string) => Promise<Record<string, string>>;
+}
+
+/** --bucket, else the environment variable, else the stack's CloudFormation output. */
+export async function resolveBucket(source: BucketSource): Promise<string> {
+  const env = source.env ?? process.env;
+  if (source.flag) return source.flag;
+  if (env[source.envVar]) return env[source.envVar]!;
+  const stack = source.stack ?? env.HAQ_STACK ?? 'Haq';
+  let outputs: Record<string, string>;
+  try {
+    outputs = await (source.describeStack ?? describeStackOutputs)(stack);
+  } catch (err) {
+    throw new InvalidInputError(
+      `no bucket given: pass --bucket, set ${source.envVar}, or deploy the stack (reading stack ${stack}'s outputs failed: ${(err as Error).message})`,
+      { stack },
+    );
+  }
+  const bucket = outputs[source.output];
+  if (!bucket) throw new InvalidInputError(`stack ${stack} has no output ${source.output}: pass --bucket or set ${source.envVar}`, { stack });
+  return bucket;
+}
+
+async function describeStackOutputs(stackName: string): Promise<Record<string, string>> {
+  const { CloudFormationClient, DescribeStacksCommand } = await import('@aws-sdk/client-cloudformation');
+  const out = await new CloudFormationClient({}).send(new DescribeStacksCommand({ StackName: stackName }));
+  const stack = out.Stacks?.[0];
+  if (!stack) throw new Error(`stack ${stackName} not found`);
+  return Object.fromEntries((stack.Outputs ?? []).filter((o) => o.OutputKey && o.OutputValue).map((o) => [o.OutputKey!, o.OutputValue!]));
+}
+
+/** An S3 store for the CLI; path-style addressing when AWS_ENDPOINT_URL points at an emulator. */
+export function cliS3Store(bucket: string, env: NodeJS.ProcessEnv = process.env): S3Store {
+  return new S3Store(bucket, new S3Client({ forcePathStyle: env.AWS_S3_FORCE_PATH_STYLE === 'true' || !!env.AWS_ENDPOINT_URL }));
+}
+
+// ---------------------------------------------------------------------------------------
+// Commands
+
+interface CommonOptions {
+  bucket?: string;
+  stack?: string;
+  json?: boolean;
+}
+
+const resultsStore = async (opts: CommonOptions): Promise<S3Store> =>
+  cliS3Store(await resolveBucket({ flag: opts.bucket, envVar: 'HAQ_RESULTS_BUCKET', output: 'ResultsBucketName', stack: opts.stack }));
+
+/** Top-1 and the cost metrics of a policy, as far as Finalize stored them. */
+function metricSummary(policy: Policy): string {
+  const m = policy.metrics ?? {};
+  const pick = (k: string) => (typeof m[k] === 'number' ? `${k}=${Number((m[k] as number).toFixed(4))}` : null);
+  return ['top1', 'top1Fp32', 'latencyMs', 'energyUj', 'sizeBytes', 'reward'].map(pick).filter(Boolean).join(' ');
+}
+
+export function register(program: Command): void {
+  const policies = program.command('policies').description('list and fetch the policies searches stored in the results bucket');
+  const common = (c: Command) =>
+    c
+      .option('--bucket <name>', 'results bucket (default: $HAQ_RESULTS_BUCKET, else the stack output ResultsBucketName)')
+      .option('--stack <name>', 'CloudFormation stack to read outputs from (default: $HAQ_STACK or Haq)')
+      .option('--json', 'print JSON');
+
+  common(
+    policies
+      .command('list')
+      .description('every stored policy: model, target, constraint, search id, whether it is the latest')
+      .option('--model <name>', 'only this model')
+      .option('--target <name>', 'only this hardware target')
+      .option('--constraint <c>', 'only this constraint, e.g. latency:0.5'),
+  ).action(
+    action(async (opts: CommonOptions & PolicyFilter) => {
+      const store = await resultsStore(opts);
+      const entries = await listPolicies(store, opts);
+      if (opts.json) return printJson({ bucket: store.bucket, policies: entries });
+      if (!entries.length) {
+        process.stdout.write(`no policies in s3://${store.bucket}${opts.model ? ` for model ${opts.model}` : ''}\n`);
+        return;
+      }
+      const rows = entries.map((e) => [e.model, e.target, e.constraint, e.searchId, e.latest ? 'yes' : '', e.files.join(',')]);
+      process.stdout.write(`${formatTable(['model', 'target', 'constraint', 'search', 'latest', 'files'], rows)}\n`);
+    }),
+  );
+
+  common(
+    policies
+      .command('get')
+      .description('one policy (the latest unless --search): print it, or download its files with --out')
+      .argument('<model>', 'model name (the folder under models/)')
+      .requiredOption('--target <name>', 'hardware target, e.g. bismo-edge')
+      .requiredOption('--constraint <c>', 'constraint, e.g. latency:0.5 or latency-0.5')
+      .option('--search <id>', 'a specific search id (default: latest.json)')
+      .option('--out <dir>', 'download policy.json, report.html and model.quant.onnx into this folder'),
+  ).action(
+    action(async (model: string, opts: CommonOptions & { target: string; constraint: string; search?: string; out?: string }) => {
+      const store = await resultsStore(opts);
+      const stored = await getPolicy(store, { model, target: opts.target, constraint: opts.constraint, searchId: opts.search });
+      const written = opts.out ? await downloadPolicy(store, stored, resolve(opts.out)) : [];
+      if (opts.json) return printJson({ ...stored, bucket: store.bucket, written });
+      const lines = [
+        `${stored.model} on ${stored.target}, ${stored.constraint}, search ${stored.searchId}`,
+        metricSummary(stored.policy),
+        formatTable(['layer', 'wBits', 'aBits'], stored.policy.layers.map((l) => [l.name, l.wBits, l.aBits ?? 'float'])),
+        ...written.map((p) => `wrote ${p}`),
+      ].filter(Boolean);
+      process.stdout.write(`${lines.join('\n')}\n`);
+    }),
+  );
+}

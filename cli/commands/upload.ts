@@ -1,0 +1,148 @@
+/**
+ * `haq upload MODEL --data DIR [--config search.json] [--name NAME] [--bucket B] [--json]`:
+ * puts a model into the models bucket in the order the trigger needs: the data files
+ * (models/<name>/data/*), then search.json, then models/<name>/model.onnx last, because
+ * the model's "Object Created" event starts the search, which must find the rest in place.
+ */
+import type { Command } from 'commander';
+import { readdir, readFile, stat } from 'node:fs/promises';
+import { basename, join } from 'node:path';
+import { InvalidInputError } from '../../shared/errors';
+import { SearchConfig } from '../../shared/config';
+import { modelKeys } from '../../shared/keys';
+import type { ObjectStore } from '../../shared/store/object-store';
+import { parseJsonText } from '../../shared/validate';
+import { action, printJson } from '../output';
+import { cliS3Store, resolveBucket } from './policies';
+
+/** Files a data folder must hold for a search (docs: calibration and validation splits). */
+export const requiredDataFiles = ['calib-inputs.npy', 'val-inputs.npy'] as const;
+
+export interface UploadRequest {
+  modelPath: string;
+  dataDir: string;
+  configPath?: string;
+  /** Folder name under models/ (default: the model file's name without .onnx). */
+  name?: string;
+}
+
+export interface UploadedObject {
+  key: string;
+  sizeBytes: number;
+}
+
+export interface UploadResult {
+  name: string;
+  modelKey: string;
+  /** In upload order; the model is last. */
+  objects: UploadedObject[];
+}
+
+/** A model name usable as one key segment and in execution names. */
+export function modelName(request: Pick<UploadRequest, 'modelPath' | 'name'>): string {
+  const name = request.name ?? basename(request.modelPath).replace(/\.onnx$/i, '');
+  if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/.test(name)) {
+    throw new InvalidInputError(
+      `model name "${name}" must be 1-64 letters, digits, '.', '_' or '-' starting with a letter or digit; pass --name`,
+      { name },
+    );
+  }
+  return name;
+}
+
+async function readLocal(path: string, what: string): Promise<Uint8Array> {
+  try {
+    const info = await stat(path);
+    if (!info.isFile()) throw new InvalidInputError(`${what} ${path} is not a file`, { path });
+    return new Uint8Array(await readFile(path));
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new InvalidInputError(`${what} ${path} does not exist`, { path });
+    throw err;
+  }
+}
+
+/** The data folder's files to upload (*.npy and *.json such as meta.json), checked for the required ones. */
+export async function dataFiles(dir: string): Promise<string[]> {
+  let entries;
+  try {
+    entries = await readdir(dir, { withFileTypes: true });
+  } catch {
+    throw new InvalidInputError(`--data ${dir} is not a readable folder; pass the folder that holds ${requiredDataFiles.join(' and ')}`, { dir });
+  }
+  const files = entries.filter((e) => e.isFile() && /\.(npy|json)$/i.test(e.name)).map((e) => e.name).sort();
+  const missing = requiredDataFiles.filter((f) => !files.includes(f));
+  if (missing.length) {
+    throw new InvalidInputError(`--data ${dir} lacks ${missing.join(' and ')} (a search calibrates on calib-* and scores on val-*)`, { dir, missing });
+  }
+  return files;
+}
+
+/**
+ * Checks a search.json: valid JSON, an object, field types of SearchConfig. model, modelKey
+ * and dataPrefix are set by the upload, so they must not be in the file.
+ */
+export function checkSearchConfig(text: string, path: string): Record<string, unknown> {
+  const partial = SearchConfig.innerType().partial();
+  const config = parseJsonText(partial, text, `--config ${path}`) as Record<string, unknown>;
+  for (const field of ['model', 'modelKey', 'dataPrefix']) {
+    if (field in config) throw new InvalidInputError(`--config ${path}: remove "${field}", the upload sets it from the model's folder`, { field });
+  }
+  return config;
+}
+
+/** Validates everything locally first, then uploads data, config, and the model last. */
+export async function uploadModel(
+  store: ObjectStore,
+  request: UploadRequest,
+  onObject: (o: UploadedObject) => void = () => {},
+): Promise<UploadResult> {
+  const name = modelName(request);
+  const model = await readLocal(request.modelPath, 'model file');
+  const files = await dataFiles(request.dataDir);
+  let config: string | undefined;
+  if (request.configPath) {
+    config = new TextDecoder().decode(await readLocal(request.configPath, '--config'));
+    checkSearchConfig(config, request.configPath);
+  }
+
+  const objects: UploadedObject[] = [];
+  const put = async (key: string, body: Uint8Array | string, contentType: string) => {
+    await store.put(key, body, { contentType });
+    const o = { key, sizeBytes: typeof body === 'string' ? Buffer.byteLength(body) : body.byteLength };
+    objects.push(o);
+    onObject(o);
+  };
+  for (const file of files) {
+    await put(modelKeys.data(name, file), await readLocal(join(request.dataDir, file), 'data file'), file.endsWith('.json') ? 'application/json' : 'application/octet-stream');
+  }
+  if (config !== undefined) await put(modelKeys.searchConfig(name), config, 'application/json');
+  // Last: this object's event starts the search.
+  await put(modelKeys.model(name), model, 'application/octet-stream');
+  return { name, modelKey: modelKeys.model(name), objects };
+}
+
+export function register(program: Command): void {
+  program
+    .command('upload')
+    .description('upload a model, its data and an optional search.json to the models bucket (the model last: it starts the search)')
+    .argument('<model>', 'the ONNX model file')
+    .requiredOption('--data <dir>', 'data folder: calib-inputs.npy, val-inputs.npy, optional val-labels.npy, test-*, meta.json')
+    .option('--config <file>', 'search.json: search settings for this model (hardware, constraint, episodes, ...)')
+    .option('--name <name>', 'folder name under models/ (default: the file name without .onnx)')
+    .option('--bucket <name>', 'models bucket (default: $HAQ_MODELS_BUCKET, else the stack output ModelsBucketName)')
+    .option('--stack <name>', 'CloudFormation stack to read outputs from (default: $HAQ_STACK or Haq)')
+    .option('--json', 'print JSON: {"bucket","name","modelKey","objects"}')
+    .action(
+      action(async (modelPath: string, opts: { data: string; config?: string; name?: string; bucket?: string; stack?: string; json?: boolean }) => {
+        const bucket = await resolveBucket({ flag: opts.bucket, envVar: 'HAQ_MODELS_BUCKET', output: 'ModelsBucketName', stack: opts.stack });
+        const store = cliS3Store(bucket);
+        const result = await uploadModel(
+          store,
+          { modelPath, dataDir: opts.data, configPath: opts.config, name: opts.name },
+          opts.json ? undefined : (o) => process.stdout.write(`put s3://${bucket}/${o.key} (${o.sizeBytes} bytes)\n`),
+        );
+        if (opts.json) return printJson({ bucket, ...result });
+        process.stdout.write(`uploaded ${result.name}: the search starts from s3://${bucket}/${result.modelKey}\n`);
+      }),
+    );
+}
