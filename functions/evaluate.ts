@@ -6,7 +6,7 @@
  */
 import { InvalidInputError } from '../shared/errors';
 import { searchKeys } from '../shared/keys';
-import { EvaluationResult, RoundPolicies } from '../shared/search/results';
+import { RoundPolicies } from '../shared/search/results';
 import { getJson, putJson } from '../shared/store/object-store';
 import { parse } from '../shared/validate';
 import { EvaluateInput } from './lib/contracts';
@@ -17,24 +17,6 @@ export interface EvaluateOutput {
   key: string;
   top1: number;
   samples: number;
-}
-
-/** Merges shard results: sample-weighted top-1/top-5, summed samples and seconds. */
-export function mergeShards(shards: EvaluationResult[]): EvaluationResult {
-  const samples = shards.reduce((a, s) => a + s.samples, 0);
-  const weighted = (f: (s: EvaluationResult) => number) => shards.reduce((a, s) => a + f(s) * s.samples, 0) / samples;
-  const top5 = shards.every((s) => s.top5 !== null) ? weighted((s) => s.top5!) : null;
-  return { top1: weighted((s) => s.top1), top5, mode: shards[0].mode, samples, seconds: shards.reduce((a, s) => a + s.seconds, 0) };
-}
-
-/** A policy's evaluation: the whole-set object, or the merge of its shards. */
-export async function readEvaluation(deps: Pick<HandlerDeps, 'stores'>, searchId: string, round: number, index: number, shardCount: number): Promise<EvaluationResult> {
-  const work = deps.stores.work;
-  if (shardCount <= 1) return getJson(work, searchKeys.evaluation(searchId, round, index), EvaluationResult);
-  const shards = await Promise.all(
-    Array.from({ length: shardCount }, (_, s) => getJson(work, searchKeys.evaluationShard(searchId, round, index, s), EvaluationResult)),
-  );
-  return mergeShards(shards);
 }
 
 export const makeHandler = (deps: HandlerDeps & { evaluators?: EvaluatorCache }) => {

@@ -1,0 +1,191 @@
+/**
+ * Compare: the sweep's steps. `plan` expands models x targets x constraints into search
+ * requests (sweeps/<id>/plan.json in the work bucket); `item` returns one request for the
+ * nested search execution; `status` reads a search's status.json (a search that continued
+ * as new ends its first execution early); `compare` costs every best policy on every target
+ * of the sweep (HAQ's "specialised for HW1, run on HW2" table) into the results bucket.
+ */
+import { createHash } from 'node:crypto';
+import { z } from 'zod';
+import { SearchConfig } from '../shared/config';
+import { InvalidInputError } from '../shared/errors';
+import { buildCostTable, costPolicy } from '../shared/hardware/cost-table';
+import { resolveTarget } from '../shared/hardware/targets';
+import { modelKeys, resultKeys, sweepKeys } from '../shared/keys';
+import { Constraint, Policy } from '../shared/quant/policy';
+import { getJson, putJson } from '../shared/store/object-store';
+import { parse } from '../shared/validate';
+import { CompareInput } from './lib/contracts';
+import { instrument, lambdaHandler, type HandlerDeps } from './lib/runtime';
+import { slug } from './lib/search-input';
+import { readCostTable, readLayers, readSearchConfig } from './lib/search-context';
+import { readStatus } from './lib/status';
+
+/** `"latency:0.5"` or `{ "kind": "latency", "ratio": 0.5 }`. */
+export const ConstraintSpec = z.union([
+  Constraint,
+  z.string().transform((s, ctx) => {
+    const m = /^(latency|energy|size):([0-9.]+)$/.exec(s.trim());
+    if (!m) {
+      ctx.addIssue({ code: z.ZodIssueCode.custom, message: `constraint "${s}" is not kind:ratio, e.g. latency:0.5, energy:0.5 or size:0.25` });
+      return z.NEVER;
+    }
+    return Constraint.parse({ kind: m[1], ratio: Number(m[2]) });
+  }),
+]);
+
+const ModelSpec = z.union([
+  z.string().min(1).transform((name) => ({ name, modelKey: modelKeys.model(name), dataPrefix: modelKeys.dataPrefix(name) })),
+  z.object({ name: z.string().min(1), modelKey: z.string().min(1).optional(), dataPrefix: z.string().min(1).optional() }).transform((m) => ({
+    name: m.name,
+    modelKey: m.modelKey ?? modelKeys.model(m.name),
+    dataPrefix: m.dataPrefix ?? modelKeys.dataPrefix(m.name),
+  })),
+]);
+
+/** sweep.json: what a scheduled or `haq sweep` run searches. */
+export const SweepSpec = z.object({
+  sweepId: z.string().regex(/^[A-Za-z0-9_-]{1,40}$/).optional(),
+  models: z.array(ModelSpec).min(1),
+  targets: z.array(z.union([z.string().min(1), z.record(z.unknown())])).min(1),
+  constraints: z.array(ConstraintSpec).min(1),
+  /** Config fields for every search (strategy, episodes, seed, ...). */
+  config: SearchConfig.innerType().omit({ model: true, modelKey: true, dataPrefix: true, hardware: true, constraint: true }).partial().default({}),
+});
+export type SweepSpec = z.input<typeof SweepSpec>;
+
+export const SweepItem = z.object({ searchId: z.string(), input: z.record(z.unknown()) });
+export const SweepPlan = z.object({
+  sweepId: z.string(),
+  targets: z.array(z.union([z.string(), z.record(z.unknown())])),
+  items: z.array(SweepItem),
+});
+export type SweepPlan = z.infer<typeof SweepPlan>;
+
+const targetName = (t: string | Record<string, unknown>): string => (typeof t === 'string' ? t : String(t.name ?? 'custom'));
+
+export function planSweep(spec: z.infer<typeof SweepSpec>, sweepId: string): SweepPlan {
+  const items: SweepPlan['items'] = [];
+  for (const m of spec.models) {
+    for (const t of spec.targets) {
+      for (const c of spec.constraints) {
+        const searchId = `${sweepId}-${String(items.length).padStart(3, '0')}`;
+        items.push({
+          searchId,
+          input: { ...spec.config, searchId, model: m.name, modelKey: m.modelKey, dataPrefix: m.dataPrefix, hardware: t, constraint: c },
+        });
+      }
+    }
+  }
+  return { sweepId, targets: spec.targets, items };
+}
+
+export interface ComparisonCell {
+  target: string;
+  latencyMs: number;
+  energyUj: number | null;
+  /** Against every layer at 8/8 on that target. */
+  latencyRatio: number;
+  energyRatio: number | null;
+}
+
+export interface ComparisonRow {
+  searchId: string;
+  model: string;
+  constraint: string;
+  specialisedFor: string;
+  state: string;
+  top1: number | null;
+  runOn: ComparisonCell[];
+}
+
+export const makeHandler = (deps: HandlerDeps) =>
+  instrument('compare', deps, async (event: unknown): Promise<unknown> => {
+    const input = parse(CompareInput, event, 'Compare input');
+    const { work, results } = deps.stores;
+    switch (input.mode) {
+      case 'plan': {
+        const spec = parse(SweepSpec, input.sweep, 'sweep config');
+        const sweepId = spec.sweepId ?? `sweep-${createHash('sha256').update(input.executionId ?? JSON.stringify(input.sweep)).digest('hex').slice(0, 10)}`;
+        const plan = planSweep(spec, slug(sweepId));
+        await putJson(work, sweepKeys.plan(plan.sweepId), plan);
+        return { sweepId: plan.sweepId, items: plan.items.map((_, i) => i) };
+      }
+      case 'item': {
+        const plan = await getJson(work, sweepKeys.plan(input.sweepId), SweepPlan);
+        const item = plan.items[input.index];
+        if (!item) throw new InvalidInputError(`sweep ${input.sweepId} has ${plan.items.length} searches; there is no index ${input.index}`);
+        return { input: item.input };
+      }
+      case 'status': {
+        const status = await readStatus(work, input.searchId);
+        return { state: status?.state ?? 'failed' };
+      }
+      case 'compare': {
+        const plan = await getJson(work, sweepKeys.plan(input.sweepId), SweepPlan);
+        const targets = plan.targets.map((t) => resolveTarget(t));
+        const rows: ComparisonRow[] = [];
+        for (const item of plan.items) {
+          const status = await readStatus(work, item.searchId);
+          const base = { searchId: item.searchId, model: String(item.input.model), state: status?.state ?? 'failed' };
+          if (status?.state !== 'succeeded') {
+            const c = item.input.constraint as { kind: string; ratio: number };
+            rows.push({ ...base, constraint: `${c.kind}-${c.ratio}`, specialisedFor: targetName(item.input.hardware as string), top1: null, runOn: [] });
+            continue;
+          }
+          const [config, layers, own] = await Promise.all([
+            readSearchConfig(deps.stores, item.searchId),
+            readLayers(deps.stores, item.searchId),
+            readCostTable(deps.stores, item.searchId),
+          ]);
+          const constraint = resultKeys.constraintLabel(config.constraint.kind, config.constraint.ratio);
+          const policy = await getJson(results, resultKeys.policy(config.model, own.target.name, constraint, item.searchId), Policy);
+          const all8 = { layers: layers.layers.map((l) => ({ name: l.name, wBits: 8, aBits: 8 })) };
+          const runOn = targets.map((t) => {
+            const table = t.name === own.target.name && t.batch === own.batch ? own : buildCostTable(layers, t);
+            const p = costPolicy(table, policy);
+            const ref = costPolicy(table, all8);
+            return {
+              target: t.name,
+              latencyMs: p.latencyMs,
+              energyUj: p.energyUj,
+              latencyRatio: p.latencyMs / ref.latencyMs,
+              energyRatio: p.energyUj !== null && ref.energyUj ? p.energyUj / ref.energyUj : null,
+            };
+          });
+          const top1 = typeof policy.metrics?.top1 === 'number' ? policy.metrics.top1 : null;
+          rows.push({ ...base, constraint, specialisedFor: own.target.name, top1, runOn });
+        }
+        const key = resultKeys.sweep(plan.sweepId);
+        await putJson(results, key, { sweepId: plan.sweepId, targets: targets.map((t) => t.name), rows });
+        await results.put(resultKeys.sweepReport(plan.sweepId), sweepHtml(plan.sweepId, targets.map((t) => t.name), rows), { contentType: 'text/html; charset=utf-8' });
+        return { sweepId: plan.sweepId, key, searches: rows.length, failed: rows.filter((r) => r.state !== 'succeeded').length };
+      }
+    }
+  });
+
+const esc = (s: string): string => s.replace(/[&<>"]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' })[c]!);
+
+/** The cross-target table as a small self-contained page. */
+export function sweepHtml(sweepId: string, targets: string[], rows: ComparisonRow[]): string {
+  const head = ['model', 'constraint', 'specialised for', 'top-1 %', ...targets.map((t) => `latency on ${t} (x 8/8)`)];
+  const body = rows.map((r) => [
+    r.model,
+    r.constraint,
+    r.specialisedFor,
+    r.top1 === null ? r.state : r.top1.toFixed(2),
+    ...targets.map((t) => {
+      const c = r.runOn.find((x) => x.target === t);
+      return c ? `${c.latencyRatio.toFixed(3)}${t === r.specialisedFor ? ' *' : ''}` : '-';
+    }),
+  ]);
+  return `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>haq sweep ${esc(sweepId)}</title>
+<style>body{font-family:system-ui,sans-serif;margin:2em}table{border-collapse:collapse}td,th{border-bottom:1px solid #ddd;padding:3px 10px;text-align:right}td:nth-child(-n+3),th:nth-child(-n+3){text-align:left}</style></head><body>
+<h1>haq sweep ${esc(sweepId)}</h1><p>Each row's best policy, costed on every target (* = the target it was searched for).</p>
+<table><thead><tr>${head.map((h) => `<th>${esc(h)}</th>`).join('')}</tr></thead><tbody>${body
+    .map((r) => `<tr>${r.map((c) => `<td>${esc(c)}</td>`).join('')}</tr>`)
+    .join('')}</tbody></table></body></html>
+`;
+}
+
+export const handler = lambdaHandler('compare', makeHandler);

@@ -1,0 +1,154 @@
+/**
+ * Finalize: publishes a finished search to the results bucket under its own prefix,
+ * policies/<model>/<target>/<constraint>/<searchId>/{policy.json, report.html,
+ * model.quant.onnx}, then latest.json for (model, target, constraint). Another search's
+ * objects are never written. Marks status.json succeeded and releases the lock.
+ */
+import { HaqError } from '../shared/errors';
+import { costPolicy } from '../shared/hardware/cost-table';
+import type { CostTable } from '../shared/hardware/types';
+import { resultKeys, searchKeys } from '../shared/keys';
+import type { LayerTable } from '../shared/onnx/types';
+import { exportQuantizedModel } from '../shared/quant/export';
+import type { LayerBits, Policy } from '../shared/quant/policy';
+import { renderReport, type ReportData } from '../shared/report/report';
+import { createBudgetModel, policyCost, withinBudget } from '../shared/search/budget';
+import { BestPolicy, EvaluationResult, SearchHistory } from '../shared/search/results';
+import { getJson, putJson } from '../shared/store/object-store';
+import type { SearchConfig } from '../shared/config';
+import { parse } from '../shared/validate';
+import { FinalizeInput, type FinalizeOutput } from './lib/contracts';
+import { releaseLock } from './lib/lock';
+import { instrument, lambdaHandler, type HandlerDeps } from './lib/runtime';
+import { EvaluatorCache, readCalibration, readCostTable, readLayers, readSearchConfig } from './lib/search-context';
+import { lockScope, writeStatus } from './lib/status';
+
+const uniformBits = (layers: LayerTable, bits: number, activations: boolean): LayerBits[] =>
+  layers.layers.map((l) => ({ name: l.name, wBits: bits, aBits: activations ? bits : null }));
+
+/** The largest uniform bitwidth (all layers, no pinning) whose cost is within the budget, or null. */
+export function bestUniformBits(config: SearchConfig, layers: LayerTable, costTable: CostTable): number | null {
+  const budget = createBudgetModel({ ...config.constraint, minBits: 1, maxBits: 8, pinFirstLast: false }, layers, costTable);
+  for (let b = 8; b >= 1; b--) {
+    if (withinBudget(budget, policyCost(budget, uniformBits(layers, b, budget.activations)))) return b;
+  }
+  return null;
+}
+
+export const makeHandler = (deps: HandlerDeps & { evaluators?: EvaluatorCache }) => {
+  const evaluators = deps.evaluators ?? new EvaluatorCache();
+  return instrument('finalize', deps, async (event: unknown): Promise<FinalizeOutput> => {
+    const { searchId } = parse(FinalizeInput, event, 'Finalize input');
+    const { work, models, results } = deps.stores;
+    const config = await readSearchConfig(deps.stores, searchId);
+    const [layers, costTable, baseline, history] = await Promise.all([
+      readLayers(deps.stores, searchId),
+      readCostTable(deps.stores, searchId),
+      getJson(work, searchKeys.baseline(searchId), EvaluationResult),
+      getJson(work, searchKeys.history(searchId), SearchHistory),
+    ]);
+    if (!(await work.exists(searchKeys.best(searchId)))) {
+      throw new HaqError(`search ${searchId} evaluated ${history.episodes.length} policies and none was within the ${config.constraint.kind} budget ${config.constraint.ratio}`);
+    }
+    const best = await getJson(work, searchKeys.best(searchId), BestPolicy);
+    const activations = config.constraint.kind !== 'size';
+    const calibration = activations ? await readCalibration(deps.stores, searchId) : null;
+
+    // Uniform references: 8/8, and the largest uniform bitwidth within the budget.
+    const ctx = await evaluators.get(deps.stores, searchId);
+    const u8Bits = uniformBits(layers, 8, activations);
+    const u8Sim = costPolicy(costTable, { layers: u8Bits });
+    const u8Eval = await ctx.evaluator.evaluate({ layers: u8Bits }, ctx.val);
+    const ub = bestUniformBits(config, layers, costTable);
+    const ubBits = ub === null ? null : uniformBits(layers, ub, activations);
+    const ubSim = ubBits ? costPolicy(costTable, { layers: ubBits }) : null;
+    const ubEval = ubBits ? (ub === 8 ? u8Eval : await ctx.evaluator.evaluate({ layers: ubBits }, ctx.val)) : null;
+
+    const bestSim = costPolicy(costTable, best.policy);
+    const target = costTable.target.name;
+    const constraint = resultKeys.constraintLabel(config.constraint.kind, config.constraint.ratio);
+    const policy: Policy = {
+      ...best.policy,
+      model: { name: config.model, hash: layers.modelHash },
+      target,
+      constraint: config.constraint,
+      metrics: {
+        ...(best.policy.metrics ?? {}),
+        searchId,
+        strategy: config.strategy,
+        seed: config.seed,
+        episode: best.episode,
+        top1: best.top1,
+        top1Fp32: best.top1Fp32,
+        reward: best.reward,
+        accuracyMode: baseline.mode,
+        latencyMs: bestSim.latencyMs,
+        energyUj: bestSim.energyUj,
+        sizeBytes: bestSim.sizeBytes,
+        uniform8: { top1: u8Eval.top1, latencyMs: u8Sim.latencyMs, energyUj: u8Sim.energyUj, sizeBytes: u8Sim.sizeBytes },
+        bestUniform: ub === null ? null : { bits: ub, top1: ubEval!.top1, latencyMs: ubSim!.latencyMs, energyUj: ubSim!.energyUj, sizeBytes: ubSim!.sizeBytes },
+      },
+    };
+
+    const modelBytes = await models.get(config.modelKey);
+    const exported = exportQuantizedModel(modelBytes, layers, policy, calibration, {
+      weightMode: activations ? 'linear' : 'kmeans',
+      perChannel: config.quant.weightGranularity === 'per-channel',
+      clipMethod: config.quant.activationCalibration,
+      seed: config.seed,
+    });
+
+    const report: ReportData = {
+      searchId,
+      model: config.model,
+      target,
+      constraint: config.constraint,
+      strategy: config.strategy,
+      seed: config.seed,
+      baselineTop1: baseline.top1,
+      accuracyMode: baseline.mode,
+      layers: policy.layers.map((l, i) => ({
+        name: l.name,
+        wBits: l.wBits,
+        aBits: l.aBits,
+        latencyMs: bestSim.layers[i].latencyMs,
+        latency8Ms: u8Sim.layers[i].latencyMs,
+        energyUj: bestSim.layers[i].energyUj,
+        energy8Uj: u8Sim.layers[i].energyUj,
+        sizeBytes: bestSim.layers[i].sizeBytes,
+        size8Bytes: u8Sim.layers[i].sizeBytes,
+      })),
+      best: { top1: best.top1, reward: best.reward, episode: best.episode, latencyMs: bestSim.latencyMs, energyUj: bestSim.energyUj, sizeBytes: bestSim.sizeBytes },
+      uniform8: { top1: u8Eval.top1, latencyMs: u8Sim.latencyMs, energyUj: u8Sim.energyUj, sizeBytes: u8Sim.sizeBytes },
+      bestUniform: ub === null ? null : { bits: ub, top1: ubEval!.top1, latencyMs: ubSim!.latencyMs, energyUj: ubSim!.energyUj, sizeBytes: ubSim!.sizeBytes },
+      history: history.episodes.filter((e) => !e.probe).map((e) => ({ episode: e.episode, reward: e.reward, top1: e.top1, costRatio: e.costRatio })),
+    };
+    const html = await renderReport(report);
+
+    const keys = {
+      policy: resultKeys.policy(config.model, target, constraint, searchId),
+      report: resultKeys.report(config.model, target, constraint, searchId),
+      quantModel: resultKeys.quantModel(config.model, target, constraint, searchId),
+      latest: resultKeys.latest(config.model, target, constraint),
+    };
+    await results.put(keys.quantModel, exported.bytes, { contentType: 'application/octet-stream' });
+    await results.put(keys.report, html, { contentType: 'text/html; charset=utf-8' });
+    await putJson(results, keys.policy, policy);
+    // latest.json last: it only ever points at a complete set of objects.
+    await putJson(results, keys.latest, {
+      searchId,
+      policy: keys.policy,
+      report: keys.report,
+      quantModel: keys.quantModel,
+      top1: best.top1,
+      top1Fp32: best.top1Fp32,
+      reward: best.reward,
+      finishedAt: deps.now().toISOString(),
+    });
+    await writeStatus(work, searchId, { state: 'succeeded', bestReward: best.reward }, deps.now());
+    await releaseLock(work, lockScope(config), searchId);
+    return { searchId, model: config.model, target, constraint, keys, top1: best.top1, top1Fp32: best.top1Fp32, reward: best.reward };
+  });
+};
+
+export const handler = lambdaHandler('finalize', makeHandler);
