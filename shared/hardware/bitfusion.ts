@@ -57,14 +57,8 @@ export interface BitFusionStats {
 export type LoopName = 'B/b' | 'OW/ow' | 'OH/oh' | 'IC/ic' | 'OC/oc';
 const loopNames: LoopName[] = ['B/b', 'OW/ow', 'OH/oh', 'IC/ic', 'OC/oc'];
 
-/** Which buffers a tile loop indexes (optimizer.tile_deps): [wgt, act, out]. */
-const deps: Record<LoopName, [boolean, boolean, boolean]> = {
-  'B/b': [false, true, true],
-  'OW/ow': [false, true, true],
-  'OH/oh': [false, true, true],
-  'IC/ic': [true, true, false],
-  'OC/oc': [true, false, true],
-};
+/** Which buffers each tile loop indexes (optimizer.tile_deps), in loopNames order: bit 0 wgt, 1 act, 2 out. */
+const depMask = [0b110, 0b110, 0b110, 0b011, 0b101];
 
 const OUT_BITS = 32; // partial sums are 32-bit (optimizer: oprec = 32)
 const ceilDiv = (a: number, b: number): number => Math.ceil(a / b);
@@ -98,30 +92,15 @@ function tileSizes(total: number, unit = 1): number[] {
   return sizes;
 }
 
-function permutations<T>(xs: T[]): T[][] {
-  if (xs.length <= 1) return [xs.slice()];
-  const out: T[][] = [];
-  xs.forEach((x, i) => {
-    for (const rest of permutations([...xs.slice(0, i), ...xs.slice(i + 1)])) out.push([x, ...rest]);
-  });
-  return out;
-}
-const permutationCache = new Map<string, LoopName[][]>();
-function ordersOf(active: LoopName[]): LoopName[][] {
-  const key = active.join(',');
-  let found = permutationCache.get(key);
-  if (!found) {
-    found = permutations(active);
-    permutationCache.set(key, found);
-  }
-  return found;
-}
-
 /**
  * Simulates one convolution (one group, the whole batch) the way BitFusion's optimizer does:
- * the best (fewest cycles, then least energy) tiling and loop order.
+ * the best (fewest cycles, then least energy) tiling and loop order. With the default
+ * cycleTolerance 0 the result is the simulator's own, column for column. A tolerance t > 0
+ * (cost tables use 1e-6) skips tilings that could lower the cycles by at most a fraction t
+ * and cannot lower the energy: the cycles found are then within t of the optimum.
  */
-export function simulateBitFusionConv(target: BitFusionTarget, args: BitFusionArgs): BitFusionStats {
+export function simulateBitFusionConv(target: BitFusionTarget, args: BitFusionArgs, options: { cycleTolerance?: number } = {}): BitFusionStats {
+  const cycleTolerance = options.cycleTolerance ?? 0;
   const { kh, kw, oh: OH, ow: OW, sh, sw, ic: IC, oc: OC, b: B, iprec, wprec, im2col } = args;
   const { n: N, m: M, energy: e } = target;
   const bw = target.bandwidthBitsPerCycle;
@@ -135,10 +114,27 @@ export function simulateBitFusionConv(target: BitFusionTarget, args: BitFusionAr
   const icSizes = tileSizes(IC);
   const ocSizes = im2col ? tileSizes(OC) : tileSizes(OC, M);
 
-  let best: BitFusionStats | null = null;
-  const sizes = [0, 0, 0];
-  const maxSizes = [0, 0, 0];
-
+  // Every feasible tiling with a lower bound on its cycles; the loop orders are then tried
+  // in order of that bound until it exceeds the best found (same optimum, far less work).
+  interface Candidate {
+    lowerBound: number;
+    counts: number[];
+    b: number;
+    oh: number;
+    ow: number;
+    ic: number;
+    oc: number;
+    wgt: number;
+    act: number;
+    out: number;
+    compute: number;
+    numTiles: number;
+    /** Each tensor's DRAM traffic if every tile crossed the interface once (bits). */
+    minWgt: number;
+    minAct: number;
+    minOut: number;
+  }
+  const candidates: Candidate[] = [];
   for (const b of bSizes) {
     for (const o of oSizes) {
       const ow = Math.min(o, OW);
@@ -150,100 +146,199 @@ export function simulateBitFusionConv(target: BitFusionTarget, args: BitFusionAr
           const act = im2col ? ow * oh * kh * kw * ic * b * iprec : (kw + (ow - 1) * sw) * (kh + (oh - 1) * sh) * ic * b * iprec;
           const out = ow * oh * ceilDiv(oc, M) * M * b * OUT_BITS;
           if (wgt > half[0] || act > half[1] || out > half[2]) continue;
-
-          const tiles: Record<LoopName, [number, number]> = {
-            'B/b': [ceilDiv(B, b), b],
-            'OW/ow': [ceilDiv(OW, ow), ow],
-            'OH/oh': [ceilDiv(OH, oh), oh],
-            'IC/ic': [ceilDiv(IC, ic), ic],
-            'OC/oc': [ceilDiv(OC, oc), oc],
-          };
-          const numTiles = tiles['B/b'][0] * tiles['OW/ow'][0] * tiles['OH/oh'][0] * tiles['IC/ic'][0] * tiles['OC/oc'][0];
+          // Tile counts in loopNames order: B, OW, OH, IC, OC.
+          const counts = [ceilDiv(B, b), ceilDiv(OW, ow), ceilDiv(OH, oh), ceilDiv(IC, ic), ceilDiv(OC, oc)];
+          const [nB, nOw, nOh, nIc, nOc] = counts;
+          const nPix = nOw * nOh;
+          const numTiles = nB * nPix * nIc * nOc;
           const compute = numTiles * tileComputeCycles(target, { ic, oc, oh, ow, b, kh, kw }, iprec, wprec, im2col);
-          // Lower bound: the first tile read and last tile write never overlap with compute.
-          const lowerBound = compute + ceilDiv(wgt + act + out, bw) + ceilDiv(out, bw);
-          if (best && lowerBound > best.cycles) continue;
-
-          // SRAM accesses of the inner loops do not depend on the tile loop order.
-          const inner = innerAccesses(target, { kh, kw, ic, oc, oh, ow, b }, iprec, wprec, im2col, numTiles, pf);
-
-          // Loops with one tile never change promotion, so only orders of the others matter.
-          const active = loopNames.filter((l) => tiles[l][0] > 1);
-          for (const order of ordersOf(active)) {
-            sizes[0] = wgt;
-            sizes[1] = act;
-            sizes[2] = out;
-            maxSizes[0] = wgt;
-            maxSizes[1] = act;
-            maxSizes[2] = out;
-            let p0 = true;
-            let p1 = true;
-            let p2 = true;
-            for (let li = order.length - 1; li >= 0; li--) {
-              const loop = order[li];
-              const num = tiles[loop][0];
-              const d = deps[loop];
-              if (!p0) sizes[0] *= num;
-              else if (d[0]) {
-                sizes[0] *= num;
-                if (sizes[0] > half[0]) p0 = false;
-                else maxSizes[0] = sizes[0];
-              }
-              if (!p1) sizes[1] *= num;
-              else if (d[1]) {
-                sizes[1] *= num;
-                if (sizes[1] > half[1]) p1 = false;
-                else maxSizes[1] = sizes[1];
-              }
-              if (!p2) sizes[2] *= num;
-              else if (d[2]) {
-                sizes[2] *= num;
-                if (sizes[2] > half[2]) p2 = false;
-                else maxSizes[2] = sizes[2];
-              }
-            }
-            // Output tiles are read back (partial sums) and written as often as they are filled.
-            const dramRead = sizes[0] + sizes[1] + sizes[2];
-            const dramWrite = sizes[2];
-            const initialReads = maxSizes[0] + maxSizes[1] + maxSizes[2];
-            const finalWrites = maxSizes[2];
-            const latency = ceilDiv(initialReads, bw) + ceilDiv(finalWrites, bw);
-            const middle = dramRead + dramWrite - initialReads - finalWrites;
-            const stalls = Math.max(0, ceilDiv(middle, bw) - compute) + latency;
-            const cycles = compute + stalls;
-            if (best && cycles > best.cycles) continue;
-
-            const obufRead = sizes[2] + inner.outRead;
-            const obufWrite = sizes[2] + inner.outWrite;
-            const energyPj =
-              compute * e.coreDynamicPjPerCycle +
-              inner.wgtRead * e.wbufReadPjPerBit +
-              sizes[0] * e.wbufWritePjPerBit +
-              inner.actRead * e.ibufReadPjPerBit +
-              sizes[1] * e.ibufWritePjPerBit +
-              obufRead * e.obufReadPjPerBit +
-              obufWrite * e.obufWritePjPerBit +
-              (dramRead + dramWrite) * e.dramPjPerBit;
-            if (best && cycles === best.cycles && energyPj >= best.energyPj) continue;
-            best = {
-              cycles,
-              memWaitCycles: stalls,
-              wbufRead: inner.wgtRead,
-              wbufWrite: sizes[0],
-              ibufRead: inner.actRead,
-              ibufWrite: sizes[1],
-              obufRead,
-              obufWrite,
-              dramRead,
-              dramWrite,
-              energyPj,
-              tiling: structuredClone(tiles),
-              order: fullOrder(order),
-            };
-          }
+          // Bounds: the first read and last write never overlap compute; and every tile of
+          // each tensor crosses the interface at least once (cycles >= DRAM bits / bandwidth).
+          const minDram = wgt * nIc * nOc + act * nB * nPix * nIc + 2 * out * nB * nPix * nOc;
+          const lowerBound = Math.max(compute + ceilDiv(wgt + act + out, bw) + ceilDiv(out, bw), ceilDiv(minDram, bw));
+          const minWgt = wgt * nIc * nOc;
+          const minAct = act * nB * nPix * nIc;
+          const minOut = out * nB * nPix * nOc;
+          candidates.push({ lowerBound, counts, b, oh, ow, ic, oc, wgt, act, out, compute, numTiles, minWgt, minAct, minOut });
         }
       }
     }
+  }
+  candidates.sort((x, y) => x.lowerBound - y.lowerBound);
+
+  let best = null as BitFusionStats | null;
+  // Loop orders are explored innermost first (the order promotion walks them), depth first,
+  // branching only on loops whose position can matter (see explore).
+  const nums = [0, 0, 0, 0, 0];
+  const path: number[] = [];
+  let cand: Candidate;
+  let inner: ReturnType<typeof innerAccesses>;
+
+  const leaf = (s0: number, s1: number, s2: number, m0: number, m1: number, m2: number): void => {
+    const dramRead = s0 + s1 + s2;
+    const dramWrite = s2; // output tiles are read back (partial sums) and written as often
+    const initialReads = m0 + m1 + m2;
+    const latency = ceilDiv(initialReads, bw) + ceilDiv(m2, bw);
+    const middle = dramRead + dramWrite - initialReads - m2;
+    const stalls = Math.max(0, ceilDiv(middle, bw) - cand.compute) + latency;
+    const cycles = cand.compute + stalls;
+    if (best && cycles > best.cycles) return;
+    const obufRead = s2 + inner.outRead;
+    const obufWrite = s2 + inner.outWrite;
+    const energyPj = energyAt(s0, s1, s2);
+    if (best && cycles === best.cycles && energyPj >= best.energyPj) return;
+    // The path runs innermost first; the order is reported outermost first, single-tile loops last.
+    const chosen = path
+      .slice()
+      .reverse()
+      .map((l) => loopNames[l]);
+    best = {
+      cycles,
+      memWaitCycles: stalls,
+      wbufRead: inner.wgtRead,
+      wbufWrite: s0,
+      ibufRead: inner.actRead,
+      ibufWrite: s1,
+      obufRead,
+      obufWrite,
+      dramRead,
+      dramWrite,
+      energyPj,
+      tiling: {
+        'B/b': [cand.counts[0], cand.b],
+        'OW/ow': [cand.counts[1], cand.ow],
+        'OH/oh': [cand.counts[2], cand.oh],
+        'IC/ic': [cand.counts[3], cand.ic],
+        'OC/oc': [cand.counts[4], cand.oc],
+      },
+      order: fullOrder(chosen),
+    };
+  };
+
+  // Energy grows with each buffer's DRAM traffic (s0 wgt, s1 act, s2 out, read back and written).
+  const energyAt = (s0: number, s1: number, s2: number): number =>
+    cand.compute * e.coreDynamicPjPerCycle +
+    inner.wgtRead * e.wbufReadPjPerBit +
+    s0 * e.wbufWritePjPerBit +
+    inner.actRead * e.ibufReadPjPerBit +
+    s1 * e.ibufWritePjPerBit +
+    (s2 + inner.outRead) * e.obufReadPjPerBit +
+    (s2 + inner.outWrite) * e.obufWritePjPerBit +
+    (s0 + s1 + 2 * s2) * e.dramPjPerBit;
+
+  // Branch and bound: every order below this node multiplies a promoted buffer by at least
+  // its remaining dependent loops and the others by all remaining loops, and keeps the
+  // current first-read/last-write sizes or larger; if even that cannot beat the best, stop.
+  const cannotWin = (rest: number, flags: number, s0: number, s1: number, s2: number, m0: number, m1: number, m2: number): boolean => {
+    if (!best) return false;
+    let all = 1;
+    let p0 = 1;
+    let p1 = 1;
+    let p2 = 1;
+    for (let l = 0; l < 5; l++) {
+      if (!(rest & (1 << l))) continue;
+      all *= nums[l];
+      if (depMask[l] & 1) p0 *= nums[l];
+      if (depMask[l] & 2) p1 *= nums[l];
+      if (depMask[l] & 4) p2 *= nums[l];
+    }
+    const l0 = s0 * (flags & 1 ? p0 : all);
+    const l1 = s1 * (flags & 2 ? p1 : all);
+    const l2 = s2 * (flags & 4 ? p2 : all);
+    const minCycles = Math.max(cand.compute + ceilDiv(m0 + m1 + m2, bw) + ceilDiv(m2, bw), ceilDiv(l0 + l1 + 2 * l2, bw));
+    if (minCycles > best.cycles) return true;
+    return minCycles >= best.cycles * (1 - cycleTolerance) && energyAt(l0, l1, l2) >= best.energyPj;
+  };
+
+  // Two loops indexing the same buffers with the same tile count (OW and OH of a square
+  // map, often B too) are interchangeable: only the first of such twins is branched on.
+  const twinBefore = (rest: number, l: number): boolean => {
+    for (let k = 0; k < l; k++) if (rest & (1 << k) && depMask[k] === depMask[l] && nums[k] === nums[l]) return true;
+    return false;
+  };
+
+  // flags: bit i set while buffer i (0 wgt, 1 act, 2 out) is still promoted.
+  const explore = (rest: number, flags: number, s0: number, s1: number, s2: number, m0: number, m1: number, m2: number): void => {
+    // A loop that indexes no buffer still being promoted only multiplies the others, which
+    // are multiplied by every outer loop anyway: its position is irrelevant, take it now.
+    let branching = 0;
+    const pathLength = path.length;
+    for (let l = 0; l < 5; l++) {
+      if (!(rest & (1 << l))) continue;
+      if (depMask[l] & flags) branching |= 1 << l;
+      else {
+        path.push(l);
+        if (!(flags & 1)) s0 *= nums[l];
+        if (!(flags & 2)) s1 *= nums[l];
+        if (!(flags & 4)) s2 *= nums[l];
+      }
+    }
+    if (branching === 0) leaf(s0, s1, s2, m0, m1, m2);
+    else if (!cannotWin(branching, flags, s0, s1, s2, m0, m1, m2)) branchOn(branching, flags, s0, s1, s2, m0, m1, m2);
+    path.length = pathLength;
+  };
+
+  const branchOn = (rest: number, flags: number, s0: number, s1: number, s2: number, m0: number, m1: number, m2: number): void => {
+    for (let l = 0; l < 5; l++) {
+      if (!(rest & (1 << l)) || twinBefore(rest, l)) continue;
+      const num = nums[l];
+      const d = depMask[l];
+      let f = flags;
+      let t0 = s0;
+      let t1 = s1;
+      let t2 = s2;
+      let n0 = m0;
+      let n1 = m1;
+      let n2 = m2;
+      if (!(f & 1)) t0 *= num;
+      else if (d & 1) {
+        t0 *= num;
+        if (t0 > half[0]) f &= ~1;
+        else n0 = t0;
+      }
+      if (!(f & 2)) t1 *= num;
+      else if (d & 2) {
+        t1 *= num;
+        if (t1 > half[1]) f &= ~2;
+        else n1 = t1;
+      }
+      if (!(f & 4)) t2 *= num;
+      else if (d & 4) {
+        t2 *= num;
+        if (t2 > half[2]) f &= ~4;
+        else n2 = t2;
+      }
+      path.push(l);
+      explore(rest & ~(1 << l), f, t0, t1, t2, n0, n1, n2);
+      path.pop();
+    }
+  };
+
+  for (const c of candidates) {
+    if (best && c.lowerBound > best.cycles) break;
+    cand = c;
+    // SRAM accesses of the inner loops do not depend on the tile loop order.
+    inner = innerAccesses(target, { kh, kw, ic: c.ic, oc: c.oc, oh: c.oh, ow: c.ow, b: c.b }, iprec, wprec, im2col, c.numTiles, pf);
+    if (best && c.lowerBound >= best.cycles * (1 - cycleTolerance)) {
+      // It can at best tie on cycles (within the tolerance): skip it unless it could beat the best energy.
+      const minEnergyPj =
+        c.compute * e.coreDynamicPjPerCycle +
+        inner.wgtRead * e.wbufReadPjPerBit +
+        c.minWgt * e.wbufWritePjPerBit +
+        inner.actRead * e.ibufReadPjPerBit +
+        c.minAct * e.ibufWritePjPerBit +
+        (c.minOut + inner.outRead) * e.obufReadPjPerBit +
+        (c.minOut + inner.outWrite) * e.obufWritePjPerBit +
+        (c.minWgt + c.minAct + 2 * c.minOut) * e.dramPjPerBit;
+      if (minEnergyPj >= best.energyPj) continue;
+    }
+    let active = 0;
+    for (let l = 0; l < 5; l++) {
+      nums[l] = c.counts[l];
+      // Loops with one tile never change promotion.
+      if (nums[l] > 1) active |= 1 << l;
+    }
+    explore(active, 7, c.wgt, c.act, c.out, c.wgt, c.act, c.out);
   }
   if (!best) {
     throw new RangeError(
@@ -301,6 +396,9 @@ function innerAccesses(
   return { actRead, wgtRead, outRead: out, outWrite: out };
 }
 
+/** Cost tables accept cycles within 1e-6 of the optimum (a few cycles per layer) for speed. */
+export const TABLE_CYCLE_TOLERANCE = 1e-6;
+
 export interface BitFusionLayerCost {
   cycles: number;
   energyPj: number;
@@ -316,6 +414,7 @@ export function bitFusionLayerCost(
   wBits: number,
   aBits: number,
   memo?: Map<string, BitFusionStats>,
+  cycleTolerance = TABLE_CYCLE_TOLERANCE,
 ): BitFusionLayerCost {
   const args: BitFusionArgs = {
     kh: g.kh,
@@ -335,7 +434,7 @@ export function bitFusionLayerCost(
   const key = `${args.kh},${args.kw},${args.oh},${args.ow},${args.sh},${args.sw},${args.ic},${args.oc},${args.b},${aBits},${wBits},${args.im2col}`;
   let stats = memo?.get(key);
   if (!stats) {
-    stats = simulateBitFusionConv(target, args);
+    stats = simulateBitFusionConv(target, args, { cycleTolerance });
     memo?.set(key, stats);
   }
   return { cycles: stats.cycles * g.groups, energyPj: stats.energyPj * g.groups };

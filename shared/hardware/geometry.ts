@@ -23,6 +23,9 @@ export interface ConvGeometry {
   linear: boolean;
   /** The first layer reads the raw input; BitFusion lowers it by im2col (simulator.get_cycles). */
   first: boolean;
+  /** Activation elements read and written per batch item (the layer's input and output tensors). */
+  inputElements: number;
+  outputElements: number;
 }
 
 const product = (xs: number[]): number => xs.reduce((p, x) => p * x, 1);
@@ -46,6 +49,8 @@ export function layerGeometry(layer: LayerInfo, batch: number): ConvGeometry {
       batch: batch * Math.max(1, rows),
       linear: true,
       first: layer.index === 0,
+      inputElements: Math.max(1, rows) * layer.inChannels,
+      outputElements: Math.max(1, rows) * layer.outChannels,
     };
   }
   const out = layer.outputShape;
@@ -64,12 +69,13 @@ export function layerGeometry(layer: LayerInfo, batch: number): ConvGeometry {
     batch,
     linear: false,
     first: layer.index === 0,
+    inputElements: perItem(layer.inputShape, layer.inChannels * ((oh - 1) * layer.stride[0] + 1) * ((ow - 1) * layer.stride[1] + 1)),
+    outputElements: perItem(out, layer.outChannels * oh * ow),
   };
 }
 
-/** Input feature-map elements of one image (all channels), for memory traffic. */
-export function inputElements(g: ConvGeometry): number {
-  const ih = (g.oh - 1) * g.sh + g.kh;
-  const iw = (g.ow - 1) * g.sw + g.kw;
-  return ih * iw * g.icPerGroup * g.groups;
+/** Elements of one batch item of a [N, ...] shape, or the fallback when a dim is unknown (0). */
+function perItem(shape: number[], fallback: number): number {
+  const rest = shape.slice(1);
+  return rest.length > 0 && rest.every((d) => d > 0) ? product(rest) : Math.max(1, fallback);
 }

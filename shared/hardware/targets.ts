@@ -293,6 +293,16 @@ export function parseTargetSpec(spec: Record<string, unknown>, what = 'custom ha
     );
   }
   const result = schemas[kind as TargetKind].safeParse(spec);
+  const parsed = result.success ? (result.data as Target) : null;
+  if (parsed?.kind === 'roofline' && parsed.energy) {
+    const perOp = parsed.energy.pjPerOp;
+    const missing = Object.keys(parsed.peakOpsPerSecond).filter((p) => !(p in perOp));
+    if (missing.length > 0) {
+      throw new UnknownTargetError(
+        `${what} "${parsed.name}": energy.pjPerOp has no entry for precision ${missing.join(', ')}; give one per key of peakOpsPerSecond`,
+      );
+    }
+  }
   if (!result.success) {
     const label = typeof spec.name === 'string' ? `${what} "${spec.name}"` : what;
     const issues = result.error.issues

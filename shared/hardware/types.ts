@@ -17,6 +17,19 @@ export const LayerCost = z.object({
   energyUj: Grid8.nullable(),
   /** Weight elements: model size in bytes is params x wBits / 8 (bias stays float and is not counted). */
   params: z.number(),
+  /**
+   * Cost with a float activation (policy aBits null, model-size mode), indexed [wBits-1]: the
+   * target's widest activation path (16 bits on BISMO and on roofline devices with a 16-bit
+   * precision, pmax = 8 on BitFusion). Optional: tables built before it existed lack it.
+   */
+  floatActivation: z
+    .object({
+      aBits: z.number().int().positive(),
+      latencyCycles: z.array(z.number()).length(8).nullable(),
+      latencyMs: z.array(z.number()).length(8),
+      energyUj: z.array(z.number()).length(8).nullable(),
+    })
+    .optional(),
 });
 export type LayerCost = z.infer<typeof LayerCost>;
 
