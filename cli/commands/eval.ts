@@ -15,6 +15,9 @@ import { evaluateFp32, type Evaluation } from '../../shared/data/evaluate';
 import { FsStore } from '../../shared/store/fs-store';
 import { action, printJson } from '../output';
 import { readInputFile } from './inspect';
+import { prepareQuantEvaluator } from '../../shared/quant/evaluator';
+import { policySizeBytes } from '../../shared/quant/policy';
+import { addQuantOptions, calibrationFor, inspectForPolicy, quantFlags, readPolicyFile, type QuantCliOptions } from './export';
 
 export interface EvalCliOptions {
   data: string;
@@ -57,7 +60,7 @@ export function evalText(e: Evaluation, modelPath: string, split: string): strin
 }
 
 export function register(program: Command): void {
-  program
+  const cmd = program
     .command('eval')
     .description('FP32 top-1/top-5 of an ONNX model on a data folder (.npy files); fidelity to the FP32 top-1 when there are no labels')
     .argument('<model>', 'ONNX model file')
@@ -65,16 +68,35 @@ export function register(program: Command): void {
     .option('--split <name>', 'which split to evaluate: val, test or calib', 'val')
     .option('--batch-size <n>', 'samples per onnxruntime run', '128')
     .option('--limit <n>', 'evaluate only the first n samples')
-    .option('--json', 'print JSON: {"top1","top5","samples","seconds","imagesPerSecond"}')
-    .action(
-      action(async (modelPath: string, opts: EvalCliOptions) => {
-        const batchSize = positiveInt(opts.batchSize, '--batch-size');
-        const limit = opts.limit !== undefined ? positiveInt(opts.limit, '--limit') : undefined;
-        const bytes = await readInputFile(modelPath);
-        const split = await loadEvalData(opts.data, opts.split);
-        const evaluation = await evaluateFp32(bytes, split, { what: modelPath, batchSize, limit });
-        if (opts.json) printJson(evalJson(evaluation));
-        else process.stdout.write(`${evalText(evaluation, modelPath, opts.split)}\n`);
-      }),
-    );
+    .option('--policy <file>', 'evaluate the model quantized by this policy JSON (calibrated on <data>/calib-inputs.npy); adds sizeBytes')
+    .option('--input-shape <dims>', 'with --policy: concrete input shape when a non-batch dim is dynamic')
+    .option('--json', 'print JSON: {"top1","top5","samples","seconds","imagesPerSecond"} (+ "sizeBytes" with --policy)');
+  addQuantOptions(cmd).action(
+    action(async (modelPath: string, opts: EvalCliOptions & QuantCliOptions & { policy?: string }) => {
+      const batchSize = positiveInt(opts.batchSize, '--batch-size');
+      const limit = opts.limit !== undefined ? positiveInt(opts.limit, '--limit') : undefined;
+      const bytes = await readInputFile(modelPath);
+      const split = await loadEvalData(opts.data, opts.split);
+      if (opts.policy) {
+        // Quantized evaluation (shared/quant): one fake-quantized session, calibrated activations.
+        const flags = quantFlags(opts);
+        const table = await inspectForPolicy(bytes, modelPath, opts.inputShape);
+        const policy = await readPolicyFile(opts.policy, table);
+        const calibration = await calibrationFor(bytes, table, policy, opts.data, batchSize);
+        const evaluator = await prepareQuantEvaluator(bytes, table, calibration, { ...flags, batchSize });
+        try {
+          const evaluation = await evaluator.predict(policy, split, { limit });
+          const sizeBytes = policySizeBytes(table, policy.layers);
+          if (opts.json) printJson({ ...evalJson(evaluation), sizeBytes });
+          else process.stdout.write(`${evalText(evaluation, `${modelPath} with policy ${opts.policy}`, opts.split)}\n  quantized weights ${sizeBytes} bytes\n`);
+        } finally {
+          await evaluator.close();
+        }
+        return;
+      }
+      const evaluation = await evaluateFp32(bytes, split, { what: modelPath, batchSize, limit });
+      if (opts.json) printJson(evalJson(evaluation));
+      else process.stdout.write(`${evalText(evaluation, modelPath, opts.split)}\n`);
+    }),
+  );
 }

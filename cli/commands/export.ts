@@ -1,0 +1,132 @@
+/**
+ * `haq export MODEL --policy policy.json --out model.quant.onnx [--data DIR]`: writes the model
+ * with the policy applied as a standard ONNX model (QuantizeLinear/DequantizeLinear with
+ * int8/uint8 and int4/uint4, fake-quant nodes for other activation bitwidths, see
+ * shared/quant/export.ts and docs/quantization.md). Activation quantization needs calibrated
+ * ranges: `--data DIR` with calib-inputs.npy.
+ *
+ * Also the helpers `haq eval --policy` uses (policy file, calibration from a data folder, the
+ * quantizer flags).
+ */
+import type { Command } from 'commander';
+import { readFile, stat, writeFile } from 'node:fs/promises';
+import { loadDataset } from '../../shared/data/dataset';
+import { InvalidInputError, InvalidPolicyError } from '../../shared/errors';
+import { parseShape } from '../../shared/onnx/layers';
+import { inspectModel } from '../../shared/onnx/inspect';
+import type { LayerTable } from '../../shared/onnx/types';
+import { calibrate, type Calibration } from '../../shared/quant/calibration';
+import { ClipMethod } from '../../shared/quant/clip-range';
+import type { WeightMode } from '../../shared/quant/evaluator';
+import { exportQuantizedModel } from '../../shared/quant/export';
+import { policySizeBytes, validatePolicy, type Policy } from '../../shared/quant/policy';
+import { FsStore } from '../../shared/store/fs-store';
+import { action, formatTable, printJson } from '../output';
+import { readInputFile } from './inspect';
+
+export interface QuantCliOptions {
+  weights: string;
+  clipMethod: string;
+  perTensor?: boolean;
+  inputShape?: string;
+}
+
+export interface QuantFlags {
+  weightMode: WeightMode;
+  clipMethod: ClipMethod;
+  perChannel: boolean;
+}
+
+/** Adds --weights, --clip-method, --per-tensor to a command. */
+export function addQuantOptions(cmd: Command): Command {
+  return cmd
+    .option('--weights <mode>', 'weight quantization: linear (symmetric, per channel) or kmeans (2^b shared values per layer)', 'linear')
+    .option('--clip-method <method>', 'activation clip range from calibration: mse, percentile or max', 'mse')
+    .option('--per-tensor', 'one weight scale per layer instead of one per output channel');
+}
+
+export function quantFlags(opts: QuantCliOptions): QuantFlags {
+  if (opts.weights !== 'linear' && opts.weights !== 'kmeans') {
+    throw new InvalidInputError(`--weights ${opts.weights} must be linear or kmeans`, { value: opts.weights });
+  }
+  const method = ClipMethod.safeParse(opts.clipMethod);
+  if (!method.success) throw new InvalidInputError(`--clip-method ${opts.clipMethod} must be mse, percentile or max`, { value: opts.clipMethod });
+  return { weightMode: opts.weights, clipMethod: method.data, perChannel: !opts.perTensor };
+}
+
+/** Reads a policy JSON file (any file with a "layers" list) and validates it against the model. */
+export async function readPolicyFile(path: string, table: LayerTable): Promise<Policy> {
+  const text = await readFile(path, 'utf8').catch((err: NodeJS.ErrnoException) => {
+    throw new InvalidInputError(`--policy ${path} cannot be read (${err.code ?? err.message}); pass a policy JSON file`, { path });
+  });
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (err) {
+    throw new InvalidPolicyError(`--policy ${path} is not valid JSON: ${(err as Error).message}; expected {"layers":[{"name","wBits","aBits"}, ...]}`, { path });
+  }
+  return validatePolicy(value, table, `--policy ${path}`);
+}
+
+/**
+ * Calibrates on DIR/calib-inputs.npy when some layer quantizes its activation; null when none
+ * does. Throws InvalidInputError when calibration is needed and the folder has no calib split.
+ */
+export async function calibrationFor(bytes: Uint8Array, table: LayerTable, policy: Policy, dataDir: string | undefined, batchSize?: number): Promise<Calibration | null> {
+  const quantized = policy.layers.filter((l) => l.aBits !== null).map((l) => l.name);
+  if (quantized.length === 0) return null;
+  const hint = `layers ${quantized.slice(0, 5).join(', ')}${quantized.length > 5 ? ', ...' : ''} quantize activations, which needs calibration data`;
+  if (!dataDir) throw new InvalidInputError(`${hint}: pass --data DIR with calib-inputs.npy (or set aBits to null)`);
+  const info = await stat(dataDir).catch(() => null);
+  if (!info?.isDirectory()) throw new InvalidInputError(`--data ${dataDir} is not a folder; pass the folder that holds calib-inputs.npy`, { dir: dataDir });
+  const dataset = await loadDataset(new FsStore(dataDir), '', ['calib']).catch(() => null);
+  if (!dataset?.calib) throw new InvalidInputError(`${hint}, but ${dataDir} has no calib-inputs.npy; add a calibration split (a few hundred samples)`, { dir: dataDir });
+  return calibrate(bytes, table, dataset.calib, { batchSize });
+}
+
+export async function inspectForPolicy(bytes: Uint8Array, modelPath: string, inputShape?: string): Promise<LayerTable> {
+  return inspectModel(bytes, { what: modelPath, inputShape: inputShape !== undefined ? parseShape(inputShape) : undefined });
+}
+
+interface ExportCliOptions extends QuantCliOptions {
+  policy: string;
+  out: string;
+  data?: string;
+  json?: boolean;
+}
+
+export function register(program: Command): void {
+  const cmd = program
+    .command('export')
+    .description('write the model quantized by a policy as a standard ONNX model (QDQ int8/int4; fake-quant nodes for other bitwidths)')
+    .argument('<model>', 'ONNX model file')
+    .requiredOption('--policy <file>', 'policy JSON: {"layers":[{"name","wBits","aBits"}, ...]} (aBits null = float activation)')
+    .requiredOption('--out <file>', 'where to write the quantized model, e.g. model.quant.onnx')
+    .option('--data <dir>', 'data folder with calib-inputs.npy (needed when any aBits is not null)')
+    .option('--input-shape <dims>', 'concrete input shape when a non-batch dim is dynamic, e.g. 1,3,224,224')
+    .option('--json', 'print JSON: {"out","bytes","opset","sizeBytes","layers"}');
+  addQuantOptions(cmd).action(
+    action(async (modelPath: string, opts: ExportCliOptions) => {
+      const flags = quantFlags(opts);
+      const bytes = await readInputFile(modelPath);
+      const table = await inspectForPolicy(bytes, modelPath, opts.inputShape);
+      const policy = await readPolicyFile(opts.policy, table);
+      const calibration = await calibrationFor(bytes, table, policy, opts.data);
+      const result = exportQuantizedModel(bytes, table, policy, calibration, flags);
+      await writeFile(opts.out, result.bytes).catch((err: NodeJS.ErrnoException) => {
+        throw new InvalidInputError(`--out ${opts.out} cannot be written (${err.code ?? err.message})`, { path: opts.out });
+      });
+      const sizeBytes = policySizeBytes(table, policy.layers);
+      if (opts.json) {
+        printJson({ out: opts.out, bytes: result.bytes.length, opset: result.opset, sizeBytes, layers: result.layers });
+        return;
+      }
+      process.stdout.write(
+        `${formatTable(
+          ['layer', 'wBits', 'aBits', 'weights', 'activation'],
+          result.layers.map((l) => [l.name, l.wBits, l.aBits ?? 'float', l.weight, l.activation]),
+        )}\nwrote ${opts.out} (${result.bytes.length} bytes, opset ${result.opset}; quantized weights ${sizeBytes} bytes)\n`,
+      );
+    }),
+  );
+}

@@ -1,0 +1,127 @@
+/**
+ * `haq eval --policy` and `haq export`, run as a user would (child processes) on a small model
+ * and data folder in a temporary folder; bad input gives one error line and exit code 1.
+ */
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { evaluateSession } from '../../../shared/data/evaluate';
+import { encodeNpy } from '../../../shared/data/npy';
+import { ModelSession } from '../../../shared/onnx/runtime';
+import { calibrate } from '../../../shared/quant/calibration';
+import { prepareQuantEvaluator, splitFromTensor } from '../../../shared/quant/evaluator';
+import { tempDir } from '../../helpers/tmp';
+import { buildMlp, randomInputs, type SmallModel } from './small-models';
+
+const root = fileURLToPath(new URL('../../..', import.meta.url));
+const run = promisify(execFile);
+const tmp = tempDir('haq-quant-cli');
+after(tmp.cleanup);
+const p = (name: string) => join(tmp.dir, name);
+
+interface Result {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+async function haq(...args: string[]): Promise<Result> {
+  try {
+    const { stdout, stderr } = await run(process.execPath, ['--import', 'tsx', 'cli/main.ts', ...args], { cwd: root, env: { ...process.env, HAQ_DEBUG: '' } });
+    return { code: 0, stdout, stderr };
+  } catch (err) {
+    const e = err as { code: number; stdout: string; stderr: string };
+    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
+  }
+}
+
+function assertOneLineError(r: Result, name: string, pattern: RegExp): void {
+  assert.equal(r.code, 1, `exit code (stderr: ${r.stderr})`);
+  const lines = r.stderr.trim().split('\n');
+  assert.equal(lines.length, 1, `one stderr line, got:\n${r.stderr}`);
+  assert.match(lines[0], new RegExp(`^haq: ${name}: `));
+  assert.match(lines[0], pattern);
+}
+
+let m: SmallModel;
+const calib = randomInputs(50, [48, 8]);
+const val = randomInputs(51, [60, 8]);
+const labels = Int32Array.from({ length: 60 }, (_, i) => (i * 7) % 10);
+const policy = (names: string[]) => ({ layers: names.map((name, i) => ({ name, wBits: [8, 3, 6][i], aBits: [8, 4, 5][i] })) });
+
+before(async () => {
+  m = await buildMlp();
+  writeFileSync(p('mlp.onnx'), m.bytes);
+  mkdirSync(p('data'));
+  writeFileSync(p('data/calib-inputs.npy'), encodeNpy({ data: calib.data, shape: calib.dims }));
+  writeFileSync(p('data/val-inputs.npy'), encodeNpy({ data: val.data, shape: val.dims }));
+  writeFileSync(p('data/val-labels.npy'), encodeNpy({ data: labels, shape: [60] }));
+  mkdirSync(p('bad-data'));
+  writeFileSync(p('bad-data/calib-inputs.npy'), encodeNpy({ data: new Float32Array(48 * 9), shape: [48, 9] }));
+  writeFileSync(p('bad-data/val-inputs.npy'), encodeNpy({ data: val.data, shape: val.dims }));
+  const names = m.table.layers.map((l) => l.name);
+  writeFileSync(p('policy.json'), JSON.stringify(policy(names)));
+  writeFileSync(p('broken.json'), '{"layers": [');
+  writeFileSync(p('unknown.json'), JSON.stringify({ layers: [...policy(names).layers, { name: 'conv7', wBits: 4, aBits: 4 }] }));
+  writeFileSync(p('bits.json'), JSON.stringify({ layers: names.map((name, i) => ({ name, wBits: i === 0 ? 0 : 4, aBits: i === 1 ? 9 : 4 })) }));
+  writeFileSync(p('other.json'), JSON.stringify({ ...policy(names), model: { name: 'resnet18', hash: 'f'.repeat(64) } }));
+});
+
+describe('haq eval --policy / haq export', () => {
+  it('eval --policy --json prints the FP32 keys plus sizeBytes, with the evaluator\'s top-1', async () => {
+    const r = await haq('eval', p('mlp.onnx'), '--data', p('data'), '--policy', p('policy.json'), '--json');
+    assert.equal(r.code, 0, r.stderr);
+    const out = JSON.parse(r.stdout);
+    for (const k of ['top1', 'top5', 'samples', 'seconds', 'imagesPerSecond', 'sizeBytes']) assert.ok(k in out, k);
+    assert.equal(out.sizeBytes, (128 * 8 + 192 * 3 + 120 * 6) / 8);
+    const cal = await calibrate(m.bytes, m.table, calib, { batchSize: 128 });
+    const ev = await prepareQuantEvaluator(m.bytes, m.table, cal);
+    try {
+      const want = await ev.evaluate(policy(m.table.layers.map((l) => l.name)), splitFromTensor(val, labels));
+      assert.equal(out.top1, want.top1);
+      assert.equal(out.mode, 'labels');
+    } finally {
+      await ev.close();
+    }
+  });
+
+  it('export writes a QDQ model that onnxruntime runs with the evaluator\'s accuracy', async () => {
+    const r = await haq('export', p('mlp.onnx'), '--policy', p('policy.json'), '--data', p('data'), '--out', p('mlp.quant.onnx'), '--json');
+    assert.equal(r.code, 0, r.stderr);
+    const out = JSON.parse(r.stdout);
+    assert.deepEqual(out.layers.map((l: { activation: string }) => l.activation), ['qdq-int8', 'qdq-uint4', 'fake-quant']);
+    const session = await ModelSession.create(new Uint8Array(readFileSync(p('mlp.quant.onnx'))), { graphOptimization: 'disabled' });
+    const cal = await calibrate(m.bytes, m.table, calib);
+    const ev = await prepareQuantEvaluator(m.bytes, m.table, cal);
+    try {
+      const split = splitFromTensor(val, labels);
+      const got = await evaluateSession(session, split);
+      assert.equal(got.result.top1, (await ev.evaluate(policy(m.table.layers.map((l) => l.name)), split)).top1);
+    } finally {
+      await session.release();
+      await ev.close();
+    }
+  });
+
+  it('bad input: one clear error line each', async () => {
+    const model = p('mlp.onnx');
+    const [broken, unknown, bits, other, shape, noData] = await Promise.all([
+      haq('eval', model, '--data', p('data'), '--policy', p('broken.json')),
+      haq('eval', model, '--data', p('data'), '--policy', p('unknown.json')),
+      haq('eval', model, '--data', p('data'), '--policy', p('bits.json')),
+      haq('export', model, '--policy', p('other.json'), '--out', p('x.onnx'), '--data', p('data')),
+      haq('eval', model, '--data', p('bad-data'), '--policy', p('policy.json')),
+      haq('export', model, '--policy', p('policy.json'), '--out', p('x.onnx')),
+    ]);
+    assertOneLineError(broken, 'InvalidPolicyError', /broken\.json is not valid JSON/);
+    assertOneLineError(unknown, 'InvalidPolicyError', /unknown layers "conv7"/);
+    assertOneLineError(bits, 'InvalidPolicyError', /fc1\.wBits=0, mm2\.aBits=9/);
+    assertOneLineError(other, 'InvalidPolicyError', /another model.*resnet18/);
+    assertOneLineError(shape, 'InvalidDataError', /calibration data has shape \[48, 9\].*\[N, 8\]/);
+    assertOneLineError(noData, 'InvalidInputError', /--data DIR/);
+  });
+});
