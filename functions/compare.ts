@@ -105,7 +105,12 @@ export const makeHandler = (deps: HandlerDeps) =>
     const { work, results } = deps.stores;
     switch (input.mode) {
       case 'plan': {
-        const spec = parse(SweepSpec, input.sweep, 'sweep config');
+        // A scheduled sweep names its sweep.json in the models bucket ({ configKey }, infra
+        // triggers); `haq sweep` passes the spec inline.
+        const configKey = (input.sweep as { configKey?: unknown } | null)?.configKey;
+        const fromBucket = typeof configKey === 'string';
+        const source = fromBucket ? await getJson(deps.stores.models, configKey, z.unknown()) : input.sweep;
+        const spec = parse(SweepSpec, source, fromBucket ? `sweep config ${configKey}` : 'sweep config');
         const sweepId = spec.sweepId ?? `sweep-${createHash('sha256').update(input.executionId ?? JSON.stringify(input.sweep)).digest('hex').slice(0, 10)}`;
         const plan = planSweep(spec, slug(sweepId));
         await putJson(work, sweepKeys.plan(plan.sweepId), plan);
