@@ -39,6 +39,12 @@ export const lockKeys = {
   fault: (name: string, id: string) => `faults/${name}/${id}.json`,
 };
 
+/** Work bucket, shared by all searches: derived data cached under the model's content hash. */
+export const cacheKeys = {
+  /** A cost table per (model hash, target id incl. batch, cost-model version); see shared/hardware/cost-cache.ts. */
+  costTable: (modelHash: string, targetId: string, version: number) => `cache/cost-tables/${modelHash}/${targetId}-v${version}.json`,
+};
+
 /** Sweeps in the work bucket: the plan (models x targets x constraints) a sweep runs. */
 export const sweepKeys = {
   plan: (sweepId: string) => `sweeps/${sweepId}/plan.json`,
