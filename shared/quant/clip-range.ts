@@ -74,8 +74,8 @@ export function histogramQuantError(h: AbsHistogram, alpha: number, bits: number
     if (c === 0) continue;
     const v = (i + 0.5) * width;
     // |x| >= 0, so the code is in [0, qmax] (signed b >= 2 is symmetric; signed 1 bit is +-alpha).
-    const code = Math.max(q.qmin, Math.min(q.qmax, roundHalfEven(v / q.scale - q.offset)));
-    const d = v - (code + q.offset) * q.scale;
+    const code = Math.max(q.qmin, Math.min(q.qmax, roundHalfEven(v / q.divisor)));
+    const d = v - code * q.scale;
     err += c * d * d;
   }
   return err;

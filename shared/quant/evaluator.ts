@@ -84,6 +84,9 @@ export interface QuantEvaluator {
 
 const scalar = (v: number): Tensor => ({ data: Float32Array.of(v), dims: [] });
 
+/** Divisor and scale of a float (unquantized) activation: see fake-quant.ts. */
+export const floatPassDivisor = 2 ** -64;
+
 /** Checks that a calibration object belongs to the model and its layer table. */
 export function checkCalibration(calibration: Calibration, table: LayerTable): void {
   if (calibration.modelHash !== table.modelHash) {
@@ -138,11 +141,11 @@ export async function prepareQuantEvaluator(
       const b = bits?.[i];
       feeds[l.weightInput] = { data: b ? quantizedWeights(i, b.wBits) : l.weight, dims: l.weightDims };
       const a = b && b.aBits !== null ? activationParams(i, b.aBits) : null;
-      feeds[l.scaleInput] = scalar(a ? a.scale : 1);
-      feeds[l.offsetInput] = scalar(a ? a.offset : 0);
-      feeds[l.qminInput] = scalar(a ? a.qmin : 0);
-      feeds[l.qmaxInput] = scalar(a ? a.qmax : 0);
-      feeds[l.enableInput] = scalar(a ? 1 : 0);
+      // aBits null: the exact pass-through of fake-quant.ts (divide and multiply by 2^-64, no clipping).
+      feeds[l.divisorInput] = scalar(a ? a.divisor : floatPassDivisor);
+      feeds[l.qminInput] = scalar(a ? a.qmin : -Infinity);
+      feeds[l.qmaxInput] = scalar(a ? a.qmax : Infinity);
+      feeds[l.scaleInput] = scalar(a ? a.scale : floatPassDivisor);
     });
     return feeds;
   };

@@ -192,20 +192,14 @@ export function exportQuantizedModel(
         const t = (s: string) => `haq_fakequant_${i}_${s}`;
         initializers.push(float32Tensor(t('qmin'), Float32Array.of(p.qmin), []), float32Tensor(t('qmax'), Float32Array.of(p.qmax), []));
         const n = (op: string, ins: string[], out: string): NodeProto => ({ name: t(op.toLowerCase()), opType: op, domain: '', input: ins, output: [out] });
-        before.push(n('Div', [x, scaleName], t('scaled')));
-        let pre = t('scaled');
-        if (p.offset !== 0) {
-          initializers.push(float32Tensor(t('offset'), Float32Array.of(p.offset), []));
-          before.push(n('Sub', [pre, t('offset')], t('shifted')));
-          pre = t('shifted');
-        }
-        before.push(n('Round', [pre], t('rounded')), n('Clip', [t('rounded'), t('qmin'), t('qmax')], t('codes')));
-        let level = t('codes');
-        if (p.offset !== 0) {
-          before.push(n('Add', [level, t('offset')], t('level')));
-          level = t('level');
-        }
-        before.push(n('Mul', [level, scaleName], aOut));
+        const divisorName = p.divisor === p.scale ? scaleName : t('divisor');
+        if (divisorName !== scaleName) initializers.push(float32Tensor(divisorName, Float32Array.of(p.divisor), []));
+        before.push(
+          n('Div', [x, divisorName], t('scaled')),
+          n('Round', [t('scaled')], t('rounded')),
+          n('Clip', [t('rounded'), t('qmin'), t('qmax')], t('codes')),
+          n('Mul', [t('codes'), scaleName], aOut),
+        );
         activationFormat = 'fake-quant';
       }
       node.input![0] = aOut;

@@ -5,18 +5,21 @@
  * For each quantizable layer i (in layer-table order):
  *   - weight: the node's weight input becomes a graph input `haq_w_<i>`; the evaluator feeds
  *     the weights quantized in memory for the policy's wBits (linear or k-means);
- *   - activation: the node's activation input x passes through
- *       q = Clip(Round(Div(x, s) - o), qmin, qmax)      (the integer code, as float)
- *       y = Where(Cast<bool>(enable), (q + o) * s, x)
- *     whose s, o, qmin, qmax and enable (1 or 0) are float scalar graph inputs
- *     `haq_a_<i>_{scale,offset,qmin,qmax,enable}` (shared/quant/linear.ts defines them per
- *     bitwidth); enable = 0 passes x through untouched (a float activation, aBits null).
+ *   - activation: the node's activation input x passes through four elementwise ops
+ *       q = Clip(Round(Div(x, d)), qmin, qmax)      (the integer code, as float)
+ *       y = Mul(q, s)
+ *     whose d, qmin, qmax, s are float scalar graph inputs `haq_a_<i>_{divisor,qmin,qmax,scale}`
+ *     (shared/quant/linear.ts defines them per bitwidth). A float activation (aBits null) is
+ *     fed d = s = 2^-64 and qmin/qmax = -/+Infinity: x * 2^64 is an integer for |x| >= 2^-41, so
+ *     Round changes nothing there and y = x exactly; below 2^-41 the error is at most 2^-65
+ *     (and |x| > 2^64 would overflow), far under float32 resolution of any real activation.
+ *     No Where/bypass branch: every policy runs the same four ops.
  * Every inserted node is named `haq_fq_<i>_<op>`, so the rewrite is recognisable in a viewer.
  * Pure: a decoded model in, a new model out (the input model is not modified).
  */
 import { UnsupportedModelError } from '../errors';
 import { assignNodeNames, findLayerCandidates, modelInput, readConstant, type LayerCandidate } from '../onnx/layers';
-import { AttributeType, DataType, encodeModel, opsetVersion, type ModelProto, type NodeProto, type ValueInfoProto } from '../onnx/proto';
+import { DataType, encodeModel, opsetVersion, type ModelProto, type NodeProto, type ValueInfoProto } from '../onnx/proto';
 import type { LayerTable } from '../onnx/types';
 
 /** Graph-input names of one layer's quantizers. */
@@ -30,11 +33,10 @@ export interface FakeQuantLayer {
   /** Output-channel axis of the weight: 0 for Conv and Gemm with transB = 1, 1 for MatMul / Gemm with transB = 0. */
   channelAxis: number;
   weightInput: string;
-  scaleInput: string;
-  offsetInput: string;
+  divisorInput: string;
   qminInput: string;
   qmaxInput: string;
-  enableInput: string;
+  scaleInput: string;
   /** The layer's original activation input tensor. */
   activationName: string;
   /** The Clip output (integer codes as float), a graph output only with `debugOutputs`. */
@@ -110,34 +112,28 @@ export function buildFakeQuantModel(model: ModelProto, table: LayerTable, { debu
       weightDims: dims,
       channelAxis: weightChannelAxis(c),
       weightInput: `haq_w_${i}`,
-      scaleInput: `${p}_scale`,
-      offsetInput: `${p}_offset`,
+      divisorInput: `${p}_divisor`,
       qminInput: `${p}_qmin`,
       qmaxInput: `${p}_qmax`,
-      enableInput: `${p}_enable`,
+      scaleInput: `${p}_scale`,
       activationName: c.inputName,
       codesName: `haq_fq_${i}_codes`,
     };
     newInputs.push(
       floatInput(layer.weightInput, dims),
-      scalarInput(layer.scaleInput, DataType.FLOAT),
-      scalarInput(layer.offsetInput, DataType.FLOAT),
+      scalarInput(layer.divisorInput, DataType.FLOAT),
       scalarInput(layer.qminInput, DataType.FLOAT),
       scalarInput(layer.qmaxInput, DataType.FLOAT),
-      scalarInput(layer.enableInput, DataType.FLOAT),
+      scalarInput(layer.scaleInput, DataType.FLOAT),
     );
     const t = (s: string) => `haq_fq_${i}_${s}`;
     const node = (op: string, ins: string[], out: string): NodeProto => ({ name: t(op.toLowerCase()), opType: op, domain: '', input: ins, output: [out] });
     const x = c.inputName;
     inserts.set(c.nodeIndex, [
-      node('Div', [x, layer.scaleInput], t('scaled')),
-      node('Sub', [t('scaled'), layer.offsetInput], t('shifted')),
-      node('Round', [t('shifted')], t('rounded')),
+      node('Div', [x, layer.divisorInput], t('scaled')),
+      node('Round', [t('scaled')], t('rounded')),
       node('Clip', [t('rounded'), layer.qminInput, layer.qmaxInput], layer.codesName),
-      node('Add', [layer.codesName, layer.offsetInput], t('level')),
-      node('Mul', [t('level'), layer.scaleInput], t('dequantized')),
-      { ...node('Cast', [layer.enableInput], t('enabled')), attribute: [{ name: 'to', type: AttributeType.INT, i: DataType.BOOL }] },
-      node('Where', [t('enabled'), t('dequantized'), x], t('out')),
+      node('Mul', [layer.codesName, layer.scaleInput], t('out')),
     ]);
     const target = nodes[c.nodeIndex];
     target.input![0] = t('out');

@@ -10,12 +10,12 @@
  *   unsigned (the calibration set never saw a negative value): q in [0, 2^b - 1],
  *   scale = alpha / (2^b - 1);
  *   signed, b >= 2: q in [-(2^(b-1)-1), 2^(b-1)-1], scale = alpha / (2^(b-1)-1);
- *   signed, b = 1: the two levels are -alpha and +alpha (a mid-rise quantizer):
- *   q in {-1, 0}, offset 0.5, scale = 2 alpha, value = (q + 0.5) * scale.
- * Every activation quantizer is therefore value = (clip(round(x / scale - offset), qmin, qmax)
- * + offset) * scale, computed in float32 with round-half-to-even; the fake-quant graph
- * (shared/quant/fake-quant.ts) runs exactly these operations, so its integer codes match
- * `activationCodes` bit for bit.
+ *   signed, b = 1: sign(x) * alpha: q = clip(round(x / 2^-100), -1, 1), value = q * alpha
+ *   (the levels are -alpha and +alpha; only |x| < 2^-101, i.e. x = 0, gives 0).
+ * Every activation quantizer is therefore value = clip(round(x / divisor), qmin, qmax) * scale,
+ * with divisor = scale except for signed 1 bit, computed in float32 with round-half-to-even: four
+ * ONNX ops (Div, Round, Clip, Mul). The fake-quant graph (shared/quant/fake-quant.ts) runs
+ * exactly these operations, so its integer codes match `activationCodes` bit for bit.
  */
 import { InvalidInputError } from '../errors';
 
@@ -25,6 +25,9 @@ export function roundHalfEven(x: number): number {
   if (r - x === 0.5 && r % 2 !== 0) return r - 1;
   return r;
 }
+
+/** Divisor that turns round() into sign() for signed 1-bit activations (x / 2^-100 is +-1 or more unless x ~ 0). */
+export const signDivisor = 2 ** -100;
 
 /** Smallest activation scale: a layer whose calibrated range is 0 maps everything to ~0 instead of dividing by 0. */
 export const minActivationScale = 2 ** -100;
@@ -115,8 +118,10 @@ export interface ActivationQuant {
   signed: boolean;
   /** The calibrated clip value alpha (the largest magnitude represented). */
   clip: number;
+  /** The value of one code step (what codes are multiplied by). */
   scale: number;
-  offset: number;
+  /** What x is divided by before rounding: scale, or 2^-100 for signed 1 bit (a sign function). */
+  divisor: number;
   qmin: number;
   qmax: number;
 }
@@ -128,7 +133,6 @@ export function activationQuant(clip: number, bits: number, signed: boolean): Ac
     throw new InvalidInputError(`activation clip value must be finite and >= 0, got ${clip}`);
   }
   let scale: number;
-  let offset = 0;
   let qmin: number;
   let qmax: number;
   if (!signed) {
@@ -137,9 +141,8 @@ export function activationQuant(clip: number, bits: number, signed: boolean): Ac
     scale = clip / qmax;
   } else if (bits === 1) {
     qmin = -1;
-    qmax = 0;
-    offset = 0.5;
-    scale = 2 * clip;
+    qmax = 1;
+    scale = clip;
   } else {
     qmax = 2 ** (bits - 1) - 1;
     qmin = -qmax;
@@ -147,16 +150,16 @@ export function activationQuant(clip: number, bits: number, signed: boolean): Ac
   }
   scale = Math.fround(scale);
   if (!(scale > 0)) scale = minActivationScale;
-  return { bits, signed, clip, scale, offset, qmin, qmax };
+  const divisor = signed && bits === 1 ? signDivisor : scale;
+  return { bits, signed, clip, scale, divisor, qmin, qmax };
 }
 
 /** Integer codes of an activation tensor, computed in float32 exactly as the fake-quant graph does. */
 export function activationCodes(x: Float32Array, p: ActivationQuant): Int32Array {
   const out = new Int32Array(x.length);
-  const s = Math.fround(p.scale);
-  const o = Math.fround(p.offset);
+  const d = Math.fround(p.divisor);
   for (let i = 0; i < x.length; i++) {
-    const t = Math.fround(Math.fround(x[i] / s) - o);
+    const t = Math.fround(x[i] / d);
     out[i] = Math.max(p.qmin, Math.min(p.qmax, roundHalfEven(t)));
   }
   return out;
@@ -167,7 +170,6 @@ export function fakeQuantizeActivation(x: Float32Array, p: ActivationQuant): Flo
   const codes = activationCodes(x, p);
   const out = new Float32Array(x.length);
   const s = Math.fround(p.scale);
-  const o = Math.fround(p.offset);
-  for (let i = 0; i < x.length; i++) out[i] = Math.fround(codes[i] + o) * s;
+  for (let i = 0; i < x.length; i++) out[i] = codes[i] * s;
   return out;
 }

@@ -104,13 +104,13 @@ describe('activationQuant', () => {
       const y = fakeQuantizeActivation(Float32Array.from([-5, -2, 2, 5]), p);
       expectClose(y, [-2, -2, 2, 2], { rtol: 1e-6 });
       const levels = p.qmax - p.qmin + 1;
-      assert.equal(levels, bits === 1 ? 2 : 2 ** bits - 1);
+      assert.equal(levels, bits === 1 ? 3 : 2 ** bits - 1); // 1 bit: -1, +1 (and 0 only for x = 0)
     });
   }
 
-  it('1-bit signed is sign x clip (mid-rise)', () => {
+  it('1-bit signed is sign x clip, even for tiny values', () => {
     const p = activationQuant(0.75, 1, true);
-    assert.deepEqual(Array.from(fakeQuantizeActivation(Float32Array.from([-3, -0.1, 0.1, 3]), p)), [-0.75, -0.75, 0.75, 0.75]);
+    assert.deepEqual(Array.from(fakeQuantizeActivation(Float32Array.from([-3, -0.1, -1e-30, 1e-30, 0.1, 3]), p)), [-0.75, -0.75, -0.75, 0.75, 0.75, 0.75]);
   });
 
   it('a zero clip value maps everything to ~0 without NaN', () => {
