@@ -73,13 +73,19 @@ export function onnxruntimeFiles(arch: LambdaArch): string[] {
   ];
 }
 
+/** A static or dynamic import of onnxruntime-node in esbuild's minified ESM output. */
+export const onnxruntimeImportPattern = /from"onnxruntime-node"|import"onnxruntime-node"|import\("onnxruntime-node"\)/;
+
 /**
  * Shell commands (run after esbuild, offline, no npm install) that copy `onnxruntimeFiles`
- * from `inputDir` (the repository root) to `outputDir` (the asset folder).
+ * from `inputDir` (the repository root) to `outputDir` (the asset folder) when the bundle
+ * imports onnxruntime-node: a handler that does is never deployed without its binary.
  */
 export function onnxruntimeCopyCommands(inputDir: string, outputDir: string, arch: LambdaArch): string[] {
-  return onnxruntimeFiles(arch).map((path) => {
+  const copies = onnxruntimeFiles(arch).map((path) => {
     const parent = path.slice(0, path.lastIndexOf('/'));
     return `mkdir -p "${outputDir}/${parent}" && cp -R "${inputDir}/${path}" "${outputDir}/${parent}/"`;
   });
+  const grep = `grep -qE '${onnxruntimeImportPattern.source.replaceAll('\\', '\\')}' "${outputDir}/index.mjs"`;
+  return [`if ${grep}; then ${copies.join(' && ')}; fi`];
 }

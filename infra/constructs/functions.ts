@@ -109,13 +109,12 @@ export class Functions extends Construct {
         ...sharedBundleSettings,
         format: OutputFormat.ESM,
         forceDockerBundling: false,
-        commandHooks: spec.onnxruntime
-          ? {
-              beforeBundling: () => [],
-              beforeInstall: () => [],
-              afterBundling: (inputDir: string, outputDir: string) => onnxruntimeCopyCommands(inputDir, outputDir, arch),
-            }
-          : undefined,
+        // Copies onnxruntime-node (one platform's binary) beside any bundle that imports it.
+        commandHooks: {
+          beforeBundling: () => [],
+          beforeInstall: () => [],
+          afterBundling: (inputDir: string, outputDir: string) => onnxruntimeCopyCommands(inputDir, outputDir, arch),
+        },
       },
     });
 
