@@ -1,0 +1,159 @@
+/**
+ * `haq search MODEL --data DIR --hardware T --constraint latency:0.5 ...`: the embedded
+ * default. Runs statemachines/search.asl.json on this machine (same state machine, same
+ * handlers as on AWS, a filesystem store under --out/.haq) and writes policy.json,
+ * report.html and model.quant.onnx to --out.
+ */
+import type { Command } from 'commander';
+import { readFile } from 'node:fs/promises';
+import { InvalidInputError } from '../../shared/errors';
+import { Strategy, type SearchConfigInput } from '../../shared/config';
+import { ConstraintSpec } from '../../functions/compare';
+import { parse } from '../../shared/validate';
+import { runLocalSearch } from '../embedded/local';
+import { searchProgress } from '../embedded/progress';
+import { action, formatTable, printJson } from '../output';
+
+export interface SearchCliOptions {
+  data: string;
+  hardware: string;
+  constraint: string;
+  strategy: string;
+  episodes?: string;
+  warmup?: string;
+  parallel?: string;
+  seed?: string;
+  out: string;
+  evalSamples?: string;
+  shards?: string;
+  roundsPerExecution?: string;
+  inputShape?: string;
+  json?: boolean;
+}
+
+const intFlag = (value: string | undefined, flag: string, min: number): number | undefined => {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < min) throw new InvalidInputError(`${flag} ${value} must be an integer >= ${min}`, { flag, value });
+  return n;
+};
+
+/** CLI flags -> search config fields (validated again, with every other field, by Prepare). */
+export function configFromFlags(o: SearchCliOptions): Omit<SearchConfigInput, 'model' | 'modelKey' | 'dataPrefix'> {
+  const config: Record<string, unknown> = {
+    hardware: o.hardware,
+    constraint: parse(ConstraintSpec, o.constraint, '--constraint'),
+    strategy: parse(Strategy, o.strategy, '--strategy'),
+  };
+  const ints: Array<[keyof SearchCliOptions, string, string, number]> = [
+    ['episodes', 'episodes', '--episodes', 1],
+    ['warmup', 'warmupEpisodes', '--warmup', 0],
+    ['parallel', 'parallel', '--parallel', 1],
+    ['seed', 'seed', '--seed', 0],
+    ['evalSamples', 'evalSamples', '--eval-samples', 0],
+    ['shards', 'evalShards', '--shards', 1],
+    ['roundsPerExecution', 'roundsPerExecution', '--rounds-per-execution', 1],
+  ];
+  for (const [flag, field, name, min] of ints) {
+    const v = intFlag(o[flag] as string | undefined, name, min);
+    if (v !== undefined) config[field] = v;
+  }
+  if (config.episodes !== undefined && config.warmupEpisodes === undefined) {
+    // HAQ warms up for 20 of its 600 episodes; keep that share for short runs.
+    config.warmupEpisodes = Math.min(20, Math.max(1, Math.round((config.episodes as number) / 5)));
+  }
+  if (o.inputShape) config.inputShape = o.inputShape.split(',').map((s) => intFlag(s.trim(), '--input-shape', 1));
+  return config as Omit<SearchConfigInput, 'model' | 'modelKey' | 'dataPrefix'>;
+}
+
+export function register(program: Command): void {
+  program
+    .command('search')
+    .description('search a mixed-precision policy for an ONNX model on a hardware target, on this machine')
+    .argument('<model>', 'ONNX model file')
+    .requiredOption('--data <dir>', 'data folder: calib-inputs.npy, val-inputs.npy, val-labels.npy')
+    .option('--hardware <target>', 'built-in target name or custom target JSON file', 'bismo-edge')
+    .option('--constraint <kind:ratio>', 'latency:0.5 | energy:0.5 | size:0.25 (fraction of the 8-bit cost)', 'latency:0.5')
+    .option('--strategy <name>', 'ddpg | random | uniform | greedy', 'ddpg')
+    .option('--episodes <n>', 'policies to evaluate, warm-up included (default 100)')
+    .option('--warmup <n>', 'random warm-up episodes before DDPG learns (default: episodes/5, at most 20)')
+    .option('--parallel <b>', 'policies proposed and evaluated per round (default 1)')
+    .option('--seed <s>', 'random seed (same seed, same policy)')
+    .option('--eval-samples <n>', 'validation samples per evaluation (0 = all)')
+    .option('--shards <n>', 'evaluate each policy as n parallel shards of the validation set')
+    .option('--rounds-per-execution <n>', 'continue-as-new after this many rounds (history limit guard)')
+    .option('--input-shape <dims>', 'input shape for a model with dynamic dims, e.g. 1,3,224,224')
+    .option('--out <dir>', 'output folder', 'haq-out')
+    .option('--json', 'print the summary as JSON')
+    .action(
+      action(async (modelPath: string, o: SearchCliOptions) => {
+        const config = configFromFlags(o);
+        const progress = searchProgress(process.stderr, 'haq search');
+        let result;
+        try {
+          result = await runLocalSearch({ modelPath, dataDir: o.data, outDir: o.out, config, onRound: (u) => progress.round(u) });
+        } finally {
+          progress.stop();
+        }
+        if (result.outcome.status !== 'SUCCEEDED' || !result.final || !result.files) {
+          const e = result.outcome.error;
+          const err = new InvalidInputError(`search ${result.searchId} failed: ${e ? `${e.name}: ${describeCause(e.cause)}` : 'unknown error'}`, {
+            searchId: result.searchId,
+            error: e,
+          });
+          err.name = e?.name && /^[A-Za-z]+Error$/.test(e.name) ? e.name : 'SearchFailedError';
+          throw err;
+        }
+        const policy = JSON.parse(await readFile(result.files.policy, 'utf8'));
+        const m = policy.metrics ?? {};
+        const summary = {
+          searchId: result.searchId,
+          model: result.final.model,
+          target: result.final.target,
+          constraint: policy.constraint,
+          strategy: m.strategy,
+          top1: m.top1,
+          top1Fp32: m.top1Fp32,
+          reward: m.reward,
+          episode: m.episode,
+          costRatio: m.costRatio,
+          latencyMs: m.latencyMs,
+          energyUj: m.energyUj,
+          sizeBytes: m.sizeBytes,
+          uniform8: m.uniform8,
+          bestUniform: m.bestUniform,
+          layers: policy.layers,
+          files: result.files,
+          executions: result.outcome.executions,
+        };
+        if (o.json) {
+          printJson(summary);
+          return;
+        }
+        const rows = (policy.layers as Array<{ name: string; wBits: number; aBits: number | null }>).map((l, i) => [i, l.name, l.wBits, l.aBits ?? 'float']);
+        process.stdout.write(
+          [
+            `${summary.model} on ${summary.target}, ${policy.constraint.kind} budget ${policy.constraint.ratio} x 8-bit (${summary.strategy}):`,
+            `  top-1 ${Number(m.top1).toFixed(2)} % (FP32 ${Number(m.top1Fp32).toFixed(2)} %, uniform 8/8 ${m.uniform8?.top1?.toFixed(2) ?? '-'} %` +
+              `${m.bestUniform ? `, best uniform in budget ${m.bestUniform.bits}-bit ${m.bestUniform.top1.toFixed(2)} %` : ''})`,
+            `  ${policy.constraint.kind} ${Number(m.costRatio).toFixed(3)} x 8-bit, found at episode ${m.episode}`,
+            '',
+            formatTable(['#', 'layer', 'wBits', 'aBits'], rows),
+            '',
+            `wrote ${result.files.policy}, ${result.files.report}, ${result.files.quantModel}`,
+            '',
+          ].join('\n'),
+        );
+      }),
+    );
+}
+
+/** A Lambda-style cause ({"errorType","errorMessage"}) or plain text, as one line. */
+function describeCause(cause: string): string {
+  try {
+    const c = JSON.parse(cause) as { errorMessage?: string; Cause?: string };
+    return c.errorMessage ?? c.Cause ?? cause;
+  } catch {
+    return cause;
+  }
+}

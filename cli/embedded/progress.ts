@@ -1,0 +1,55 @@
+/**
+ * Search progress: a cli-progress bar on a TTY (episode, best reward, budget use, ETA),
+ * otherwise about twenty plain lines per search on stderr.
+ */
+import cliProgress from 'cli-progress';
+import type { UpdateOutput } from '../../functions/lib/contracts';
+
+export interface Progress {
+  round(update: UpdateOutput): void;
+  stop(): void;
+}
+
+const fmt = (v: number | null, digits = 3): string => (v === null ? '-' : v.toFixed(digits));
+
+export function searchProgress(stream: NodeJS.WriteStream = process.stderr, label = 'search'): Progress {
+  if (stream.isTTY) {
+    const bar = new cliProgress.SingleBar(
+      {
+        format: `${label} [{bar}] episode {value}/{total} | best reward {best} | top-1 {top1} | budget use {budget} | ETA {eta_formatted}`,
+        stream,
+        hideCursor: true,
+        etaBuffer: 20,
+      },
+      cliProgress.Presets.shades_classic,
+    );
+    let started = false;
+    return {
+      round(u) {
+        const payload = { best: fmt(u.bestReward), top1: fmt(u.bestTop1, 2), budget: fmt(u.budgetUse, 2) };
+        if (!started) {
+          bar.start(u.episodesTotal, u.episodesDone, payload);
+          started = true;
+        } else bar.update(u.episodesDone, payload);
+      },
+      stop() {
+        if (started) bar.stop();
+      },
+    };
+  }
+  let nextLine = 0;
+  const t0 = performance.now();
+  return {
+    round(u) {
+      if (u.episodesDone < nextLine && !u.done) return;
+      nextLine = u.episodesDone + Math.max(1, Math.ceil(u.episodesTotal / 20));
+      const elapsed = (performance.now() - t0) / 1000;
+      const eta = u.episodesDone > 0 ? (elapsed / u.episodesDone) * (u.episodesTotal - u.episodesDone) : null;
+      stream.write(
+        `${label}: episode ${u.episodesDone}/${u.episodesTotal}, best reward ${fmt(u.bestReward)}, top-1 ${fmt(u.bestTop1, 2)}, ` +
+          `budget use ${fmt(u.budgetUse, 2)}, ETA ${eta === null ? '-' : `${Math.round(eta)} s`}\n`,
+      );
+    },
+    stop() {},
+  };
+}
