@@ -17,7 +17,7 @@ export const makeHandler = (deps: HandlerDeps) =>
       await writeStatus(deps.stores.work, input.searchId, { episodesTotal: init.episodesTotal }, deps.now());
       return { round: 0, indices: [] };
     }
-    await maybeInjectFault(deps, 'act', `${input.searchId}-${input.round}`);
+    await maybeInjectFault(deps, 'act', input.searchId, `${input.round}`);
     const round = await actRound(deps.stores.work, input.searchId, input.round);
     return { round: input.round, indices: round.policies.map((_, i) => i) };
   });

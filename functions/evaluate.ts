@@ -30,7 +30,7 @@ export const makeHandler = (deps: HandlerDeps & { evaluators?: EvaluatorCache })
       await putJson(deps.stores.work, key, result);
       return { key, top1: result.top1, samples: result.samples };
     }
-    await maybeInjectFault(deps, 'evaluate', `${input.searchId}-${input.round}-${input.index}-${input.shard}`);
+    await maybeInjectFault(deps, 'evaluate', input.searchId, `${input.round}-${input.index}-${input.shard}`);
     if (input.shard >= input.shardCount) throw new InvalidInputError(`shard ${input.shard} is not below shardCount ${input.shardCount}`);
     const round = await getJson(deps.stores.work, searchKeys.policies(input.searchId, input.round), RoundPolicies);
     const policy = round.policies[input.index];

@@ -37,7 +37,7 @@ export const makeHandler = (deps: HandlerDeps) =>
       const all8 = costPolicy(table, { layers: layers.layers.map((l) => ({ name: l.name, wBits: 8, aBits: 8 })) });
       return { key, latencyMs: all8.latencyMs, energyUj: all8.energyUj, sizeBytes: all8.sizeBytes };
     }
-    await maybeInjectFault(deps, 'simulate', `${input.searchId}-${input.round}-${input.index}`);
+    await maybeInjectFault(deps, 'simulate', input.searchId, `${input.round}-${input.index}`);
     const [table, round] = await Promise.all([
       readCostTable(stores, input.searchId),
       getJson(stores.work, searchKeys.policies(input.searchId, input.round), RoundPolicies),

@@ -16,7 +16,7 @@ export const makeHandler = (deps: HandlerDeps) =>
   instrument('update', deps, async (event: unknown): Promise<UpdateOutput> => {
     const input = parse(UpdateInput, event, 'Update input');
     const { work } = deps.stores;
-    await maybeInjectFault(deps, 'update', `${input.searchId}-${input.round}`);
+    await maybeInjectFault(deps, 'update', input.searchId, `${input.round}`);
     const config = await readSearchConfig(deps.stores, input.searchId);
     const summary = await updateRound(work, input.searchId, input.round);
     // Round r+1 starts from agent/round-(r+1); a retried Update(r) still needs round r. Older ones go.

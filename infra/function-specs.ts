@@ -90,7 +90,8 @@ export const functionSpecs: FunctionSpec[] = [
     timeoutSeconds: 900,
     onnxruntime: false,
     description: 'Rewards, replay buffer, DDPG training steps, checkpoint, done/continue decision',
-    access: { work: { read: [searches], write: [searches] } },
+    // delete: Update prunes agent/replay checkpoints two rounds old (1-3 MB each for DDPG).
+    access: { work: { read: [searches], write: [searches], delete: [searches] } },
   },
   {
     id: 'Finalize',

@@ -36,7 +36,6 @@ export const searchKeys = {
 /** Work bucket, outside any one search: the lock that lets one search at a time write a results prefix. */
 export const lockKeys = {
   search: (model: string, target: string, constraint: string) => `locks/${model}/${target}/${constraint}.json`,
-  fault: (name: string, id: string) => `faults/${name}/${id}.json`,
 };
 
 /** Work bucket, shared by all searches: derived data cached under the model's content hash. */

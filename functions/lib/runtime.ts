@@ -7,7 +7,7 @@ import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import { S3Client } from '@aws-sdk/client-s3';
 import { InvalidInputError, TransientError } from '../../shared/errors';
-import { lockKeys } from '../../shared/keys';
+import { searchKeys } from '../../shared/keys';
 import type { ObjectStore } from '../../shared/store/object-store';
 import { S3Store } from '../../shared/store/s3-store';
 
@@ -117,13 +117,14 @@ export function instrument<R>(service: string, deps: HandlerDeps, body: (event: 
  * named handler for a given key fails with a TransientError; a marker object in the work
  * store makes "first" hold across processes and Lambda instances.
  */
-export async function maybeInjectFault(deps: HandlerDeps, service: string, key: string): Promise<void> {
+export async function maybeInjectFault(deps: HandlerDeps, service: string, searchId: string, detail: string): Promise<void> {
   if (!deps.faults.includes(service)) return;
-  const marker = lockKeys.fault(service, key);
+  const key = `${service}-${detail}`;
+  const marker = `${searchKeys.prefix(searchId)}faults/${key}.json`;
   try {
     await deps.stores.work.put(marker, JSON.stringify({ at: deps.now().toISOString() }), { ifAbsent: true });
   } catch {
     return; // already failed once for this key
   }
-  throw new TransientError(`injected transient fault in ${service} for ${key} (HAQ_INJECT_FAULT)`);
+  throw new TransientError(`injected transient fault in ${service} for ${searchId} ${detail} (HAQ_INJECT_FAULT)`);
 }
