@@ -1,0 +1,143 @@
+/**
+ * Quantized evaluation: for each zoo model (models/zoo/<name>/model.onnx, data folder from its
+ * info.json, default models/zoo/data), the cost of evaluating a policy with the one-session
+ * fake-quantized evaluator against plain FP32 evaluation on the same validation samples, the
+ * policy switch cost, and top-1 of uniform 8/8, 4/4 and 2/2 policies (calibrated
+ * post-training quantization, MSE clipping, per-channel weights, no fine-tuning).
+ * Falls back to a small builder-made CNN on random data when the zoo has no model yet.
+ */
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { loadDataset, type Split } from '../../shared/data/dataset';
+import { evaluateFp32 } from '../../shared/data/evaluate';
+import { GraphBuilder } from '../../shared/onnx/builder';
+import { inspectModel } from '../../shared/onnx/inspect';
+import { calibrate } from '../../shared/quant/calibration';
+import { prepareQuantEvaluator, splitFromTensor } from '../../shared/quant/evaluator';
+import { uniformPolicy } from '../../shared/quant/policy';
+import { Rng } from '../../shared/rng';
+import { FsStore } from '../../shared/store/fs-store';
+import type { BenchContext, BenchSection, BenchTable } from '../types';
+
+export const order = 30;
+
+interface BenchModel {
+  name: string;
+  bytes: Uint8Array;
+  calib: Split;
+  val: Split;
+}
+
+function zooModels(root: string): BenchModel[] | null {
+  const zoo = join(root, 'models', 'zoo');
+  if (!existsSync(zoo)) return null;
+  const names = readdirSync(zoo).filter((n) => existsSync(join(zoo, n, 'model.onnx'))).sort();
+  return names.length ? (names as unknown as BenchModel[]) : null;
+}
+
+async function loadZooModel(root: string, name: string): Promise<BenchModel> {
+  const dir = join(root, 'models', 'zoo', name);
+  const info = existsSync(join(dir, 'info.json')) ? (JSON.parse(readFileSync(join(dir, 'info.json'), 'utf8')) as { data?: string }) : {};
+  const dataDir = resolve(dir, info.data ?? (existsSync(join(dir, 'data')) ? 'data' : '../data'));
+  const ds = await loadDataset(new FsStore(dataDir), '', ['calib', 'val']);
+  if (!ds.calib || !ds.val) throw new Error(`${dataDir} needs calib-inputs.npy and val-inputs.npy`);
+  return { name, bytes: new Uint8Array(readFileSync(join(dir, 'model.onnx'))), calib: ds.calib, val: ds.val };
+}
+
+/** A 3-conv CNN on random 28x28 inputs, labelled by its own FP32 predictions (fidelity). */
+function builderModel(): BenchModel {
+  const rng = new Rng(7);
+  const randn = (n: number, s: number) => Float32Array.from({ length: n }, () => rng.normal(0, s));
+  const g = new GraphBuilder({ name: 'bench-cnn', opset: 13 });
+  let h = g.input('x', 'float32', ['N', 1, 28, 28]);
+  h = g.maxPool(g.relu(g.conv(h, { weight: randn(16 * 9, 0.3), weightDims: [16, 1, 3, 3], bias: randn(16, 0.1), pads: [1, 1, 1, 1] })), [2, 2]);
+  h = g.maxPool(g.relu(g.conv(h, { weight: randn(32 * 16 * 9, 0.1), weightDims: [32, 16, 3, 3], bias: randn(32, 0.1), pads: [1, 1, 1, 1] })), [2, 2]);
+  g.output(g.gemm(g.flatten(h), { weight: randn(10 * 32 * 49, 0.05), weightDims: [10, 32 * 49] }));
+  const input = (n: number) => ({ data: Float32Array.from({ length: n * 784 }, () => rng.next()), dims: [n, 1, 28, 28] });
+  return { name: 'builder-cnn (no zoo model)', bytes: g.toBytes(), calib: splitFromTensor(input(256), null, 'calib'), val: splitFromTensor(input(1000)) };
+}
+
+const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+
+export async function run(ctx: BenchContext): Promise<BenchSection> {
+  const names = zooModels(ctx.root) as unknown as string[] | null;
+  const models: BenchModel[] = names ? await Promise.all(names.map((n) => loadZooModel(ctx.root, n))) : [builderModel()];
+  const limit = ctx.quick ? 500 : undefined;
+  const repeats = ctx.quick ? 1 : 3;
+  const batchSize = 128;
+  const figures: Record<string, number | string | null> = {};
+  const speed: BenchTable = {
+    title: 'Policy evaluation vs FP32 evaluation (same validation samples)',
+    headers: ['model', 'samples', 'FP32 images/s', 'policy images/s', 'ratio (target <= 1.3)', 'switch ms (first)', 'switch ms (20 random)', 'switch ms (cached)', 'calibration s'],
+    rows: [],
+    note:
+      `onnxruntime-node CPU, 1 intra-op thread, batch ${batchSize}, median of ${repeats} run(s) each (FP32: plain model session; policy: uniform 8/8 on the ` +
+      'one fake-quantized session). Switch = building the feeds of a new policy on the same session (first: quantizing every layer at 8 bits; 20 random policies, quantizing each new layer/bitwidth pair once; the same 20 again, all cached).',
+  };
+  const accuracy: BenchTable = {
+    title: 'Top-1 of uniform policies (post-training, calibrated, no fine-tuning)',
+    headers: ['model', 'mode', 'FP32 top-1', '8/8', '4/4', '2/2', '8/8 drop (points, acceptance <= 0.5)'],
+    rows: [],
+    note: 'Per-channel symmetric weights, activations clipped at the MSE-optimal value per layer and bitwidth (calibration split); first/last layers NOT pinned here.',
+  };
+  for (const m of models) {
+    ctx.log(`${m.name}: calibrating on ${m.calib.samples} samples`);
+    const table = await inspectModel(m.bytes, { what: m.name });
+    let t0 = performance.now();
+    const calibration = await calibrate(m.bytes, table, m.calib, { batchSize });
+    const calibrationSeconds = (performance.now() - t0) / 1000;
+    const ev = await prepareQuantEvaluator(m.bytes, table, calibration, { batchSize });
+    try {
+      const rng = new Rng(2019);
+      t0 = performance.now();
+      ev.policyFeeds(uniformPolicy(table, 8, 8));
+      const firstSwitchMs = performance.now() - t0;
+      const policies = Array.from({ length: 20 }, () => ({ layers: table.layers.map((l) => ({ name: l.name, wBits: 2 + rng.int(7), aBits: 2 + rng.int(7) })) }));
+      const timeSwitches = (): number[] =>
+        policies.map((policy) => {
+          t0 = performance.now();
+          ev.policyFeeds(policy);
+          return performance.now() - t0;
+        });
+      const switches = timeSwitches(); // new (layer, bits) pairs get quantized on first use
+      const cachedSwitches = timeSwitches(); // the same policies again: every quantized weight cached
+      const fp32Seconds: number[] = [];
+      const policySeconds: number[] = [];
+      let fp32Top1 = 0;
+      let mode = '';
+      let samples = 0;
+      const p88 = uniformPolicy(table, 8, 8);
+      for (let r = 0; r < repeats; r++) {
+        const fp = await evaluateFp32(m.bytes, m.val, { batchSize, limit, what: m.name, threads: 1 });
+        fp32Seconds.push(fp.result.seconds);
+        fp32Top1 = fp.result.top1;
+        mode = fp.result.mode;
+        samples = fp.result.samples;
+        policySeconds.push((await ev.evaluate(p88, m.val, { limit })).seconds);
+      }
+      const top1 = async (b: number) => (await ev.evaluate(uniformPolicy(table, b, b), m.val, { limit })).top1;
+      const [t8, t4, t2] = [await top1(8), await top1(4), await top1(2)];
+      const fpIps = samples / median(fp32Seconds);
+      const qIps = samples / median(policySeconds);
+      const ratio = median(policySeconds) / median(fp32Seconds);
+      const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+      const switchMean = mean(switches);
+      const cachedMean = mean(cachedSwitches);
+      speed.rows.push([m.name, samples, Math.round(fpIps), Math.round(qIps), Number(ratio.toFixed(2)), Number(firstSwitchMs.toFixed(2)), Number(switchMean.toFixed(3)), Number(cachedMean.toFixed(3)), Number(calibrationSeconds.toFixed(2))]);
+      accuracy.rows.push([m.name, mode, fp32Top1, t8, t4, t2, Number((fp32Top1 - t8).toFixed(2))]);
+      Object.assign(figures, {
+        [`${m.name}.policyOverFp32Time`]: Number(ratio.toFixed(3)),
+        [`${m.name}.switchMs`]: Number(switchMean.toFixed(3)),
+        [`${m.name}.switchMsCached`]: Number(cachedMean.toFixed(3)),
+        [`${m.name}.fp32Top1`]: fp32Top1,
+        [`${m.name}.top1_8_8`]: t8,
+        [`${m.name}.top1_4_4`]: t4,
+        [`${m.name}.top1_2_2`]: t2,
+      });
+      ctx.log(`${m.name}: ratio ${ratio.toFixed(2)}, switch ${switchMean.toFixed(3)} ms, top-1 fp32 ${fp32Top1} 8/8 ${t8} 4/4 ${t4} 2/2 ${t2}`);
+    } finally {
+      await ev.close();
+    }
+  }
+  return { id: 'evaluation', title: 'Quantized evaluation: speed and uniform-policy accuracy', figures, tables: [speed, accuracy] };
+}
