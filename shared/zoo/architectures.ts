@@ -154,7 +154,7 @@ function architectureOf(name: string): { arch: Architecture; key: ZooName } {
   return { arch: architectures[name], key: name };
 }
 
-/** ONNX bytes of a zoo architecture (input "input" [N, 3, 224, 224], seeded He-normal weights). */
+/** ONNX bytes of a zoo architecture (input "input" [N, 3, 224, 224], seeded He-uniform weights). */
 export function buildZooModel(name: string, options: { seed?: number; resolution?: number } = {}): Uint8Array {
   const { arch, key } = architectureOf(name);
   const r = options.resolution ?? 224;

@@ -1,0 +1,117 @@
+/**
+ * BitFusion acceptance: every row of the published simulator sweep
+ * (results/bitfusion-eyeriss-sim-sweep.csv of hsharma35/bitfusion, joined to layer shapes in
+ * test/fixtures/reference/bitfusion/bitfusion-benchmarks.json) re-simulated with the row's
+ * array configuration. Cycles must be within 1%; the count of exact matches of all ten result
+ * columns is reported too.
+ */
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { perfFactor, simulateBitFusionConv, tileComputeCycles } from '../../../shared/hardware/bitfusion';
+import { builtinTargets, type BitFusionTarget } from '../../../shared/hardware/targets';
+
+const dir = join(import.meta.dirname, '../../fixtures/reference/bitfusion');
+
+interface Row {
+  N: number;
+  M: number;
+  'Bandwidth (bits/cycle)': number;
+  'WBUF Size (bits)': number;
+  'IBUF Size (bits)': number;
+  'OBUF Size (bits)': number;
+  [column: string]: number;
+}
+interface Reference {
+  configs: Array<{ M: number; bandwidth_bits_per_cycle: number; energy_costs_pJ: Record<string, number> }>;
+  networks: Array<{
+    name: string;
+    layers: Array<{ layer: string; sim_args: { K: number; O: number; S: number; IC: number; OC: number; B: number; iprec: number; wprec: number; im2col: boolean }; expected: Row[] }>;
+  }>;
+}
+
+const reference = JSON.parse(readFileSync(join(dir, 'bitfusion-benchmarks.json'), 'utf8')) as Reference;
+const csvRows = readFileSync(join(dir, 'bitfusion-eyeriss-sim-sweep.csv'), 'utf8').trim().split('\n').length - 1;
+
+function targetFor(row: Row): BitFusionTarget {
+  const config = reference.configs.find((c) => c.M === row.M && c.bandwidth_bits_per_cycle === row['Bandwidth (bits/cycle)']);
+  assert.ok(config, `no config for M=${row.M}, bandwidth ${row['Bandwidth (bits/cycle)']}`);
+  const e = config.energy_costs_pJ;
+  return {
+    ...(builtinTargets.bitfusion as BitFusionTarget),
+    n: row.N,
+    m: row.M,
+    bandwidthBitsPerCycle: row['Bandwidth (bits/cycle)'],
+    // The CSV's "Size (bits)" columns hold bytes (README "Caution").
+    wbufBytes: row['WBUF Size (bits)'],
+    ibufBytes: row['IBUF Size (bits)'],
+    obufBytes: row['OBUF Size (bits)'],
+    energy: {
+      coreDynamicPjPerCycle: e.core_dynamic_per_cycle,
+      wbufReadPjPerBit: e.wbuf_read_per_bit,
+      wbufWritePjPerBit: e.wbuf_write_per_bit,
+      ibufReadPjPerBit: e.ibuf_read_per_bit,
+      ibufWritePjPerBit: e.ibuf_write_per_bit,
+      obufReadPjPerBit: e.obuf_read_per_bit,
+      obufWritePjPerBit: e.obuf_write_per_bit,
+      dramPjPerBit: e.dram_per_bit,
+    },
+  };
+}
+
+const columns: Array<[string, keyof ReturnType<typeof simulateBitFusionConv>]> = [
+  ['Cycles', 'cycles'],
+  ['Memory wait cycles', 'memWaitCycles'],
+  ['WBUF Read', 'wbufRead'],
+  ['WBUF Write', 'wbufWrite'],
+  ['IBUF Read', 'ibufRead'],
+  ['IBUF Write', 'ibufWrite'],
+  ['OBUF Read', 'obufRead'],
+  ['OBUF Write', 'obufWrite'],
+  ['DRAM Read', 'dramRead'],
+  ['DRAM Write', 'dramWrite'],
+];
+
+test('speed factor floor(8/max(a,2)) * floor(8/max(w,2)) over all bit pairs', () => {
+  const t = builtinTargets.bitfusion as BitFusionTarget;
+  const perOperand = (b: number) => (b <= 2 ? 4 : b <= 4 ? 2 : 1);
+  for (let a = 1; a <= 8; a++) for (let w = 1; w <= 8; w++) assert.equal(perfFactor(t, a, w), perOperand(a) * perOperand(w), `a=${a} w=${w}`);
+});
+
+test('whole-layer compute formula: conv and im2col (README "Model")', () => {
+  const t = builtinTargets.bitfusion as BitFusionTarget;
+  // conv: b*ceil(OC/M)*OH*OW*K^2*ceil(IC/(N*pf)) = 16*2*13*13*9*ceil(384/64) (a=w=4, pf=4)
+  assert.equal(tileComputeCycles(t, { ic: 384, oc: 64, oh: 13, ow: 13, b: 16, kh: 3, kw: 3 }, 4, 4, false), 16 * 2 * 169 * 9 * 6);
+  // im2col: b*OH*OW*ceil(OC/M)*ceil(K^2*IC/(N*pf)) with a=w=8 (pf=1)
+  assert.equal(tileComputeCycles(t, { ic: 3, oc: 96, oh: 55, ow: 55, b: 16, kh: 11, kw: 11 }, 8, 8, true), 16 * 55 * 55 * 3 * Math.ceil(363 / 16));
+});
+
+const rows = reference.networks.flatMap((net) => net.layers.flatMap((layer) => layer.expected.map((row) => ({ net: net.name, layer, row }))));
+let within = 0;
+let exact = 0;
+const misses: string[] = [];
+for (const { net, layer, row } of rows) {
+  const a = layer.sim_args;
+  const stats = simulateBitFusionConv(targetFor(row), { kh: a.K, kw: a.K, oh: a.O, ow: a.O, sh: a.S, sw: a.S, ic: a.IC, oc: a.OC, b: a.B, iprec: a.iprec, wprec: a.wprec, im2col: a.im2col });
+  if (Math.abs(stats.cycles - row.Cycles) <= 0.01 * row.Cycles) within++;
+  else misses.push(`${net} ${layer.layer} M=${row.M} bw=${row['Bandwidth (bits/cycle)']}: ${stats.cycles} vs ${row.Cycles}`);
+  if (columns.every(([csv, key]) => stats[key] === row[csv])) exact++;
+}
+
+test(`BitFusion reference: ${within} of ${csvRows} CSV rows within 1% cycles (${exact} exact in all ten columns)`, () => {
+  assert.equal(rows.length, csvRows, 'every CSV row is mapped to a layer');
+  assert.equal(csvRows, 305);
+  assert.deepEqual(misses, []);
+  assert.equal(within, 305);
+  assert.equal(exact, 305);
+});
+
+test('cost-table tolerance: cycles within 1e-6 of the exact optimum on every reference row', () => {
+  for (const { layer, row } of rows) {
+    const a = layer.sim_args;
+    const args = { kh: a.K, kw: a.K, oh: a.O, ow: a.O, sh: a.S, sw: a.S, ic: a.IC, oc: a.OC, b: a.B, iprec: a.iprec, wprec: a.wprec, im2col: a.im2col };
+    const fast = simulateBitFusionConv(targetFor(row), args, { cycleTolerance: 1e-6 });
+    assert.ok(Math.abs(fast.cycles - row.Cycles) <= 1e-6 * row.Cycles + 1, `${layer.layer}: ${fast.cycles} vs ${row.Cycles}`);
+  }
+});
