@@ -32,8 +32,8 @@ export interface SessionOptions {
   threads?: number;
   /**
    * onnxruntime graph optimization level (default 'all'). 'disabled' runs the ONNX semantics op by
-   * op: onnxruntime's QDQ fusions replace QuantizeLinear/DequantizeLinear + MatMul/Conv by integer
-   * kernels whose results differ slightly from the float reference (shared/quant/export.ts tests).
+   * op: fusions (MatMul + Add -> Gemm, QDQ patterns -> integer kernels) change float rounding
+   * slightly, which can flip quantized codes at rounding boundaries (test/unit/quant/export.test.ts).
    */
   graphOptimization?: 'disabled' | 'basic' | 'extended' | 'all';
 }
