@@ -8,10 +8,13 @@ import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import aslValidator from 'asl-validator';
+import { createRequire } from 'node:module';
 import * as errors from '../../shared/errors';
 import { functionSpecs, substitutionName } from '../../infra/function-specs';
 import { allStates, aslPath, functionFileOf, localSubstitutions, placeholders, substitute, type MachineName } from '../../cli/embedded/asl';
+
+type AslValidator = (definition: unknown, options?: { checkArn?: boolean; checkPaths?: boolean }) => { isValid: boolean; errorsText: (separator?: string) => string };
+const aslValidator = createRequire(import.meta.url)('asl-validator') as AslValidator;
 
 const root = join(import.meta.dirname, '..', '..');
 const machines: MachineName[] = ['search', 'sweep'];
