@@ -21,10 +21,12 @@ export const esmBanner =
   "import { createRequire as __haqCreateRequire } from 'node:module'; const require = __haqCreateRequire(import.meta.url);";
 
 /**
- * Modules left out of every bundle: the AWS SDK v3 (the nodejs22.x runtime provides it) and
- * onnxruntime-node (native: copied by `onnxruntimeCopyCommands`).
+ * Modules left out of every bundle: only onnxruntime-node (native: copied by
+ * `onnxruntimeCopyCommands`). The AWS SDK v3 is bundled: the version is pinned by
+ * package-lock.json, an ESM bundle needs no NODE_PATH to find it (Node's ESM resolver ignores
+ * NODE_PATH), and one minified file loads faster than the SDK's many modules (bench "bundles").
  */
-export const externalModules = ['@aws-sdk/*', onnxruntimePackage];
+export const externalModules = [onnxruntimePackage];
 
 export const sharedBundleSettings = {
   minify: true,
@@ -34,6 +36,7 @@ export const sharedBundleSettings = {
   mainFields: ['module', 'main'],
   banner: esmBanner,
   externalModules,
+  bundleAwsSDK: true,
 };
 
 /** The same settings as esbuild BuildOptions, for building one entry outside CDK. */

@@ -77,7 +77,7 @@ export async function run(ctx: BenchContext): Promise<BenchSection> {
     headers: ['function', 'onnxruntime', 'bundle KB', 'deployed MB', 'limit', 'largest inputs', 'import ms (median)'],
     rows: [],
     note:
-      `Bundle = index.mjs from the stack's esbuild settings (@aws-sdk/* and ${onnxruntimePackage} external); deployed = bundle + ` +
+      `Bundle = index.mjs from the stack's esbuild settings (AWS SDK bundled, ${onnxruntimePackage} external); deployed = bundle + ` +
       `onnxruntime-node JS + its linux-arm64 binary (${(ortBytes / MB).toFixed(1)} MB) when the bundle imports it. Import time: fresh ` +
       `node ${process.version} process on this machine (${process.arch}), handler init included, median of ${repeats}.`,
   };
