@@ -1,0 +1,186 @@
+/**
+ * The real statemachines/search.asl.json, end to end in the embedded runner, with the real
+ * handlers over filesystem stores, on the zoo's fmnist-cnn (few episodes, 100 validation
+ * samples): a clean run; transient failures that are retried give the identical result; a
+ * continue-as-new crossing gives the same policy; failures write status.json and leave
+ * earlier results untouched.
+ */
+import assert from 'node:assert/strict';
+import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { runLocalSearch, type LocalSearchResult } from '../../cli/embedded/local';
+import type { HandlerMap } from '../../cli/embedded/runner';
+import { searchKeys } from '../../shared/keys';
+import { getJson } from '../../shared/store/object-store';
+import { SearchStatus } from '../../shared/search/results';
+import { tempDir } from '../helpers/tmp';
+
+const root = join(import.meta.dirname, '..', '..');
+const model = join(root, 'models', 'zoo', 'fmnist-cnn', 'model.onnx');
+const data = join(root, 'models', 'zoo', 'data');
+const base = {
+  hardware: 'bismo-edge',
+  constraint: { kind: 'latency' as const, ratio: 0.5 },
+  strategy: 'ddpg' as const,
+  episodes: 4,
+  warmupEpisodes: 2,
+  parallel: 2,
+  seed: 7,
+  evalSamples: 100,
+  calibSamples: 64,
+};
+
+/** Every file under a folder with its bytes (to prove nothing changed). */
+function snapshot(dir: string): Map<string, string> {
+  const out = new Map<string, string>();
+  const walk = (d: string) => {
+    for (const f of readdirSync(d)) {
+      const p = join(d, f);
+      if (statSync(p).isDirectory()) walk(p);
+      else out.set(relative(dir, p), readFileSync(p).toString('base64'));
+    }
+  };
+  walk(dir);
+  return out;
+}
+
+const policyOf = (r: LocalSearchResult) => JSON.parse(readFileSync(r.files!.policy, 'utf8'));
+
+describe('search state machine, embedded, end to end', () => {
+  const tmp = tempDir('haq-wf');
+  after(() => tmp.cleanup());
+  let clean: LocalSearchResult;
+
+  before(async () => {
+    clean = await runLocalSearch({ modelPath: model, dataDir: data, outDir: join(tmp.dir, 'clean'), config: base, retryDelayMs: 0 });
+  });
+
+  it('runs to a policy, a report and a quantized model', () => {
+    assert.equal(clean.outcome.status, 'SUCCEEDED', JSON.stringify(clean.outcome.error));
+    assert.equal(clean.outcome.executions, 1);
+    const policy = policyOf(clean);
+    assert.equal(policy.layers.length, 6);
+    assert.ok(policy.metrics.costRatio <= 0.5 + 1e-9, `cost ratio ${policy.metrics.costRatio} over budget`);
+    assert.equal(policy.layers[0].wBits, 8, 'first layer pinned to 8 bits');
+    const html = readFileSync(clean.files!.report, 'utf8');
+    assert.ok(html.startsWith('<!doctype html>') && (html.match(/<svg/g) ?? []).length >= 4, 'report with inline SVG charts');
+    assert.ok(!/<script|https?:\/\/(?!www\.w3\.org)/.test(html), 'report is self-contained');
+    assert.ok(statSync(clean.files!.quantModel).size > 1000);
+  });
+
+  it('marks status.json succeeded and releases the lock', async () => {
+    const status = await getJson(clean.stores.work, searchKeys.status(clean.searchId), SearchStatus);
+    assert.equal(status.state, 'succeeded');
+    assert.equal(status.episodesDone, 4);
+    assert.deepEqual(await clean.stores.work.list('locks/'), []);
+  });
+
+  it('retries transient failures (Lambda throttling, TransientError) and ends with the identical result', async () => {
+    const failedOnce = new Set<string>();
+    const wrap = (handlers: HandlerMap): HandlerMap => ({
+      ...handlers,
+      // First Act of round 1 is throttled by "Lambda".
+      act: async (event) => {
+        const e = event as { mode: string; round?: number };
+        if (e.mode === 'act' && e.round === 1 && !failedOnce.has('act')) {
+          failedOnce.add('act');
+          const err = new Error('Rate exceeded');
+          err.name = 'Lambda.TooManyRequestsException';
+          throw err;
+        }
+        return handlers.act(event);
+      },
+    });
+    const retried = await runLocalSearch({
+      modelPath: model,
+      dataDir: data,
+      outDir: join(tmp.dir, 'retried'),
+      config: base,
+      retryDelayMs: 0,
+      wrapHandlers: wrap,
+      faults: ['evaluate', 'simulate', 'update'],
+    });
+    assert.equal(retried.outcome.status, 'SUCCEEDED', JSON.stringify(retried.outcome.error));
+    assert.ok(failedOnce.has('act'));
+    const faults = await retried.stores.work.list(`${searchKeys.prefix(retried.searchId)}faults/`);
+    assert.ok(faults.some((k) => k.includes('evaluate-')) && faults.some((k) => k.includes('update-')), 'faults were injected');
+    assert.equal(readFileSync(retried.files!.policy, 'utf8'), readFileSync(clean.files!.policy, 'utf8'));
+  });
+
+  it('crosses continue-as-new (one round per execution) to the same policy', async () => {
+    const crossed = await runLocalSearch({
+      modelPath: model,
+      dataDir: data,
+      outDir: join(tmp.dir, 'crossed'),
+      config: { ...base, roundsPerExecution: 1 },
+      retryDelayMs: 0,
+    });
+    assert.equal(crossed.outcome.status, 'SUCCEEDED', JSON.stringify(crossed.outcome.error));
+    assert.equal(crossed.outcome.executions, 2, 'two rounds, one execution each');
+    const a = policyOf(clean);
+    const b = policyOf(crossed);
+    assert.deepEqual(b.layers, a.layers);
+    const { searchId: _a, ...metricsA } = a.metrics;
+    const { searchId: _b, ...metricsB } = b.metrics;
+    assert.deepEqual(metricsB, metricsA);
+  });
+
+  describe('failures', () => {
+    const out = join(tmp.dir, 'failures');
+    let good: LocalSearchResult;
+    let before: Map<string, string>;
+
+    it('first, a successful search in the same folder', async () => {
+      good = await runLocalSearch({ modelPath: model, dataDir: data, outDir: out, config: { ...base, episodes: 2, warmupEpisodes: 2 }, retryDelayMs: 0 });
+      assert.equal(good.outcome.status, 'SUCCEEDED', JSON.stringify(good.outcome.error));
+      before = snapshot(good.stores.results.root);
+      assert.ok(before.size >= 4);
+    });
+
+    it('an impossible budget fails with BudgetInfeasibleError in status.json; earlier results untouched', async () => {
+      const bad = await runLocalSearch({
+        modelPath: model,
+        dataDir: data,
+        outDir: out,
+        config: { ...base, constraint: { kind: 'latency', ratio: 0.001 } },
+        retryDelayMs: 0,
+      });
+      assert.equal(bad.outcome.status, 'FAILED');
+      assert.equal(bad.outcome.error?.name, 'BudgetInfeasibleError');
+      const status = await getJson(bad.stores.work, searchKeys.status(bad.searchId), SearchStatus);
+      assert.equal(status.state, 'failed');
+      assert.equal(status.error?.name, 'BudgetInfeasibleError');
+      assert.match(status.error!.message, /smallest feasible latency ratio/);
+      assert.deepEqual(snapshot(bad.stores.results.root), before);
+      assert.deepEqual(await bad.stores.work.list('locks/'), [], 'the failed search released its lock');
+    });
+
+    it('a file that is not ONNX fails with UnsupportedModelError; earlier results untouched', async () => {
+      const dir = join(tmp.dir, 'broken');
+      mkdirSync(dir, { recursive: true });
+      const broken = join(dir, 'fmnist-cnn.onnx');
+      writeFileSync(broken, 'this is not a protobuf');
+      const bad = await runLocalSearch({ modelPath: broken, dataDir: data, outDir: out, config: base, retryDelayMs: 0 });
+      assert.equal(bad.outcome.status, 'FAILED');
+      const status = await getJson(bad.stores.work, searchKeys.status(bad.searchId), SearchStatus);
+      assert.equal(status.state, 'failed');
+      assert.equal(status.error?.name, 'UnsupportedModelError');
+      assert.match(status.error!.message, /fmnist-cnn/);
+      assert.deepEqual(snapshot(bad.stores.results.root), before);
+    });
+
+    it('data of the wrong shape fails with InvalidDataError; earlier results untouched', async () => {
+      const dir = join(tmp.dir, 'wrong-data');
+      mkdirSync(dir, { recursive: true });
+      // 8x8 images for a 28x28 model.
+      const { encodeNpy } = await import('../../shared/data/npy');
+      writeFileSync(join(dir, 'val-inputs.npy'), encodeNpy({ data: new Float32Array(4 * 64), shape: [4, 1, 8, 8] }));
+      const bad = await runLocalSearch({ modelPath: model, dataDir: dir, outDir: out, config: base, retryDelayMs: 0 });
+      assert.equal(bad.outcome.status, 'FAILED');
+      const status = await getJson(bad.stores.work, searchKeys.status(bad.searchId), SearchStatus);
+      assert.equal(status.error?.name, 'InvalidDataError');
+      assert.deepEqual(snapshot(bad.stores.results.root), before);
+    });
+  });
+});
