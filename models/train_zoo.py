@@ -356,6 +356,7 @@ def main():
             'epochs': epochs,
             'trainImages': len(train_x),
             'trainSeconds': round(elapsed, 1),
+            'threads': args.threads,
             'seed': SEED,
             'opset': 13,
             'torchVersion': torch.__version__,

@@ -1,0 +1,108 @@
+/**
+ * The committed zoo (models/zoo, made by models/train_zoo.py): every model loads in the
+ * product's layer table, evaluates through the product's FP32 evaluation (shared/data) at the
+ * accuracy info.json reports (measured by PyTorch and by a direct onnxruntime run in
+ * scripts/verify-zoo.ts), and the shared data folder has the documented format.
+ */
+import assert from 'node:assert/strict';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { before, describe, it } from 'node:test';
+import { z } from 'zod';
+import { loadDataset, requireSplit, type Dataset } from '../../shared/data/dataset';
+import { evaluateFp32 } from '../../shared/data/evaluate';
+import { inspectModel } from '../../shared/onnx/inspect';
+import { decodeModel } from '../../shared/onnx/proto';
+import { FsStore } from '../../shared/store/fs-store';
+import { parse } from '../../shared/validate';
+
+const zooDir = join(import.meta.dirname, '..', '..', 'models', 'zoo');
+const EXPECTED_MODELS = ['fmnist-cnn', 'fmnist-mobilenet', 'fmnist-resnet'];
+/** Lowest acceptable FP32 test top-1 (percent) for a committed model. */
+const TOP1_FLOOR = 85;
+/** info.json figures are rounded to 0.01; the two runtimes may differ in the last float bits. */
+const TOP1_TOLERANCE = 0.1;
+
+const ModelInfo = z.object({
+  name: z.string(),
+  architecture: z.string().min(1),
+  quantizableLayers: z.number().int(),
+  onnxOps: z.record(z.number().int()),
+  testTop1Torch: z.number(),
+  testTop1Onnxruntime: z.number(),
+  epochs: z.number().int().positive(),
+  trainSeconds: z.number().positive(),
+});
+
+function readInfo(name: string): z.infer<typeof ModelInfo> {
+  return parse(ModelInfo, JSON.parse(readFileSync(join(zooDir, name, 'info.json'), 'utf8')), `models/zoo/${name}/info.json`);
+}
+
+describe('model zoo: shared data folder', () => {
+  let dataset: Dataset;
+  before(async () => {
+    dataset = await loadDataset(new FsStore(zooDir), 'data');
+  });
+
+  it('holds uint8 [N,1,28,28] splits of 512 / 2000 / 2000 images with int64 labels and meta 1/255', () => {
+    assert.deepEqual(dataset.meta, { inputScale: 1 / 255, inputOffset: 0 });
+    for (const [name, samples, labelled] of [['calib', 512, false], ['val', 2000, true], ['test', 2000, true]] as const) {
+      const split = requireSplit(dataset, name);
+      assert.equal(split.inputs.dtype, 'uint8', `${name} dtype`);
+      assert.deepEqual(split.inputs.shape, [samples, 1, 28, 28], `${name} shape`);
+      assert.equal(split.labels !== null, labelled, `${name} labels present`);
+    }
+    const labelFile = readFileSync(join(zooDir, 'data', 'test-labels.npy'));
+    assert.match(labelFile.toString('latin1', 10, 80), /'descr': '<i8'/);
+  });
+
+  it('has every class in the labelled splits and different images in val and test', () => {
+    for (const name of ['val', 'test'] as const) {
+      const counts = new Array(10).fill(0);
+      for (const label of requireSplit(dataset, name).labels ?? []) counts[label]++;
+      assert.ok(counts.every((c) => c >= 100), `${name} class counts ${counts}`);
+    }
+    const val = requireSplit(dataset, 'val').inputs.data;
+    const test = requireSplit(dataset, 'test').inputs.data;
+    assert.notDeepEqual(val.subarray(0, 784 * 20), test.subarray(0, 784 * 20));
+  });
+});
+
+describe('model zoo: models', () => {
+  it('contains exactly the documented models, each with model.onnx and info.json', () => {
+    const names = readdirSync(zooDir).filter((n) => existsSync(join(zooDir, n, 'model.onnx'))).sort();
+    assert.deepEqual(names, EXPECTED_MODELS);
+    for (const name of names) assert.equal(readInfo(name).name, name);
+  });
+
+  for (const name of EXPECTED_MODELS) {
+    describe(name, () => {
+      const bytes = (): Uint8Array => new Uint8Array(readFileSync(join(zooDir, name, 'model.onnx')));
+
+      it('has the input/output contract and 6-20 quantizable layers in the layer table, as info.json says', async () => {
+        const info = readInfo(name);
+        const table = await inspectModel(bytes(), { what: name });
+        assert.deepEqual(table.inputShape, [1, 1, 28, 28]);
+        assert.equal(table.layers.length, info.quantizableLayers);
+        assert.ok(table.layers.length >= 6 && table.layers.length <= 20, `${table.layers.length} layers`);
+        const model = decodeModel(bytes(), name);
+        assert.equal(model.graph?.input?.[0]?.name, 'input');
+        assert.equal(model.graph?.output?.[0]?.name, 'logits');
+        const ops = new Set((model.graph?.node ?? []).map((n) => n.opType));
+        if (name === 'fmnist-mobilenet') assert.ok(table.layers.some((l) => l.kind === 'depthwise'), 'depthwise layers');
+        if (name === 'fmnist-resnet') assert.ok(ops.has('Add'), 'residual Add');
+      });
+
+      it(`scores its reported test top-1 (>= ${TOP1_FLOOR}%) through the FP32 evaluation`, async () => {
+        const info = readInfo(name);
+        const dataset = await loadDataset(new FsStore(zooDir), 'data', ['test']);
+        const { result } = await evaluateFp32(bytes(), requireSplit(dataset, 'test'), { what: name, batchSize: 250 });
+        assert.equal(result.mode, 'labels');
+        assert.equal(result.samples, 2000);
+        assert.ok(Math.abs(result.top1 - info.testTop1Onnxruntime) <= TOP1_TOLERANCE, `top-1 ${result.top1} vs info.json onnxruntime ${info.testTop1Onnxruntime}`);
+        assert.ok(Math.abs(result.top1 - info.testTop1Torch) <= TOP1_TOLERANCE, `top-1 ${result.top1} vs info.json PyTorch ${info.testTop1Torch}`);
+        assert.ok(result.top1 >= TOP1_FLOOR, `top-1 ${result.top1} below the floor ${TOP1_FLOOR}`);
+      });
+    });
+  }
+});
