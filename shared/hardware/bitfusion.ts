@@ -134,43 +134,53 @@ export function simulateBitFusionConv(target: BitFusionTarget, args: BitFusionAr
     minAct: number;
     minOut: number;
   }
+  // A tiling, from the indices of its tile sizes; null when a tile overflows half a buffer.
+  const tiling = (bi: number, oi: number, ici: number, oci: number): Candidate | null => {
+    const b = bSizes[bi];
+    const ow = Math.min(oSizes[oi], OW);
+    const oh = Math.min(oSizes[oi], OH);
+    const ic = icSizes[ici];
+    const oc = ocSizes[oci];
+    // Tile footprints in bits (optimizer.get_stats_fast).
+    const wgt = ceilDiv(kh * kw * ic, lanes) * lanes * oc * wprec;
+    const act = im2col ? ow * oh * kh * kw * ic * b * iprec : (kw + (ow - 1) * sw) * (kh + (oh - 1) * sh) * ic * b * iprec;
+    const out = ow * oh * ceilDiv(oc, M) * M * b * OUT_BITS;
+    if (wgt > half[0] || act > half[1] || out > half[2]) return null;
+    // Tile counts in loopNames order: B, OW, OH, IC, OC.
+    const counts = [ceilDiv(B, b), ceilDiv(OW, ow), ceilDiv(OH, oh), ceilDiv(IC, ic), ceilDiv(OC, oc)];
+    const [nB, nOw, nOh, nIc, nOc] = counts;
+    const nPix = nOw * nOh;
+    const numTiles = nB * nPix * nIc * nOc;
+    // numTiles x tileComputeCycles (inlined: this runs for every tiling).
+    const perTile = im2col ? b * oh * ow * ceilDiv(oc, M) * ceilDiv(kh * kw * ic, lanes) : b * ceilDiv(oc, M) * ow * oh * kw * kh * ceilDiv(ic, lanes);
+    const compute = numTiles * perTile;
+    const minWgt = wgt * nIc * nOc;
+    const minAct = act * nB * nPix * nIc;
+    const minOut = out * nB * nPix * nOc;
+    // Bounds: the first read and last write never overlap compute; and every tile of each
+    // tensor crosses the interface at least once (cycles >= DRAM bits / bandwidth).
+    const lowerBound = Math.max(compute + ceilDiv(wgt + act + out, bw) + ceilDiv(out, bw), ceilDiv(minWgt + minAct + 2 * minOut, bw));
+    return { lowerBound, counts, b, oh, ow, ic, oc, wgt, act, out, compute, numTiles, minWgt, minAct, minOut };
+  };
   const candidates: Candidate[] = [];
-  for (const b of bSizes) {
-    for (const o of oSizes) {
-      const ow = Math.min(o, OW);
-      const oh = Math.min(o, OH);
-      for (const ic of icSizes) {
-        for (const oc of ocSizes) {
-          // Tile footprints in bits (optimizer.get_stats_fast).
-          const wgt = ceilDiv(kh * kw * ic, lanes) * lanes * oc * wprec;
-          const act = im2col ? ow * oh * kh * kw * ic * b * iprec : (kw + (ow - 1) * sw) * (kh + (oh - 1) * sh) * ic * b * iprec;
-          const out = ow * oh * ceilDiv(oc, M) * M * b * OUT_BITS;
-          if (wgt > half[0] || act > half[1] || out > half[2]) continue;
-          // Tile counts in loopNames order: B, OW, OH, IC, OC.
-          const counts = [ceilDiv(B, b), ceilDiv(OW, ow), ceilDiv(OH, oh), ceilDiv(IC, ic), ceilDiv(OC, oc)];
-          const [nB, nOw, nOh, nIc, nOc] = counts;
-          const nPix = nOw * nOh;
-          const numTiles = nB * nPix * nIc * nOc;
-          const compute = numTiles * tileComputeCycles(target, { ic, oc, oh, ow, b, kh, kw }, iprec, wprec, im2col);
-          // Bounds: the first read and last write never overlap compute; and every tile of
-          // each tensor crosses the interface at least once (cycles >= DRAM bits / bandwidth).
-          const minDram = wgt * nIc * nOc + act * nB * nPix * nIc + 2 * out * nB * nPix * nOc;
-          const lowerBound = Math.max(compute + ceilDiv(wgt + act + out, bw) + ceilDiv(out, bw), ceilDiv(minDram, bw));
-          const minWgt = wgt * nIc * nOc;
-          const minAct = act * nB * nPix * nIc;
-          const minOut = out * nB * nPix * nOc;
-          candidates.push({ lowerBound, counts, b, oh, ow, ic, oc, wgt, act, out, compute, numTiles, minWgt, minAct, minOut });
+  for (let bi = 0; bi < bSizes.length; bi++) {
+    for (let oi = 0; oi < oSizes.length; oi++) {
+      for (let ici = 0; ici < icSizes.length; ici++) {
+        for (let oci = 0; oci < ocSizes.length; oci++) {
+          const c = tiling(bi, oi, ici, oci);
+          if (c) candidates.push(c);
         }
       }
     }
   }
-  candidates.sort((x, y) => x.lowerBound - y.lowerBound);
 
   let best = null as BitFusionStats | null;
   // Loop orders are explored innermost first (the order promotion walks them), depth first,
   // branching only on loops whose position can matter (see explore).
   const nums = [0, 0, 0, 0, 0];
-  const path: number[] = [];
+  // The loops chosen so far, innermost first (a stack of depth pathLength).
+  const path = [0, 0, 0, 0, 0];
+  let pathLength = 0;
   let cand: Candidate;
   let inner: ReturnType<typeof innerAccesses>;
 
@@ -189,7 +199,7 @@ export function simulateBitFusionConv(target: BitFusionTarget, args: BitFusionAr
     if (best && cycles === best.cycles && energyPj >= best.energyPj) return;
     // The path runs innermost first; the order is reported outermost first, single-tile loops last.
     const chosen = path
-      .slice()
+      .slice(0, pathLength)
       .reverse()
       .map((l) => loopNames[l]);
     best = {
@@ -262,12 +272,12 @@ export function simulateBitFusionConv(target: BitFusionTarget, args: BitFusionAr
     // A loop that indexes no buffer still being promoted only multiplies the others, which
     // are multiplied by every outer loop anyway: its position is irrelevant, take it now.
     let branching = 0;
-    const pathLength = path.length;
+    const depth = pathLength;
     for (let l = 0; l < 5; l++) {
       if (!(rest & (1 << l))) continue;
       if (depMask[l] & flags) branching |= 1 << l;
       else {
-        path.push(l);
+        path[pathLength++] = l;
         if (!(flags & 1)) s0 *= nums[l];
         if (!(flags & 2)) s1 *= nums[l];
         if (!(flags & 4)) s2 *= nums[l];
@@ -275,7 +285,7 @@ export function simulateBitFusionConv(target: BitFusionTarget, args: BitFusionAr
     }
     if (branching === 0) leaf(s0, s1, s2, m0, m1, m2);
     else if (!cannotWin(branching, flags, s0, s1, s2, m0, m1, m2)) branchOn(branching, flags, s0, s1, s2, m0, m1, m2);
-    path.length = pathLength;
+    pathLength = depth;
   };
 
   const branchOn = (rest: number, flags: number, s0: number, s1: number, s2: number, m0: number, m1: number, m2: number): void => {
@@ -308,14 +318,13 @@ export function simulateBitFusionConv(target: BitFusionTarget, args: BitFusionAr
         if (t2 > half[2]) f &= ~4;
         else n2 = t2;
       }
-      path.push(l);
+      path[pathLength++] = l;
       explore(rest & ~(1 << l), f, t0, t1, t2, n0, n1, n2);
-      path.pop();
+      pathLength--;
     }
   };
 
-  for (const c of candidates) {
-    if (best && c.lowerBound > best.cycles) break;
+  const evaluate = (c: Candidate): void => {
     cand = c;
     // SRAM accesses of the inner loops do not depend on the tile loop order.
     inner = innerAccesses(target, { kh, kw, ic: c.ic, oc: c.oc, oh: c.oh, ow: c.ow, b: c.b }, iprec, wprec, im2col, c.numTiles, pf);
@@ -330,7 +339,7 @@ export function simulateBitFusionConv(target: BitFusionTarget, args: BitFusionAr
         (c.minOut + inner.outRead) * e.obufReadPjPerBit +
         (c.minOut + inner.outWrite) * e.obufWritePjPerBit +
         (c.minWgt + c.minAct + 2 * c.minOut) * e.dramPjPerBit;
-      if (minEnergyPj >= best.energyPj) continue;
+      if (minEnergyPj >= best.energyPj) return;
     }
     let active = 0;
     for (let l = 0; l < 5; l++) {
@@ -339,6 +348,19 @@ export function simulateBitFusionConv(target: BitFusionTarget, args: BitFusionAr
       if (nums[l] > 1) active |= 1 << l;
     }
     explore(active, 7, c.wgt, c.act, c.out, c.wgt, c.act, c.out);
+  };
+
+  // The tiling with the smallest bound first; then only the tilings whose bound does not
+  // exceed the best found, in order of their bound (same optimum, less sorting).
+  let first = -1;
+  candidates.forEach((c, i) => {
+    if (first < 0 || c.lowerBound < candidates[first].lowerBound) first = i;
+  });
+  if (first >= 0) evaluate(candidates[first]);
+  const rest = candidates.filter((c, i) => i !== first && (!best || c.lowerBound <= best.cycles)).sort((x, y) => x.lowerBound - y.lowerBound);
+  for (const c of rest) {
+    if (best && c.lowerBound > best.cycles) break;
+    evaluate(c);
   }
   if (!best) {
     throw new RangeError(

@@ -1,0 +1,111 @@
+/**
+ * Cost tables: the time to build the full cost table of ResNet-50 (54 layers x 8 weight x 8
+ * activation bit widths) on every built-in target, median of repeats in one process (the
+ * first, cold build is reported apart: it includes JIT warm-up). The layer table comes from
+ * the zoo's analytic ResNet-50, identical to what the ONNX loader finds (test/unit/zoo).
+ * Context: the whole-model latency at uniform 8/8 and 4/4, and the BitFusion reference check
+ * (rows of the published simulator sweep reproduced within 1% and exactly).
+ */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { simulateBitFusionConv } from '../../shared/hardware/bitfusion';
+import { buildCostTable, uniformCosts } from '../../shared/hardware/cost-table';
+import { builtinTargets, resolveTarget, targetNames, type BitFusionTarget } from '../../shared/hardware/targets';
+import type { CostTable } from '../../shared/hardware/types';
+import { zooLayerTable } from '../../shared/zoo/architectures';
+import type { BenchContext, BenchSection, BenchTable } from '../types';
+
+export const order = 20;
+
+const median = (xs: number[]): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+};
+
+interface ReferenceRow {
+  N: number;
+  M: number;
+  Cycles: number;
+  'Bandwidth (bits/cycle)': number;
+  'WBUF Size (bits)': number;
+  'IBUF Size (bits)': number;
+  'OBUF Size (bits)': number;
+}
+
+/** Rows of the BitFusion reference sweep whose cycles the simulator reproduces (within 1%, and exactly). */
+function bitFusionReference(root: string): { rows: number; within: number; exact: number } {
+  const file = join(root, 'test/fixtures/reference/bitfusion/bitfusion-benchmarks.json');
+  const ref = JSON.parse(readFileSync(file, 'utf8')) as {
+    networks: Array<{ layers: Array<{ sim_args: Record<string, number | boolean>; expected: ReferenceRow[] }> }>;
+  };
+  const base = builtinTargets.bitfusion as BitFusionTarget;
+  let rows = 0;
+  let within = 0;
+  let exact = 0;
+  for (const net of ref.networks) {
+    for (const layer of net.layers) {
+      const a = layer.sim_args as { K: number; O: number; S: number; IC: number; OC: number; B: number; iprec: number; wprec: number; im2col: boolean };
+      for (const row of layer.expected) {
+        const target: BitFusionTarget = {
+          ...base,
+          n: row.N,
+          m: row.M,
+          bandwidthBitsPerCycle: row['Bandwidth (bits/cycle)'],
+          wbufBytes: row['WBUF Size (bits)'],
+          ibufBytes: row['IBUF Size (bits)'],
+          obufBytes: row['OBUF Size (bits)'],
+        };
+        const s = simulateBitFusionConv(target, { kh: a.K, kw: a.K, oh: a.O, ow: a.O, sh: a.S, sw: a.S, ic: a.IC, oc: a.OC, b: a.B, iprec: a.iprec, wprec: a.wprec, im2col: a.im2col });
+        rows++;
+        if (Math.abs(s.cycles - row.Cycles) <= 0.01 * row.Cycles) within++;
+        if (s.cycles === row.Cycles) exact++;
+      }
+    }
+  }
+  return { rows, within, exact };
+}
+
+export async function run(ctx: BenchContext): Promise<BenchSection> {
+  const repeats = ctx.quick ? 3 : 7;
+  const layers = zooLayerTable('resnet-50');
+  const timing: BenchTable = {
+    title: 'ResNet-50 cost table build time per target (54 layers x 64 bit-width pairs)',
+    headers: ['target', 'kind', 'batch', 'cold ms', 'median ms', 'latency 8/8 ms', 'latency 4/4 ms', 'energy 8/8 uJ'],
+    rows: [],
+    note: `median of ${repeats} builds in one process after the cold (first) build; latency and energy per batch`,
+  };
+  const figures: Record<string, number | string | null> = {};
+  let totalMs = 0;
+  for (const name of targetNames()) {
+    const target = resolveTarget(name);
+    let t = performance.now();
+    let table: CostTable = buildCostTable(layers, target);
+    const coldMs = performance.now() - t;
+    const times: number[] = [];
+    for (let i = 0; i < repeats; i++) {
+      t = performance.now();
+      table = buildCostTable(layers, target);
+      times.push(performance.now() - t);
+    }
+    const ms = median(times);
+    totalMs += ms;
+    const u = uniformCosts(table);
+    timing.rows.push([name, target.kind, target.batch, +coldMs.toFixed(1), +ms.toFixed(2), +u['8'].latencyMs.toPrecision(4), +u['4'].latencyMs.toPrecision(4), u['8'].energyUj === null ? null : +u['8'].energyUj.toPrecision(4)]);
+    figures[`resnet50_${name}_ms`] = +ms.toFixed(2);
+    ctx.log(`cost-table: ${name} ${ms.toFixed(1)} ms (cold ${coldMs.toFixed(1)} ms)`);
+  }
+  figures.resnet50_all_targets_ms = +totalMs.toFixed(1);
+  timing.rows.push(['all targets', '', '', null, +totalMs.toFixed(1), null, null, null]);
+
+  const ref = bitFusionReference(ctx.root);
+  figures.bitfusion_reference_rows = ref.rows;
+  figures.bitfusion_rows_within_1pct = ref.within;
+  figures.bitfusion_rows_exact_cycles = ref.exact;
+  const reference: BenchTable = {
+    title: 'BitFusion reference sweep (hsharma35/bitfusion, 61 layers x 5 array configurations)',
+    headers: ['rows', 'cycles within 1%', 'cycles exact'],
+    rows: [[ref.rows, ref.within, ref.exact]],
+    note: 'each row re-simulated with its own N, M, buffer sizes and bandwidth (test/fixtures/reference/bitfusion)',
+  };
+  return { id: 'cost-table', title: 'Hardware cost tables', figures, tables: [timing, reference] };
+}
