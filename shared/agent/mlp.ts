@@ -189,9 +189,9 @@ export function backward(net: Mlp, cache: ForwardCache, dOutput: Float32Array, o
   const biases: Float32Array[] = net.biases.map((b) => new Float32Array(b.length));
   const yLast = acts[nLayers];
   // dZ: gradient w.r.t. the pre-activation of the current layer.
-  let dZ = new Float32Array(dOutput.length);
+  let dZ: Float32Array = new Float32Array(dOutput.length);
   for (let i = 0; i < dZ.length; i++) dZ[i] = net.output === 'sigmoid' ? dOutput[i] * yLast[i] * (1 - yLast[i]) : dOutput[i];
-  let dInput = new Float32Array(0);
+  let dInput: Float32Array = new Float32Array(0);
   for (let l = nLayers - 1; l >= 0; l--) {
     const inSize = net.sizes[l];
     const outSize = net.sizes[l + 1];
