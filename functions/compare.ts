@@ -30,7 +30,12 @@ export const ConstraintSpec = z.union([
       ctx.addIssue({ code: z.ZodIssueCode.custom, message: `constraint "${s}" is not kind:ratio, e.g. latency:0.5, energy:0.5 or size:0.25` });
       return z.NEVER;
     }
-    return Constraint.parse({ kind: m[1], ratio: Number(m[2]) });
+    const c = Constraint.safeParse({ kind: m[1], ratio: Number(m[2]) });
+    if (!c.success) {
+      ctx.addIssue({ code: z.ZodIssueCode.custom, message: `constraint "${s}": the ratio must be > 0 and <= 1 (a fraction of the 8-bit cost)` });
+      return z.NEVER;
+    }
+    return c.data;
   }),
 ]);
 
