@@ -261,6 +261,22 @@ describe('state machines', () => {
     }
   });
 
+  it('lets the search start itself (continue-as-new) and the sweep run and watch searches', () => {
+    const search = logicalIdOf(main, 'AWS::StepFunctions::StateMachine', 'Search');
+    const policyOf = (role: string) => JSON.stringify(main.json.Resources[logicalIdOf(main, 'AWS::IAM::Policy', role)].Properties!.PolicyDocument);
+    const searchPolicy = policyOf('WorkflowsSearchRole');
+    assert.match(searchPolicy, /"Action":"states:StartExecution","Effect":"Allow","Resource":\{"Fn::Join":\["",\["arn:",\{"Ref":"AWS::Partition"\},":states:",\{"Ref":"AWS::Region"\},":",\{"Ref":"AWS::AccountId"\},":stateMachine:HaqTest-search"\]\]\}/);
+    assert.equal(main.json.Resources[search].Properties!.StateMachineName, 'HaqTest-search');
+    const sweepPolicy = policyOf('WorkflowsSweepRole');
+    assert.ok(sweepPolicy.includes(`"Action":"states:StartExecution","Effect":"Allow","Resource":{"Ref":"${search}"}`), sweepPolicy);
+    assert.ok(sweepPolicy.includes(':execution:HaqTest-search:*'), 'describe/stop search executions');
+    assert.ok(sweepPolicy.includes('StepFunctionsGetEventsForStepFunctionsExecutionRule'), 'the .sync managed rule');
+    for (const fn of ['Prepare', 'Evaluate', 'RecordFailure']) {
+      assert.ok(searchPolicy.includes(`{"Fn::GetAtt":["${logicalIdOf(main, 'AWS::Lambda::Function', `Functions${fn}`)}","Arn"]}`), `search invokes ${fn}`);
+    }
+    assert.ok(!searchPolicy.includes(logicalIdOf(main, 'AWS::Lambda::Function', 'FunctionsCompare')), 'search does not invoke Compare');
+  });
+
   it('exports bucket names and state machine ARNs', () => {
     for (const name of Object.values(outputNames)) main.template.hasOutput(name, {});
   });
