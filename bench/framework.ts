@@ -5,7 +5,7 @@
  * the results as JSON and markdown.
  */
 import { readdirSync } from 'node:fs';
-import { cpus, totalmem } from 'node:os';
+import { cpus, loadavg, totalmem } from 'node:os';
 import { basename, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { z } from 'zod';
@@ -19,6 +19,8 @@ export interface MachineInfo {
   nodeVersion: string;
   platform: string;
   arch: string;
+  /** 1-minute load average when the run started (other jobs on a shared machine skew speeds). */
+  loadAverage1m: number;
 }
 
 /** One section's outcome in results.json. Failed sections keep their file name as id. */
@@ -67,6 +69,7 @@ export function machineInfo(): MachineInfo {
     nodeVersion: process.version,
     platform: process.platform,
     arch: process.arch,
+    loadAverage1m: Math.round(loadavg()[0] * 100) / 100,
   };
 }
 
@@ -194,7 +197,7 @@ export function renderMarkdown(results: BenchResults): string {
   const failed = results.sections.filter((s) => s.status === 'failed');
   const out: string[] = [
     `Measured ${results.date.slice(0, 10)} on ${m.cpuCores} CPU cores (${m.cpuModel}), ${gib} GiB memory, ` +
-      `Node ${m.nodeVersion} (${m.platform}/${m.arch})${results.quick ? ', quick mode (`--quick`)' : ''}; ` +
+      `Node ${m.nodeVersion} (${m.platform}/${m.arch}), load average ${formatNumber(m.loadAverage1m)} at start${results.quick ? ', quick mode (`--quick`)' : ''}; ` +
       `${results.sections.length} sections in ${formatNumber(results.durationSeconds)} s` +
       (failed.length ? `, ${failed.length} failed (${failed.map((s) => s.id).join(', ')})` : '') + '.',
   ];

@@ -114,7 +114,7 @@ describe('renderMarkdown', () => {
   const results: BenchResults = {
     date: '2026-11-28T13:00:00.000Z',
     quick: true,
-    machine: { cpuCores: 2, cpuModel: 'Test CPU', memoryBytes: 8 * 2 ** 30, nodeVersion: 'v20.1.0', platform: 'linux', arch: 'x64' },
+    machine: { cpuCores: 2, cpuModel: 'Test CPU', memoryBytes: 8 * 2 ** 30, nodeVersion: 'v20.1.0', platform: 'linux', arch: 'x64', loadAverage1m: 0.5 },
     durationSeconds: 12.5,
     sections: [
       { ...section('speed', { 'fp32 images/s': 1234.567, ratio: 0.4567, missing: null }), file: 'speed.ts', order: 1, status: 'ok', durationSeconds: 3 },
@@ -124,7 +124,7 @@ describe('renderMarkdown', () => {
 
   it('states the machine, date and quick mode, and names failed sections', () => {
     const md = renderMarkdown(results);
-    assert.match(md, /^Measured 2026-11-28 on 2 CPU cores \(Test CPU\), 8\.0 GiB memory, Node v20\.1\.0 \(linux\/x64\), quick mode/);
+    assert.match(md, /^Measured 2026-11-28 on 2 CPU cores \(Test CPU\), 8\.0 GiB memory, Node v20\.1\.0 \(linux\/x64\), load average 0\.500 at start, quick mode/);
     assert.match(md, /2 sections in 12\.50 s, 1 failed \(broken\)\./);
   });
 
