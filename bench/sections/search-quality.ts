@@ -5,7 +5,8 @@
  * own rounds (shared/search) in process: real cost tables (shared/hardware), the calibrated
  * PTQ evaluator (shared/quant) on the zoo's validation split. Mean and spread over seeds.
  */
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SearchConfig, type Strategy } from '../../shared/config';
 import { BudgetInfeasibleError } from '../../shared/errors';
@@ -57,6 +58,8 @@ export async function run(ctx: BenchContext): Promise<BenchSection> {
   const valSamples = ctx.quick ? 300 : 1000;
   // HAQ's networks in the full run; smaller ones for --quick (the bench's one-minute budget).
   const ddpg = ctx.quick ? { hidden: [64, 64] } : {};
+  // Search objects go to a private folder (checkpoints are pruned as the searches run).
+  const work = mkdtempSync(join(tmpdir(), 'haq-search-quality-'));
   const dataStore = new FsStore(zoo);
   const dataset = await loadDataset(dataStore, 'data/', ['calib', 'val']);
   const val = headOf(requireSplit(dataset, 'val'), valSamples);
@@ -109,7 +112,7 @@ export async function run(ctx: BenchContext): Promise<BenchSection> {
           best[strategy] = [];
           for (const seed of seeds) {
             const id = `${name}-${setting.target}-${strategy}-${seed}`;
-            const store = new FsStore(join(ctx.scratch, 'search-quality', id));
+            const store = new FsStore(join(work, id));
             const config = SearchConfig.parse({
               model: name,
               modelKey: `models/${name}/model.onnx`,
@@ -154,6 +157,7 @@ export async function run(ctx: BenchContext): Promise<BenchSection> {
       await evaluator.close();
     }
   }
+  rmSync(work, { recursive: true, force: true });
   figures['ddpgAtOrAboveRandom'] = `${ddpgWins}/${comparisons}`;
   return { id: 'search-quality', title: 'Search quality: DDPG vs baselines', figures, tables: [table] };
 }

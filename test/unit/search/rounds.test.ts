@@ -10,7 +10,9 @@ import { runSearchLoop, type LoopSteps } from '../../../shared/search/loop';
 import { BestPolicy, RoundPolicies, SearchHistory } from '../../../shared/search/results';
 import { actRound, initSearch, reward, updateRound } from '../../../shared/search/rounds';
 import { tempDir } from '../../helpers/tmp';
-import { evaluation, prepareSearch, simulate, syntheticTop1 } from './fixtures';
+import { buildCostTable, costPolicy } from '../../../shared/hardware/cost-table';
+import { resolveTarget } from '../../../shared/hardware/targets';
+import { evaluation, prepareSearch, simulate, syntheticTop1, tinyLayers } from './fixtures';
 
 const tmp = tempDir('haq-search');
 after(() => tmp.cleanup());
@@ -63,6 +65,30 @@ describe('search rounds', () => {
       });
     }
   }
+
+  it('every strategy stays in budget on the real bismo-edge and bitfusion cost tables', async () => {
+    for (const [targetName, kind] of [['bismo-edge', 'latency'], ['bitfusion', 'energy']] as const) {
+      const layers = tinyLayers();
+      const table = buildCostTable(layers, resolveTarget(targetName));
+      const m0 = createBudgetModel({ kind, ratio: 1, minBits: 2, maxBits: 8, pinFirstLast: true }, layers, table);
+      const ratio = Math.min(1, Math.ceil((m0.minCost / m0.fullCost + 0.1) * 100) / 100);
+      for (const strategy of ['ddpg', 'random', 'uniform', 'greedy'] as const) {
+        const store = freshStore();
+        await prepareSearch(store, 'real', { strategy, constraint: { kind, ratio }, episodes: 6, warmupEpisodes: 2, parallel: 3, hardware: targetName });
+        await putJson(store, searchKeys.costTable('real'), table);
+        const summary = await runSearchLoop(store, 'real', {
+          simulate: (p) => costPolicy(table, p),
+          evaluate: (p) => evaluation(syntheticTop1(p.layers)),
+        });
+        const best = await getJson(store, searchKeys.best('real'), BestPolicy);
+        const sim = costPolicy(table, best.policy);
+        const all8 = costPolicy(table, { layers: layers.layers.map((l) => ({ name: l.name, wBits: 8, aBits: 8 })) });
+        const used = kind === 'latency' ? sim.latencyMs / all8.latencyMs : sim.energyUj! / all8.energyUj!;
+        assert.ok(used <= ratio * (1 + 1e-9), `${strategy} on ${targetName}: ${used} > ${ratio}`);
+        assert.ok(summary.done && summary.episodesDone > 0);
+      }
+    }
+  });
 
   it('uniform first tries the largest (b, b) that fits', async () => {
     const { store, id, layers, table } = await run({ strategy: 'uniform', constraint: { kind: 'latency', ratio: 0.4 }, episodes: 3 });
