@@ -16,6 +16,7 @@ import { ModelSession, type FloatTensor } from '../onnx/runtime';
 import type { LayerTable } from '../onnx/types';
 import { addToHistogramInPlace, clipRange, ClipMethod, emptyHistogram, type AbsHistogram } from './clip-range';
 import { exposeLayerInputs } from './fake-quant';
+import { getJson, putJson, type ObjectStore } from '../store/object-store';
 
 const EightClips = z.array(z.number().nonnegative()).length(8);
 
@@ -158,4 +159,20 @@ export async function calibrate(modelBytes: Uint8Array, table: LayerTable, calib
       return { name: l.name, inputName: l.inputName, min: s.min, max: s.max, maxAbs: s.maxAbs, signed, clip };
     }),
   };
+}
+
+/**
+ * The search's calibration from the store (searchKeys.calibration(searchId)), or computed by
+ * `compute` and stored there when absent or made for another model/layer table. Idempotent: a
+ * retried Prepare step reuses the stored object.
+ */
+export async function cachedCalibration(store: ObjectStore, key: string, table: LayerTable, compute: () => Promise<Calibration>): Promise<Calibration> {
+  if (await store.exists(key)) {
+    const stored = await getJson(store, key, Calibration);
+    const sameLayers = stored.layers.map((l) => l.name).join('\n') === table.layers.map((l) => l.name).join('\n');
+    if (stored.modelHash === table.modelHash && sameLayers) return stored;
+  }
+  const calibration = await compute();
+  await putJson(store, key, calibration);
+  return calibration;
 }

@@ -2,7 +2,10 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { CorruptObjectError, InvalidDataError, InvalidInputError, InvalidPolicyError, UnsupportedModelError } from '../../../shared/errors';
 import { ModelSession, type FloatTensor } from '../../../shared/onnx/runtime';
-import { Calibration, calibrate } from '../../../shared/quant/calibration';
+import { searchKeys } from '../../../shared/keys';
+import { cachedCalibration, Calibration, calibrate } from '../../../shared/quant/calibration';
+import { FsStore } from '../../../shared/store/fs-store';
+import { tempDir } from '../../helpers/tmp';
 import { prepareQuantEvaluator, splitFromTensor, type QuantEvaluator } from '../../../shared/quant/evaluator';
 import { activationCodes, activationQuant, fakeQuantizeActivation, quantizeWeightsLinear } from '../../../shared/quant/linear';
 import { uniformPolicy, type LayerBits } from '../../../shared/quant/policy';
@@ -237,5 +240,31 @@ describe('evaluator bad input', () => {
       assert.match((err as Error).message, /opset 10.*opset 13/);
       return true;
     });
+  });
+});
+
+describe('cachedCalibration', () => {
+  it('computes once, then reads the stored object; recomputes for another model', async () => {
+    const tmp = tempDir('haq-cal');
+    try {
+      const store = new FsStore(tmp.dir);
+      const m = await buildMlp();
+      const other = await buildMlp(9);
+      const key = searchKeys.calibration('s1');
+      let computed = 0;
+      const compute = (mm: SmallModel) => async () => {
+        computed++;
+        return calibrate(mm.bytes, mm.table, randomInputs(1, [16, 8]));
+      };
+      const first = await cachedCalibration(store, key, m.table, compute(m));
+      const second = await cachedCalibration(store, key, m.table, compute(m));
+      assert.equal(computed, 1);
+      assert.deepEqual(second, first);
+      const third = await cachedCalibration(store, key, other.table, compute(other));
+      assert.equal(computed, 2);
+      assert.equal(third.modelHash, other.table.modelHash);
+    } finally {
+      tmp.cleanup();
+    }
   });
 });
