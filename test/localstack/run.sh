@@ -10,6 +10,8 @@ cd "$(dirname "$0")/../.."
 t0=$(date +%s)
 bash test/localstack/setup.sh
 t1=$(date +%s)
+echo "== haq-node executor unit tests (Python)"
+test/localstack/.venv/bin/python -m unittest discover -s test/localstack/plugin/tests
 if [[ $# -gt 0 ]]; then files=("$@"); else mapfile -t files < <(find test/localstack -maxdepth 1 -name '*.test.ts' | sort); fi
 echo "== localstack suite (${#files[@]} files)"
 status=0
