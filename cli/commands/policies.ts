@@ -211,6 +211,37 @@ export function cliS3Store(bucket: string, env: NodeJS.ProcessEnv = process.env)
   return new S3Store(bucket, new S3Client({ forcePathStyle: env.AWS_S3_FORCE_PATH_STYLE === 'true' || !!env.AWS_ENDPOINT_URL }));
 }
 
+/**
+ * The AWS SDK's errors a user can fix, as one InvalidInputError line saying how; anything
+ * else is returned unchanged.
+ */
+export function explainAwsError(err: unknown, bucket: string): unknown {
+  const e = err as { name?: string; message?: string; $metadata?: { httpStatusCode?: number } };
+  if (!e || typeof e !== 'object') return err;
+  if (e.message === 'Region is missing') {
+    return new InvalidInputError('no AWS region is configured: set AWS_REGION (e.g. AWS_REGION=us-east-1) or a profile with a region');
+  }
+  if (e.name === 'CredentialsProviderError') {
+    return new InvalidInputError(`no AWS credentials found (${e.message}): set AWS_PROFILE or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY`);
+  }
+  if (e.name === 'NoSuchBucket') {
+    return new InvalidInputError(`bucket ${bucket} does not exist: check --bucket, the environment variable, or the stack's outputs`, { bucket });
+  }
+  if (e.name === 'AccessDenied' || e.$metadata?.httpStatusCode === 403) {
+    return new InvalidInputError(`access to s3://${bucket} was denied (${e.message ?? e.name}): use credentials that may read and write this bucket`, { bucket });
+  }
+  return err;
+}
+
+/** Runs `fn` and rethrows AWS errors with `explainAwsError`. */
+export async function withAwsHints<T>(bucket: string, fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (err) {
+    throw explainAwsError(err, bucket);
+  }
+}
+
 // ---------------------------------------------------------------------------------------
 // Commands
 
@@ -248,7 +279,7 @@ export function register(program: Command): void {
   ).action(
     action(async (opts: CommonOptions & PolicyFilter) => {
       const store = await resultsStore(opts);
-      const entries = await listPolicies(store, opts);
+      const entries = await withAwsHints(store.bucket, () => listPolicies(store, opts));
       if (opts.json) return printJson({ bucket: store.bucket, policies: entries });
       if (!entries.length) {
         process.stdout.write(`no policies in s3://${store.bucket}${opts.model ? ` for model ${opts.model}` : ''}\n`);
@@ -271,8 +302,10 @@ export function register(program: Command): void {
   ).action(
     action(async (model: string, opts: CommonOptions & { target: string; constraint: string; search?: string; out?: string }) => {
       const store = await resultsStore(opts);
-      const stored = await getPolicy(store, { model, target: opts.target, constraint: opts.constraint, searchId: opts.search });
-      const written = opts.out ? await downloadPolicy(store, stored, resolve(opts.out)) : [];
+      const { stored, written } = await withAwsHints(store.bucket, async () => {
+        const stored = await getPolicy(store, { model, target: opts.target, constraint: opts.constraint, searchId: opts.search });
+        return { stored, written: opts.out ? await downloadPolicy(store, stored, resolve(opts.out)) : [] };
+      });
       if (opts.json) return printJson({ ...stored, bucket: store.bucket, written });
       const lines = [
         `${stored.model} on ${stored.target}, ${stored.constraint}, search ${stored.searchId}`,

@@ -13,7 +13,7 @@ import { modelKeys } from '../../shared/keys';
 import type { ObjectStore } from '../../shared/store/object-store';
 import { parseJsonText } from '../../shared/validate';
 import { action, printJson } from '../output';
-import { cliS3Store, resolveBucket } from './policies';
+import { cliS3Store, resolveBucket, withAwsHints } from './policies';
 
 /** Files a data folder must hold for a search (docs: calibration and validation splits). */
 export const requiredDataFiles = ['calib-inputs.npy', 'val-inputs.npy'] as const;
@@ -136,10 +136,12 @@ export function register(program: Command): void {
       action(async (modelPath: string, opts: { data: string; config?: string; name?: string; bucket?: string; stack?: string; json?: boolean }) => {
         const bucket = await resolveBucket({ flag: opts.bucket, envVar: 'HAQ_MODELS_BUCKET', output: 'ModelsBucketName', stack: opts.stack });
         const store = cliS3Store(bucket);
-        const result = await uploadModel(
-          store,
-          { modelPath, dataDir: opts.data, configPath: opts.config, name: opts.name },
-          opts.json ? undefined : (o) => process.stdout.write(`put s3://${bucket}/${o.key} (${o.sizeBytes} bytes)\n`),
+        const result = await withAwsHints(bucket, () =>
+          uploadModel(
+            store,
+            { modelPath, dataDir: opts.data, configPath: opts.config, name: opts.name },
+            opts.json ? undefined : (o) => process.stdout.write(`put s3://${bucket}/${o.key} (${o.sizeBytes} bytes)\n`),
+          ),
         );
         if (opts.json) return printJson({ bucket, ...result });
         process.stdout.write(`uploaded ${result.name}: the search starts from s3://${bucket}/${result.modelKey}\n`);

@@ -10,6 +10,7 @@ import { GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, PutObjectCom
 import {
   constraintLabel,
   downloadPolicy,
+  explainAwsError,
   getPolicy,
   listPolicies,
   resolveBucket,
@@ -200,5 +201,25 @@ describe('resolveBucket', () => {
       resolveBucket({ envVar: 'HAQ_WORK_BUCKET', output: 'WorkBucketName', env: {}, describeStack: outputs }),
       /has no output WorkBucketName/,
     );
+  });
+});
+
+describe('explainAwsError', () => {
+  const cases: Array<[string, object, RegExp]> = [
+    ['no region', Object.assign(new Error('Region is missing'), { name: 'Error' }), /AWS_REGION/],
+    ['no credentials', Object.assign(new Error('Could not load credentials from any providers'), { name: 'CredentialsProviderError' }), /AWS_PROFILE/],
+    ['no bucket', Object.assign(new Error('The specified bucket does not exist'), { name: 'NoSuchBucket' }), /bucket b1 does not exist/],
+    ['denied', Object.assign(new Error('Access Denied'), { name: 'AccessDenied', $metadata: { httpStatusCode: 403 } }), /s3:\/\/b1 was denied/],
+  ];
+  for (const [what, err, pattern] of cases) {
+    it(`explains ${what}`, () => {
+      const out = explainAwsError(err, 'b1') as Error;
+      assert.ok(out instanceof InvalidInputError);
+      assert.match(out.message, pattern);
+    });
+  }
+  it('passes other errors through', () => {
+    const err = new ObjectNotFoundError('policies/x');
+    assert.equal(explainAwsError(err, 'b1'), err);
   });
 });
