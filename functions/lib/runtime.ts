@@ -5,6 +5,7 @@
  */
 import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
+import { Tracer } from '@aws-lambda-powertools/tracer';
 import { S3Client } from '@aws-sdk/client-s3';
 import { InvalidInputError, TransientError } from '../../shared/errors';
 import { searchKeys } from '../../shared/keys';
@@ -45,7 +46,10 @@ export function readEnv<K extends string>(names: readonly K[], env: NodeJS.Proce
 /** Deps for a Lambda: S3 stores for WORK_BUCKET, MODELS_BUCKET, RESULTS_BUCKET. */
 export function depsFromEnv(service: string, env: NodeJS.ProcessEnv = process.env): HandlerDeps {
   const vars = readEnv(['WORK_BUCKET', 'MODELS_BUCKET', 'RESULTS_BUCKET'], env);
-  const client = new S3Client({ forcePathStyle: env.AWS_S3_FORCE_PATH_STYLE === 'true' || !!env.AWS_ENDPOINT_URL });
+  // X-Ray subsegments for every S3 call (Powertools Tracer; off outside Lambda, where
+  // AWS_EXECUTION_ENV is unset: tests and the embedded runner).
+  const tracer = new Tracer({ serviceName: `haq-${service}` });
+  const client = tracer.captureAWSv3Client(new S3Client({ forcePathStyle: env.AWS_S3_FORCE_PATH_STYLE === 'true' || !!env.AWS_ENDPOINT_URL }));
   return {
     stores: {
       work: new S3Store(vars.WORK_BUCKET, client),
