@@ -10,11 +10,11 @@ import type { CostTable } from '../shared/hardware/types';
 import { resultKeys, searchKeys } from '../shared/keys';
 import type { LayerTable } from '../shared/onnx/types';
 import { exportQuantizedModel } from '../shared/quant/export';
-import type { LayerBits, Policy } from '../shared/quant/policy';
+import { Policy, type LayerBits } from '../shared/quant/policy';
 import { renderReport, type ReportData } from '../shared/report/report';
 import { createBudgetModel, policyCost, withinBudget } from '../shared/search/budget';
 import { BestPolicy, EvaluationResult, SearchHistory } from '../shared/search/results';
-import { getJson, putJson } from '../shared/store/object-store';
+import { getJson, putJson, type ObjectStore } from '../shared/store/object-store';
 import type { SearchConfig } from '../shared/config';
 import { parse } from '../shared/validate';
 import { FinalizeInput, type FinalizeOutput } from './lib/contracts';
@@ -33,6 +33,32 @@ export function bestUniformBits(config: SearchConfig, layers: LayerTable, costTa
     if (withinBudget(budget, policyCost(budget, uniformBits(layers, b, budget.activations)))) return b;
   }
   return null;
+}
+
+/**
+ * Best top-1 per strategy among the policies already published for this model, target and
+ * constraint (other searches, e.g. `haq search --strategy random` into the same folder),
+ * with this search's own result. At most the 200 newest-listed policies are read.
+ */
+export async function strategyComparison(
+  results: ObjectStore,
+  prefix: string,
+  searchId: string,
+  own: { strategy: string; top1: number; costRatio: number },
+): Promise<Array<{ strategy: string; top1: number; costRatio: number | null }>> {
+  const best = new Map<string, { strategy: string; top1: number; costRatio: number | null }>([[own.strategy, { ...own }]]);
+  const keys = (await results.list(prefix)).filter((k) => k.endsWith('/policy.json') && !k.includes(`/${searchId}/`)).slice(-200);
+  for (const key of keys) {
+    try {
+      const m = (await getJson(results, key, Policy)).metrics ?? {};
+      if (typeof m.strategy !== 'string' || typeof m.top1 !== 'number') continue;
+      const prev = best.get(m.strategy);
+      if (!prev || m.top1 > prev.top1) best.set(m.strategy, { strategy: m.strategy, top1: m.top1, costRatio: typeof m.costRatio === 'number' ? m.costRatio : null });
+    } catch {
+      // an unreadable neighbour is not this search's problem
+    }
+  }
+  return [...best.values()].sort((a, b) => a.strategy.localeCompare(b.strategy));
 }
 
 export const makeHandler = (deps: HandlerDeps & { evaluators?: EvaluatorCache }) => {
@@ -123,6 +149,11 @@ export const makeHandler = (deps: HandlerDeps & { evaluators?: EvaluatorCache })
       bestUniform: ub === null ? null : { bits: ub, top1: ubEval!.top1, latencyMs: ubSim!.latencyMs, energyUj: ubSim!.energyUj, sizeBytes: ubSim!.sizeBytes },
       history: history.episodes.filter((e) => !e.probe).map((e) => ({ episode: e.episode, reward: e.reward, top1: e.top1, costRatio: e.costRatio })),
     };
+    report.strategies = await strategyComparison(results, resultKeys.prefix(config.model, target, constraint), searchId, {
+      strategy: config.strategy,
+      top1: best.top1,
+      costRatio: best.costRatio,
+    });
     const html = await renderReport(report);
 
     const keys = {

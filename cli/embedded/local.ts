@@ -113,6 +113,8 @@ export async function runLocalSearch(options: LocalSearchOptions): Promise<Local
   const { searchId } = searchRequest(request);
   // A new command is a new run: forget a previous run of the same request in this folder.
   await rm(join(stores.work.root, ...searchKeys.prefix(searchId).split('/')), { recursive: true, force: true });
+  // One process owns this folder: a lock left here is from an interrupted run (Ctrl-C), not a live search.
+  await rm(join(stores.work.root, 'locks'), { recursive: true, force: true });
 
   const { runner, close } = makeRunner(stores, options);
   let outcome: ExecutionOutcome;
