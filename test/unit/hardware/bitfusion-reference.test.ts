@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { perfFactor, simulateBitFusionConv, tileComputeCycles } from '../../../shared/hardware/bitfusion';
+import { perfFactor, simulateBitFusionConv, TABLE_SEARCH, tileComputeCycles } from '../../../shared/hardware/bitfusion';
 import { builtinTargets, type BitFusionTarget } from '../../../shared/hardware/targets';
 
 const dir = join(import.meta.dirname, '../../fixtures/reference/bitfusion');
@@ -113,5 +113,17 @@ test('cost-table tolerance: cycles within 1e-6 of the exact optimum on every ref
     const args = { kh: a.K, kw: a.K, oh: a.O, ow: a.O, sh: a.S, sw: a.S, ic: a.IC, oc: a.OC, b: a.B, iprec: a.iprec, wprec: a.wprec, im2col: a.im2col };
     const fast = simulateBitFusionConv(targetFor(row), args, { cycleTolerance: 1e-6 });
     assert.ok(Math.abs(fast.cycles - row.Cycles) <= 1e-6 * row.Cycles + 1, `${layer.layer}: ${fast.cycles} vs ${row.Cycles}`);
+  }
+});
+
+test('cost-table search (energySlack 1%): cycles within 1% of the published ones, energy never above the exact schedule', () => {
+  for (const { layer, row } of rows) {
+    const a = layer.sim_args;
+    const args = { kh: a.K, kw: a.K, oh: a.O, ow: a.O, sh: a.S, sw: a.S, ic: a.IC, oc: a.OC, b: a.B, iprec: a.iprec, wprec: a.wprec, im2col: a.im2col };
+    const target = targetFor(row);
+    const exactStats = simulateBitFusionConv(target, args);
+    const table = simulateBitFusionConv(target, args, TABLE_SEARCH);
+    assert.ok(table.cycles <= row.Cycles * 1.01, `${layer.layer}: ${table.cycles} vs ${row.Cycles}`);
+    assert.ok(table.energyPj <= exactStats.energyPj * (1 + 1e-9), `${layer.layer}: ${table.energyPj} pJ vs ${exactStats.energyPj} pJ`);
   }
 });
