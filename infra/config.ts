@@ -27,7 +27,8 @@ export const DeployConfig = z.object({
     .number()
     .refine((d) => logRetentionDays.includes(d), `one of CloudWatch's retention periods: ${logRetentionDays.join(', ')}`)
     .default(30),
-  workRetentionDays: z.coerce.number().int().positive().default(14),
+  /** Must exceed the longest search: objects expire by age, and a search reads its Prepare outputs to the end. */
+  workRetentionDays: z.coerce.number().int().positive().default(30),
   accessLogRetentionDays: z.coerce.number().int().positive().default(90),
   /** Delete the models and work buckets with the stack (they must be empty); results are always kept. */
   destroyInputBuckets: bool.default(false),

@@ -193,7 +193,7 @@ describe('buckets', () => {
     assert.equal(main.json.Resources[results].DeletionPolicy, 'Retain');
     main.template.hasResourceProperties('AWS::S3::Bucket', {
       LifecycleConfiguration: {
-        Rules: Match.arrayWith([Match.objectLike({ Prefix: 'searches/', ExpirationInDays: 14, Status: 'Enabled' })]),
+        Rules: Match.arrayWith([Match.objectLike({ Prefix: 'searches/', ExpirationInDays: 30, Status: 'Enabled' })]),
       },
     });
   });
