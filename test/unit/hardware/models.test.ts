@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import fc from 'fast-check';
 import { bismoLayerCycles, bismoMatmulStages } from '../../../shared/hardware/bismo';
 import { bitFusionLayerCost } from '../../../shared/hardware/bitfusion';
 import { buildCostTable, uniformCosts } from '../../../shared/hardware/cost-table';
@@ -132,4 +133,38 @@ test('roofline energy only when the target defines it', () => {
   const ops = 2 * 64 * 64 * 64;
   const bytes = 64 * 64 + 2 * 64 * 64;
   expectClose(rooflineLayerCost(gpu, layerGeometry(fc, 1), 8, 8).energyPj ?? NaN, ops * 0.5 + bytes * 10, { rtol: 1e-12 });
+});
+
+test('property: BISMO cycles and roofline time never fall when a bit width grows (random layers)', () => {
+  const a100 = resolveTarget('a100') as RooflineTarget;
+  const orin = resolveTarget('jetson-orin') as RooflineTarget;
+  fc.assert(
+    fc.property(
+      fc.record({
+        cIn: fc.integer({ min: 1, max: 512 }),
+        cOut: fc.integer({ min: 1, max: 512 }),
+        k: fc.constantFrom(1, 3, 5, 7),
+        hw: fc.integer({ min: 1, max: 64 }),
+        depthwise: fc.boolean(),
+        batch: fc.integer({ min: 1, max: 16 }),
+        w: fc.integer({ min: 1, max: 7 }),
+        a: fc.integer({ min: 1, max: 7 }),
+      }),
+      ({ cIn, cOut, k, hw, depthwise, batch, w, a }) => {
+        const groups = depthwise ? cIn : 1;
+        const out = depthwise ? cIn : cOut;
+        const layer = conv({ inChannels: cIn, outChannels: out, kernel: [k, k], stride: [1, 1], groups, inputShape: [1, cIn, hw, hw], outputShape: [1, out, hw, hw] });
+        const g = layerGeometry(layer, batch);
+        for (const t of [edge, cloud]) {
+          const c = bismoLayerCycles(t, g, w, a);
+          assert.ok(bismoLayerCycles(t, g, w + 1, a) >= c && bismoLayerCycles(t, g, w, a + 1) >= c);
+        }
+        for (const t of [a100, orin]) {
+          const s = rooflineLayerCost(t, g, w, a).seconds;
+          assert.ok(rooflineLayerCost(t, g, w + 1, a).seconds >= s && rooflineLayerCost(t, g, w, a + 1).seconds >= s);
+        }
+      },
+    ),
+    { seed: 4, numRuns: 300 },
+  );
 });
