@@ -62,7 +62,9 @@ const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floo
 
 export async function run(ctx: BenchContext): Promise<BenchSection> {
   const names = zooModels(ctx.root) as unknown as string[] | null;
-  const models: BenchModel[] = names ? await Promise.all(names.map((n) => loadZooModel(ctx.root, n))) : [builderModel()];
+  // --quick: the first zoo model only, on 500 samples (the whole bench must stay under a minute).
+  const chosen = names && ctx.quick ? names.slice(0, 1) : names;
+  const models: BenchModel[] = chosen ? await Promise.all(chosen.map((n) => loadZooModel(ctx.root, n))) : [builderModel()];
   const limit = ctx.quick ? 500 : undefined;
   const repeats = ctx.quick ? 1 : 5;
   const batchSize = 128;
