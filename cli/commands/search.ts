@@ -97,7 +97,7 @@ export function register(program: Command): void {
         }
         if (result.outcome.status !== 'SUCCEEDED' || !result.final || !result.files) {
           const e = result.outcome.error;
-          const err = new InvalidInputError(`search ${result.searchId} failed: ${e ? `${e.name}: ${describeCause(e.cause)}` : 'unknown error'}`, {
+          const err = new InvalidInputError(`search ${result.searchId} failed: ${e ? describeCause(e.cause, e.name) : 'unknown error'}`, {
             searchId: result.searchId,
             error: e,
           });
@@ -149,11 +149,13 @@ export function register(program: Command): void {
 }
 
 /** A Lambda-style cause ({"errorType","errorMessage"}) or plain text, as one line. */
-function describeCause(cause: string): string {
+function describeCause(cause: string, name: string): string {
+  let text = cause;
   try {
     const c = JSON.parse(cause) as { errorMessage?: string; Cause?: string };
-    return c.errorMessage ?? c.Cause ?? cause;
+    text = c.errorMessage ?? c.Cause ?? cause;
   } catch {
-    return cause;
+    // plain text
   }
+  return text.startsWith(`${name}: `) ? text.slice(name.length + 2) : text;
 }

@@ -1,0 +1,76 @@
+/**
+ * `haq search` and `haq sweep` as a user runs them (child processes): the JSON summary and
+ * the three files on success; one error line and exit 1 for bad flags and failed searches.
+ */
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { tempDir } from '../helpers/tmp';
+
+const root = fileURLToPath(new URL('../..', import.meta.url));
+const run = promisify(execFile);
+const tmp = tempDir('haq-cli-search');
+after(tmp.cleanup);
+
+async function haq(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    const { stdout, stderr } = await run(process.execPath, ['--import', 'tsx', 'cli/main.ts', ...args], { cwd: root, env: { ...process.env, HAQ_DEBUG: '' } });
+    return { code: 0, stdout, stderr };
+  } catch (err) {
+    const e = err as { code: number; stdout: string; stderr: string };
+    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
+  }
+}
+
+const model = 'models/zoo/fmnist-cnn/model.onnx';
+const data = 'models/zoo/data';
+const small = ['--episodes', '2', '--warmup', '2', '--eval-samples', '100'];
+
+describe('haq search', () => {
+  it('writes policy.json, report.html, model.quant.onnx and prints a JSON summary', async () => {
+    const out = join(tmp.dir, 'ok');
+    const r = await haq('search', model, '--data', data, '--hardware', 'bitfusion', '--constraint', 'energy:0.9', ...small, '--seed', '5', '--out', out, '--json');
+    assert.equal(r.code, 0, r.stderr);
+    const summary = JSON.parse(r.stdout);
+    assert.equal(summary.target, 'bitfusion');
+    assert.deepEqual(summary.constraint, { kind: 'energy', ratio: 0.9 });
+    assert.ok(summary.costRatio <= 0.9 + 1e-9);
+    assert.equal(summary.layers.length, 6);
+    assert.ok(typeof summary.top1 === 'number' && typeof summary.top1Fp32 === 'number' && summary.energyUj > 0);
+    for (const f of ['policy.json', 'report.html', 'model.quant.onnx']) assert.ok(existsSync(join(out, f)), f);
+    assert.deepEqual(JSON.parse(readFileSync(join(out, 'policy.json'), 'utf8')).layers, summary.layers);
+    assert.match(r.stderr, /episode 2\/2/, 'progress lines on stderr when not a TTY');
+  });
+
+  const bad: Array<[string, string[], RegExp]> = [
+    ['an unknown constraint kind', ['--constraint', 'speed:0.5'], /InvalidInputError: --constraint.*latency:0\.5/],
+    ['a zero episode count', ['--episodes', '0'], /InvalidInputError: --episodes 0/],
+    ['a missing data folder', ['--data', 'no/such/dir'], /InvalidInputError: --data no\/such\/dir is not a folder/],
+    ['an unknown target', ['--hardware', 'tpu-v9'], /UnknownTargetError: .*tpu-v9/],
+    ['an impossible budget', ['--constraint', 'latency:0.01'], /BudgetInfeasibleError: search .* failed: budget 0.01 is below the smallest feasible/],
+  ];
+  for (const [what, flags, message] of bad) {
+    it(`rejects ${what} with one error line and exit 1`, async () => {
+      const r = await haq('search', model, '--data', data, ...small, '--out', join(tmp.dir, 'bad'), ...flags);
+      assert.equal(r.code, 1);
+      const lines = r.stderr.trim().split('\n').filter((l) => l.startsWith('haq:'));
+      assert.equal(lines.length, 1, r.stderr);
+      assert.match(lines[0], message);
+      assert.ok(!/\n\s+at /.test(r.stderr), 'no stack trace');
+    });
+  }
+});
+
+describe('haq sweep', () => {
+  it('rejects a sweep file without models', async () => {
+    const file = join(tmp.dir, 'sweep.json');
+    writeFileSync(file, JSON.stringify({ targets: ['bismo-edge'], constraints: ['latency:0.5'] }));
+    const r = await haq('sweep', '--config', file, '--out', join(tmp.dir, 'sw'));
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /haq: InvalidInputError: .*"models"/);
+  });
+});
