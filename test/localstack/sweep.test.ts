@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
-import { resultKeys } from '../../shared/keys';
+import { resultKeys, searchKeys } from '../../shared/keys';
 import { getJson, getText, uniqueSuffix, waitForExecution } from './aws';
 import { useHaqStack, type DeployedStack } from './deploy';
 import { searchDataFiles, tinySearch, zooDataDir, zooModelPath } from './haq';
@@ -53,7 +53,9 @@ describe('sweep on the deployed stack', () => {
         sweepId,
         models: [{ name: 'e2e-sweep', modelKey, dataPrefix: 'models/e2e-sweep/data/' }],
         targets: ['bismo-edge', 'bitfusion'],
-        constraints: ['latency:0.6'],
+        // Feasible on both: with 2-bit layers bitfusion reaches only 0.82 of its 8/8 latency
+        // (the first and last layer stay at 8 bits).
+        constraints: ['latency:0.9'],
         config,
       }),
     );
@@ -72,14 +74,17 @@ describe('sweep on the deployed stack', () => {
     assert.equal(comparison.rows.length, 2);
     assert.deepEqual(comparison.rows.map((r) => r.specialisedFor).sort(), ['bismo-edge', 'bitfusion']);
     for (const row of comparison.rows) {
-      assert.equal(row.state, 'succeeded', `${row.searchId}: ${row.state}`);
+      const status = row.state === 'succeeded' ? null : await getJson<{ error?: unknown }>(s3, stack.workBucket, searchKeys.status(row.searchId)).catch((e) => String(e));
+      assert.equal(row.state, 'succeeded', `${row.searchId} (${row.specialisedFor}): ${JSON.stringify(status)}`);
       assert.equal(row.model, 'e2e-sweep');
       assert.ok(row.top1 !== null && row.top1 > 0, `top1 ${row.top1}`);
       assert.deepEqual(row.runOn.map((c) => c.target), ['bismo-edge', 'bitfusion']);
       for (const cell of row.runOn) assert.ok(cell.latencyRatio > 0 && cell.latencyRatio <= 1.0001, `${row.specialisedFor} on ${cell.target}: ${cell.latencyRatio}`);
       // On its own target the policy meets the searched budget.
       const own = row.runOn.find((c) => c.target === row.specialisedFor)!;
-      assert.ok(own.latencyRatio <= 0.6 + 1e-9, `${row.specialisedFor} on itself: ${own.latencyRatio}`);
+      assert.ok(own.latencyRatio <= 0.9 + 1e-9, `${row.specialisedFor} on itself: ${own.latencyRatio}`);
+      const policyKey = resultKeys.policy('e2e-sweep', row.specialisedFor, resultKeys.constraintLabel('latency', 0.9), row.searchId);
+      assert.ok(await getJson(s3, stack.resultsBucket, policyKey), `${policyKey} written by the nested search`);
     }
     assert.match(await getText(s3, stack.resultsBucket, resultKeys.sweepReport(sweepId)), /haq sweep/);
   });
