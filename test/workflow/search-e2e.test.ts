@@ -13,7 +13,8 @@ import { runLocalSearch, type LocalSearchResult } from '../../cli/embedded/local
 import type { HandlerMap } from '../../cli/embedded/runner';
 import { searchKeys } from '../../shared/keys';
 import { getJson } from '../../shared/store/object-store';
-import { SearchStatus } from '../../shared/search/results';
+import { SearchHistory, SearchStatus } from '../../shared/search/results';
+import { expectClose } from '../helpers/expect-close';
 import { tempDir } from '../helpers/tmp';
 
 const root = join(import.meta.dirname, '..', '..');
@@ -136,6 +137,24 @@ describe('search state machine, embedded, end to end', () => {
       assert.equal(good.outcome.status, 'SUCCEEDED', JSON.stringify(good.outcome.error));
       before = snapshot(good.stores.results.root);
       assert.ok(before.size >= 4);
+    });
+
+    it('evaluating each policy as two shards of the validation set gives the same accuracies', async () => {
+      const sharded = await runLocalSearch({
+        modelPath: model,
+        dataDir: data,
+        outDir: join(tmp.dir, 'sharded'),
+        config: { ...base, episodes: 2, warmupEpisodes: 2, evalShards: 2 },
+        retryDelayMs: 0,
+      });
+      assert.equal(sharded.outcome.status, 'SUCCEEDED', JSON.stringify(sharded.outcome.error));
+      const shards = await sharded.stores.work.list(`${searchKeys.prefix(sharded.searchId)}rounds/00000/eval/`);
+      assert.deepEqual(shards.map((k) => k.split('/').pop()), ['000.shard-000.json', '000.shard-001.json', '001.shard-000.json', '001.shard-001.json']);
+      const history = async (r: LocalSearchResult) => (await getJson(r.stores.work, searchKeys.history(r.searchId), SearchHistory)).episodes;
+      const [a, b] = [await history(good), await history(sharded)];
+      assert.deepEqual(b.map((e) => e.bits), a.map((e) => e.bits));
+      b.forEach((e, i) => expectClose(e.top1, a[i].top1, { atol: 1e-9 }));
+      assert.deepEqual(policyOf(sharded).layers, policyOf(good).layers);
     });
 
     it('an impossible budget fails with BudgetInfeasibleError in status.json; earlier results untouched', async () => {
