@@ -89,7 +89,10 @@ describe('search on the deployed stack', () => {
   it('the quantized model in the results bucket loads and runs in onnxruntime', async () => {
     assert.ok(clean, 'needs the first search');
     const bytes = await objectBytes(stack.resultsBucket, resultKeys.quantModel('e2e-cnn', target, constraint, clean.search.searchId));
-    const session = await ort.InferenceSession.create(bytes);
+    const bits = clean.policy.layers.map((l) => `${l.name} w${l.wBits}a${l.aBits}`).join(', ');
+    const session = await ort.InferenceSession.create(bytes).catch((err) => {
+      throw new Error(`onnxruntime rejects the exported model of policy [${bits}]: ${err.message}`);
+    });
     const [n, c, h, w] = [1, 1, 28, 28]; // fmnist-cnn's input (models/zoo/fmnist-cnn/info.json)
     const out = await session.run({ [session.inputNames[0]]: new ort.Tensor('float32', new Float32Array(n * c * h * w).fill(0.5), [n, c, h, w]) });
     const logits = out[session.outputNames[0]].data as Float32Array;
