@@ -6,8 +6,7 @@
  * Idempotent: a retry with the same input derives the same search id and rewrites the same objects.
  */
 import { SearchConfig } from '../shared/config';
-import { loadDataset, requireSplit } from '../shared/data/dataset';
-import { checkSampleShape } from '../shared/data/dataset';
+import { checkSampleShape, loadDataset, requireSplit } from '../shared/data/dataset';
 import { InvalidInputError } from '../shared/errors';
 import { modelKeys, searchKeys } from '../shared/keys';
 import { modelInput } from '../shared/onnx/layers';

@@ -66,6 +66,13 @@ export function configFromFlags(o: SearchCliOptions): Omit<SearchConfigInput, 'm
   return config as Omit<SearchConfigInput, 'model' | 'modelKey' | 'dataPrefix'>;
 }
 
+/** One line per setup step, before the first episode. */
+const setupSteps: Record<string, (output: unknown) => string> = {
+  Prepare: () => 'model parsed, data checked, activations calibrated',
+  BuildCostTable: (o) => `cost table built (8/8 latency ${Number((o as { latencyMs: number }).latencyMs).toPrecision(4)} ms)`,
+  Baseline: (o) => `FP32 top-1 ${Number((o as { top1: number }).top1).toFixed(2)} %`,
+};
+
 export function register(program: Command): void {
   program
     .command('search')
@@ -91,7 +98,17 @@ export function register(program: Command): void {
         const progress = searchProgress(process.stderr, 'haq search');
         let result;
         try {
-          result = await runLocalSearch({ modelPath, dataDir: o.data, outDir: o.out, config, onRound: (u) => progress.round(u) });
+          result = await runLocalSearch({
+            modelPath,
+            dataDir: o.data,
+            outDir: o.out,
+            config,
+            onRound: (u) => progress.round(u),
+            onTask: (e) => {
+              const done = setupSteps[e.state];
+              if (done && !e.error) progress.step(done(e.output));
+            },
+          });
         } finally {
           progress.stop();
         }

@@ -6,6 +6,8 @@ import cliProgress from 'cli-progress';
 import type { UpdateOutput } from '../../functions/lib/contracts';
 
 export interface Progress {
+  /** A setup step finished (Prepare, the cost table, the FP32 baseline). */
+  step(text: string): void;
   round(update: UpdateOutput): void;
   stop(): void;
 }
@@ -25,6 +27,9 @@ export function searchProgress(stream: NodeJS.WriteStream = process.stderr, labe
     );
     let started = false;
     return {
+      step(text) {
+        if (!started) stream.write(`${label}: ${text}\n`);
+      },
       round(u) {
         const payload = { best: fmt(u.bestReward), top1: fmt(u.bestTop1, 2), budget: fmt(u.budgetUse, 2) };
         if (!started) {
@@ -40,6 +45,9 @@ export function searchProgress(stream: NodeJS.WriteStream = process.stderr, labe
   let nextLine = 0;
   const t0 = performance.now();
   return {
+    step(text) {
+      stream.write(`${label}: ${text}\n`);
+    },
     round(u) {
       if (u.episodesDone < nextLine && !u.done) return;
       nextLine = u.episodesDone + Math.max(1, Math.ceil(u.episodesTotal / 20));
