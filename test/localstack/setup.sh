@@ -4,7 +4,8 @@
 # Idempotent: a second run only re-checks the pins. Prints how long it took.
 #
 # Python: HAQ_LOCALSTACK_PYTHON, else python3.13 / python3.12 on PATH, else a pyenv build
-# under ~/.pyenv/versions/3.13* or 3.12*. localstack-core 2026.x imports 3.12+ syntax
+# under ~/.pyenv/versions/3.13* or 3.12*, else a CPython 3.13 fetched with uv (fetch_python;
+# HAQ_LOCALSTACK_FETCH_PYTHON=1 forces that route). localstack-core 2026.x imports 3.12+ syntax
 # (its metadata says >= 3.10, but it fails on import under 3.11).
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -39,11 +40,25 @@ if [[ -f "$stamp" && "$(cat "$stamp")" == "$plugin_hash" && -x "$venv/bin/python
   exit 0
 fi
 
+# No Python >= 3.12 on the machine: fetch a standalone CPython 3.13 with uv (from PyPI,
+# pinned), installed under test/localstack/.python (git-ignored). Needs some python3 with venv.
+fetch_python() {
+  local boot uv_venv="$here/.uv"
+  boot=$(command -v python3) || return 1
+  echo "localstack setup: no Python >= 3.12 found; fetching CPython 3.13 with uv==$UV_VERSION" >&2
+  [[ -x "$uv_venv/bin/uv" ]] || { "$boot" -m venv "$uv_venv" && "$uv_venv/bin/pip" -q --disable-pip-version-check install "uv==$UV_VERSION"; } >&2 || return 1
+  UV_PYTHON_INSTALL_DIR="$here/.python" "$uv_venv/bin/uv" python install 3.13 >&2 || return 1
+  UV_PYTHON_INSTALL_DIR="$here/.python" "$uv_venv/bin/uv" python find --managed-python 3.13
+}
+UV_VERSION=0.13.9
+
 if [[ ! -x "$venv/bin/python" ]]; then
-  if ! python=$(find_python); then
-    echo "localstack setup: no Python >= 3.12 found. Install one (e.g. 'pyenv install 3.13' or" >&2
-    echo "'apt-get install python3.13-venv') or set HAQ_LOCALSTACK_PYTHON=/path/to/python3.13." >&2
-    exit 1
+  if [[ "${HAQ_LOCALSTACK_FETCH_PYTHON:-}" == 1 ]] || ! python=$(find_python); then
+    if ! python=$(fetch_python); then
+      echo "localstack setup: no Python >= 3.12 found and fetching one with uv failed. Install one" >&2
+      echo "(e.g. 'pyenv install 3.13' or 'apt-get install python3.13-venv') or set HAQ_LOCALSTACK_PYTHON=/path/to/python3.13." >&2
+      exit 1
+    fi
   fi
   echo "localstack setup: creating $venv with $python ($("$python" --version))"
   "$python" -m venv "$venv"
