@@ -118,7 +118,8 @@ export function buildCostTable(layerTable: LayerTable, targetIn: Target, options
  */
 export function costPolicy(table: CostTable, policy: Pick<Policy, 'layers'>): SimulationResult {
   const byName = new Map(policy.layers.map((l) => [l.name, l]));
-  const unknown = policy.layers.filter((l) => !table.layers.some((t) => t.name === l.name)).map((l) => l.name);
+  const known = new Set(table.layers.map((l) => l.name));
+  const unknown = policy.layers.filter((l) => !known.has(l.name)).map((l) => l.name);
   if (unknown.length > 0) {
     throw new InvalidPolicyError(
       `policy names layers the model does not have: ${unknown.slice(0, 5).join(', ')}${unknown.length > 5 ? ', ...' : ''}; ` +
