@@ -164,7 +164,18 @@ export async function startLocalStack(opts: StartOptions = {}): Promise<LocalSta
   });
   closeSync(out);
   const endpoint = `http://127.0.0.1:${port}`;
+  // Safety net: a test process that exits without release() (a crash, process.exit) takes
+  // LocalStack's process group with it. The Lambda shims exit when LocalStack is gone.
+  const killOnExit = () => {
+    try {
+      process.kill(-child.pid!, 'SIGKILL');
+    } catch {
+      /* already gone */
+    }
+  };
+  process.once('exit', killOnExit);
   const stop = async (failed: boolean): Promise<void> => {
+    process.removeListener('exit', killOnExit);
     if (child.exitCode === null && child.signalCode === null) {
       const exited = new Promise((r) => child.once('exit', r));
       try {
@@ -234,6 +245,8 @@ async function runCommand(argv: string[]): Promise<number> {
       });
       child.on('exit', (c, signal) => ok(c ?? (signal ? 1 : 0)));
       child.on('error', () => ok(127));
+      // Ctrl-C or a CI timeout: stop the tests, then LocalStack (finally below), keeping its log.
+      for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => child.kill(signal));
     });
   } finally {
     await ls.release({ failed: code !== 0 });
