@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
 import { acquireLock, releaseLock } from '../../functions/lib/lock';
 import { searchRequest, modelNameFromKey } from '../../functions/lib/search-input';
-import { readEnv, silentLogger, type HandlerDeps } from '../../functions/lib/runtime';
+import { lambdaHandler, readEnv, silentLogger, type HandlerDeps } from '../../functions/lib/runtime';
 import { errorFromCatch, makeHandler as recordFailure } from '../../functions/record-failure';
 import { planSweep, SweepSpec, ConstraintSpec } from '../../functions/compare';
 import { makeHandler as simulate } from '../../functions/simulate';
@@ -150,6 +150,22 @@ describe('sweep plan and handler contracts', () => {
       await assert.rejects(simulate(deps)({ mode: 'nope', searchId: 's' }), InvalidInputError);
     } finally {
       tmp.cleanup();
+    }
+  });
+
+  it('fails a Lambda cold start that lacks a bucket variable, naming it', () => {
+    const saved = { ...process.env };
+    try {
+      process.env.AWS_LAMBDA_FUNCTION_NAME = 'haq-test';
+      process.env.WORK_BUCKET = 'w';
+      process.env.MODELS_BUCKET = 'm';
+      delete process.env.RESULTS_BUCKET;
+      assert.throws(() => lambdaHandler('test', () => async () => 1), (e: Error) => e instanceof InvalidInputError && /RESULTS_BUCKET/.test(e.message));
+    } finally {
+      for (const k of ['AWS_LAMBDA_FUNCTION_NAME', 'WORK_BUCKET', 'MODELS_BUCKET', 'RESULTS_BUCKET']) {
+        if (saved[k] === undefined) delete process.env[k];
+        else process.env[k] = saved[k];
+      }
     }
   });
 
