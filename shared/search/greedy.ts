@@ -13,10 +13,12 @@ import { isPinned, minimalBits, repairBits, type BudgetModel } from './budget';
  * (2, 5, 3, 6, 4, 7 for 2..8), so a short budget still spans the range. Probes are
  * measurements, not candidates: they are not budget-repaired and never the best policy.
  *
- * Prediction: drop(layer, kind, b) = max(0, top1(reference) - top1(probe)), linear between
- * measured levels with drop(maxBits) = 0; a level below the lowest measured one takes the
- * lowest one's drop; a layer never measured takes the mean over measured layers of that
- * kind. The policy's predicted loss is the sum over layers and kinds (an additive model).
+ * Prediction: drop(layer, kind, b) = max(0, top1(reference) - top1(probe)) at measured
+ * levels, geometric in between, falling 4x per bit above the highest measured level (the
+ * quantization noise power of a uniform quantizer), 0 at maxBits (the reference); a level
+ * below the lowest measured one takes the lowest one's drop; a layer never measured takes
+ * the mean over measured layers of that kind. The policy's predicted loss is the sum over
+ * layers and kinds (an additive model).
  */
 export interface Probe {
   /** null for the reference probe. */
@@ -93,14 +95,20 @@ export function predictDrops(model: BudgetModel, probes: Probe[], top1: number[]
     if (points.size === 0) return null;
     if (b >= model.maxBits) return 0;
     if (points.has(b)) return points.get(b)!;
-    const known = [...points.entries(), [model.maxBits, 0] as [number, number]].sort((x, y) => x[0] - y[0]);
+    const known = [...points.entries()].sort((x, y) => x[0] - y[0]);
     if (b < known[0][0]) return known[0][1];
     for (let i = 0; i + 1 < known.length; i++) {
       const [b0, d0] = known[i];
       const [b1, d1] = known[i + 1];
-      if (b >= b0 && b <= b1) return d0 + ((d1 - d0) * (b - b0)) / (b1 - b0);
+      if (b > b0 && b < b1) {
+        // Geometric between two positive drops, linear when one is 0.
+        return d0 > 0 && d1 > 0 ? d0 * (d1 / d0) ** ((b - b0) / (b1 - b0)) : d0 + ((d1 - d0) * (b - b0)) / (b1 - b0);
+      }
     }
-    return 0;
+    // Above the highest measured level: quantization noise power falls 4x per bit
+    // (uniform quantizer, step 2^-b: noise variance step^2 / 12), and so, to first order, the drop.
+    const [bh, dh] = known[known.length - 1];
+    return dh * NOISE_PER_BIT ** (b - bh);
   };
   const table = measured.map((kinds) => kinds.map((points) => Array.from({ length: 8 }, (_, i) => curve(points, i + 1))));
   // Layers never measured: the mean of the measured ones, per kind and level.
@@ -113,6 +121,9 @@ export function predictDrops(model: BudgetModel, probes: Probe[], top1: number[]
   }
   return table as number[][][];
 }
+
+/** Drop ratio per extra bit above the highest measured level: noise variance ~ 2^(-2b). */
+const NOISE_PER_BIT = 0.25;
 
 /** Knapsack resolution: the free budget is split into this many cost units. */
 const DP_UNITS = 4000;

@@ -27,14 +27,22 @@ describe('greedy', () => {
     assert.equal(probeCount(m, 20), 15);
   });
 
-  it('interpolates drops between measured levels and to 0 at maxBits', () => {
+  it('extrapolates drops 4x smaller per bit above the measured level, 0 at maxBits, geometric in between', () => {
     const m = createBudgetModel(spec(), layers, table);
     const plan = probePlan(m);
     // Reference 90; layer 1 weight at 2 bits -> 80 (probe 1); everything else unmeasured.
     const drops = predictDrops(m, plan, [90, 80]);
     assert.equal(drops[1][0][1], 10); // 2 bits
     assert.equal(drops[1][0][7], 0); // 8 bits
-    assert.ok(Math.abs(drops[1][0][4] - 10 * (3 / 6)) < 1e-12); // 5 bits: halfway
+    assert.ok(Math.abs(drops[1][0][4] - 10 / 4 ** 3) < 1e-12); // 5 bits: 3 bits above the measured 2
+    // With a second measurement at 5 bits (probe 1 + 12 = layer 1 weight at 5 bits): geometric between.
+    const p5 = plan.findIndex((p) => p.layer === 1 && p.kind === 'weight' && p.level === 5);
+    const top1 = Array<number>(p5 + 1).fill(90);
+    top1[1] = 80;
+    top1[p5] = 89;
+    const d2 = predictDrops(m, plan, top1);
+    assert.ok(Math.abs(d2[1][0][2] - 10 * (1 / 10) ** (1 / 3)) < 1e-9); // 3 bits
+    assert.ok(Math.abs(d2[1][0][6] - 1 / 16) < 1e-12); // 7 bits
     assert.equal(drops[1][0][0], 10); // 1 bit: below the lowest measured level keeps its drop
     // Unmeasured layers take the mean of the measured ones.
     assert.equal(drops[2][0][1], 10);
