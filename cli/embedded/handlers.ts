@@ -30,7 +30,8 @@ export interface LocalHandlers {
 }
 
 export function localHandlers(stores: Stores, options: { faults?: string[]; now?: () => Date; deps?: Partial<HandlerDeps> } = {}): LocalHandlers {
-  const evaluators = new EvaluatorCache();
+  // The sweep runs up to 4 searches at once (RunSearches MaxConcurrency): never evict a live one.
+  const evaluators = new EvaluatorCache(8);
   const deps: HandlerDeps = {
     stores,
     logger: silentLogger(),
