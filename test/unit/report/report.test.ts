@@ -1,0 +1,73 @@
+/** report.html: Pareto front, self-contained output, deterministic bytes, the uniform table. */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { paretoFront } from '../../../shared/report/charts';
+import { renderReport, type ReportData } from '../../../shared/report/report';
+
+const data = (): ReportData => ({
+  searchId: 's-1',
+  model: 'net<&>',
+  target: 'bitfusion',
+  constraint: { kind: 'latency', ratio: 0.5 },
+  strategy: 'ddpg',
+  seed: 3,
+  baselineTop1: 90,
+  accuracyMode: 'labels',
+  layers: [
+    { name: 'conv1', wBits: 8, aBits: 8, latencyMs: 2, latency8Ms: 2, energyUj: 5, energy8Uj: 5, sizeBytes: 100, size8Bytes: 100 },
+    { name: 'fc', wBits: 4, aBits: 3, latencyMs: 1, latency8Ms: 4, energyUj: 2, energy8Uj: 8, sizeBytes: 50, size8Bytes: 100 },
+  ],
+  best: { top1: 88.5, reward: -0.15, episode: 2, latencyMs: 3, energyUj: 7, sizeBytes: 150 },
+  uniform8: { top1: 89.5, latencyMs: 6, energyUj: 13, sizeBytes: 200 },
+  bestUniform: { bits: 4, top1: 85, latencyMs: 3, energyUj: 6.5, sizeBytes: 100 },
+  history: [
+    { episode: 0, reward: -1, top1: 80, costRatio: 0.45 },
+    { episode: 1, reward: -0.5, top1: 85, costRatio: 0.5 },
+    { episode: 2, reward: -0.15, top1: 88.5, costRatio: 0.5 },
+  ],
+  strategies: [
+    { strategy: 'ddpg', top1: 88.5, costRatio: 0.5 },
+    { strategy: 'random', top1: 86, costRatio: 0.49 },
+  ],
+});
+
+describe('Pareto front', () => {
+  it('keeps the points no other point beats on both cost and accuracy', () => {
+    const pts = [
+      { cost: 0.5, accuracy: 80 },
+      { cost: 0.4, accuracy: 85 },
+      { cost: 0.6, accuracy: 90 },
+      { cost: 0.6, accuracy: 88 },
+      { cost: 0.3, accuracy: 70 },
+    ];
+    assert.deepEqual(paretoFront(pts), [false, true, true, false, true]);
+  });
+});
+
+describe('renderReport', () => {
+  it('is one self-contained page with inline SVG charts and escaped text', async () => {
+    const html = await renderReport(data());
+    assert.equal((html.match(/<svg/g) ?? []).length, 6, 'bits, latency, energy, episodes, Pareto, strategies');
+    assert.ok(!/<script|<link|src="http/.test(html));
+    assert.ok(html.includes('net&lt;&amp;&gt;') && !html.includes('net<&>'));
+  });
+
+  it('tabulates the policy against uniform 8/8 and the best uniform bitwidth', async () => {
+    const html = await renderReport(data());
+    // latency 3/6 = 0.5x, energy 7/13, size 150/200 = 0.75x, top-1 delta 88.5 - 90 = -1.5
+    assert.match(html, /<td>haq ddpg \(episode 2\)<\/td><td>0\.5x<\/td><td>0\.538x<\/td><td>0\.75x<\/td><td>88\.5<\/td><td>-1\.5<\/td>/);
+    assert.match(html, /<td>uniform 4\/4 \(best in budget\)<\/td><td>0\.5x<\/td>/);
+  });
+
+  it('gives the same bytes for the same data', async () => {
+    assert.equal(await renderReport(data()), await renderReport(data()));
+  });
+
+  it('says so when no uniform bitwidth fits and omits charts it has no data for', async () => {
+    const d = { ...data(), bestUniform: null, strategies: undefined, history: [] };
+    d.layers = d.layers.map((l) => ({ ...l, energyUj: null, energy8Uj: null }));
+    const html = await renderReport(d);
+    assert.match(html, /none fits/);
+    assert.equal((html.match(/<svg/g) ?? []).length, 2);
+  });
+});
