@@ -116,15 +116,17 @@ export async function runSections(modules: LoadedModule[], options: RunOptions):
   const results: SectionResult[] = [];
   for (const { file, module } of sorted) {
     const name = basename(file, '.ts');
+    const abort = new AbortController();
     const ctx: BenchContext = {
       quick: options.quick,
       root: options.root,
       scratch: options.makeScratch(file),
       log: (line) => options.log(`[${name}] ${line}`),
+      signal: abort.signal,
     };
     const start = options.now();
     try {
-      const section = BenchSectionSchema.parse(await withTimeout(module.run(ctx), options.sectionTimeoutMs, name)) as BenchSection;
+      const section = BenchSectionSchema.parse(await withTimeout(module.run(ctx), options.sectionTimeoutMs, name, abort)) as BenchSection;
       results.push({ ...section, file, order: module.order, status: 'ok', durationSeconds: seconds(options.now() - start) });
     } catch (err) {
       const error = err instanceof z.ZodError ? `returned an invalid section: ${err.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}` : errorText(err);
@@ -140,10 +142,13 @@ export function failedSection(file: string, order: number, error: string, durati
   return { id: name, title: name, figures: {}, tables: [], file, order, status: 'failed', error, durationSeconds };
 }
 
-async function withTimeout<T>(promise: Promise<T>, ms: number, name: string): Promise<T> {
+async function withTimeout<T>(promise: Promise<T>, ms: number, name: string, abort: AbortController): Promise<T> {
   let timer: ReturnType<typeof setTimeout> | undefined;
   const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${name} did not finish within ${Math.round(ms / 1000)} s (raise --section-timeout)`)), ms);
+    timer = setTimeout(() => {
+      abort.abort();
+      reject(new Error(`${name} did not finish within ${Math.round(ms / 1000)} s (raise --section-timeout)`));
+    }, ms);
   });
   try {
     return await Promise.race([promise, timeout]);

@@ -11,6 +11,12 @@ export interface BenchContext {
   /** Scratch folder for this run (absolute, emptied at start). */
   scratch: string;
   log: (line: string) => void;
+  /**
+   * Aborted when the section runs past the runner's section timeout: the run has moved on and
+   * recorded the section as failed. Long loops should check `signal?.aborted` and stop, so
+   * they do not compete for the CPU with the sections measured after them.
+   */
+  signal?: AbortSignal;
 }
 
 export interface BenchTable {

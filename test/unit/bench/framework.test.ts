@@ -81,13 +81,21 @@ describe('runSections', () => {
     assert.match(result.error ?? '', /invalid section: figures\.speed/);
   });
 
-  it('records a section that never finishes as failed after the timeout', async () => {
+  it('records a section that never finishes as failed after the timeout and aborts its signal', async () => {
+    let signal: AbortSignal | undefined;
     const [result] = await runSections(
-      [{ file: 'hang.ts', module: { order: 1, run: () => new Promise<BenchSection>(() => {}) } }],
+      [{ file: 'hang.ts', module: { order: 1, run: (ctx) => { signal = ctx.signal; return new Promise<BenchSection>(() => {}); } } }],
       options({ sectionTimeoutMs: 20 }),
     );
     assert.equal(result.status, 'failed');
     assert.match(result.error ?? '', /hang did not finish within 0 s/);
+    assert.equal(signal?.aborted, true);
+  });
+
+  it('leaves the signal of a section that finishes in time unaborted', async () => {
+    let signal: AbortSignal | undefined;
+    await runSections([{ file: 'ok.ts', module: { order: 1, run: async (ctx) => { signal = ctx.signal; return section('ok'); } } }], options());
+    assert.equal(signal?.aborted, false);
   });
 });
 
