@@ -8,18 +8,19 @@
  *              float scale: exactly the evaluator's weights, codes * scale;
  *   k-means -> UINT8 centroid indices plus a float codebook, Cast + Gather (the codebook look-up).
  * Activations (each layer's input), aBits:
- *   8, or 4 with opset 21 -> QuantizeLinear/DequantizeLinear with UINT8/UINT4 (unsigned) or
- *              INT8/INT4 (signed; a Clip at -qmax*scale first keeps the narrow symmetric range
- *              the evaluator uses, [-127, 127] / [-7, 7]);
- *   other bitwidths -> the fake-quant form (no ONNX integer type holds 3, 5, 6 or 7 bits):
- *              Div, Round, Clip, Mul with constant scale and bounds, nodes named
- *              `haq_fakequant_<i>_*`;
- *   null -> float, untouched.
+ *   1..8 (all but signed 1 bit) -> QuantizeLinear/DequantizeLinear in an 8-bit container, UINT8
+ *              (unsigned) or INT8 (signed), preceded below 8 bits (and when signed) by a Clip
+ *              to [qmin*scale, qmax*scale], so the codes are exactly the evaluator's b-bit codes.
+ *              8-bit containers rather than UINT4/INT4: onnxruntime's optimizer moves QDQ pairs
+ *              across MaxPool, which has no 4-bit kernel, and then refuses the model;
+ *   signed 1 bit -> the fake-quant form (sign x alpha has no QDQ equivalent): Div, Round,
+ *              Clip, Mul with constant scale and bounds, nodes named `haq_fakequant_<i>_*`;
+   null -> float, untouched.
  * The model's metadata_props carry `haq.quantization` (JSON: format, opset, and each layer's
  * representation) and `haq.note` (a sentence on the fake-quant nodes).
  * The default-domain opset is raised to 21 (for INT4/UINT4) only when the model is at opset
  * >= 13 and every op in it has the same inputs and attributes at 13 and 21 (a fixed list);
- * otherwise 4-bit values are stored in 8-bit containers or fake-quantized, and the opset stays.
+ * otherwise 4-bit weights are stored in 8-bit containers, and the opset stays.
  * Pure: bytes in, bytes out.
  */
 import { InvalidInputError, UnsupportedModelError } from '../errors';
@@ -48,7 +49,8 @@ export interface ExportOptions {
 }
 
 export type WeightFormat = 'qdq-int8' | 'qdq-int4' | 'kmeans-uint8';
-export type ActivationFormat = 'qdq-uint8' | 'qdq-int8' | 'qdq-uint4' | 'qdq-int4' | 'fake-quant' | 'float';
+/** qdq-*: QuantizeLinear/DequantizeLinear in an 8-bit container (codes narrowed to aBits by a Clip). */
+export type ActivationFormat = 'qdq-uint8' | 'qdq-int8' | 'fake-quant' | 'float';
 
 export interface ExportedLayer {
   name: string;
@@ -173,13 +175,24 @@ export function exportQuantizedModel(
       const aOut = `haq_${i}_activation`;
       const scaleName = `haq_${i}_a_scale`;
       initializers.push(float32Tensor(scaleName, Float32Array.of(p.scale), []));
-      const qdqType = p.bits === 8 ? (p.signed ? DataType.INT8 : DataType.UINT8) : p.bits === 4 && int4 ? (p.signed ? DataTypeInt4.INT4 : DataTypeInt4.UINT4) : null;
+      // Every activation bitwidth whose divisor is its scale (all but signed 1 bit) is QDQ in an
+      // 8-bit container; below 8 bits a Clip first narrows x to the b-bit code range, so the
+      // codes are exactly the evaluator's. 8-bit containers, not INT4/UINT4: onnxruntime's
+      // optimizer moves QDQ pairs across MaxPool, which has no 4-bit kernel.
+      const qdqType = p.divisor === p.scale ? (p.signed ? DataType.INT8 : DataType.UINT8) : null;
       if (qdqType !== null) {
         let src = x;
-        if (p.signed) {
-          // Keep the narrow range [-qmax, qmax]: QuantizeLinear alone would also produce -2^(b-1).
-          initializers.push(float32Tensor(`haq_${i}_a_low`, Float32Array.of(Math.fround(p.qmin * p.scale)), []));
-          before.push({ name: `haq_qdq_${i}_narrow`, opType: 'Clip', domain: '', input: [x, `haq_${i}_a_low`], output: [`haq_${i}_a_clipped`] });
+        const needLow = p.signed; // QuantizeLinear alone would also produce -2^7 (or 0 < qmin)
+        const needHigh = p.bits < 8; // uint8/int8 saturation already is the 8-bit top
+        if (needLow || needHigh) {
+          const low = `haq_${i}_a_low`;
+          initializers.push(float32Tensor(low, Float32Array.of(Math.fround(p.qmin * p.scale)), []));
+          const ins = [x, low];
+          if (needHigh) {
+            initializers.push(float32Tensor(`haq_${i}_a_high`, Float32Array.of(Math.fround(p.qmax * p.scale)), []));
+            ins.push(`haq_${i}_a_high`);
+          }
+          before.push({ name: `haq_qdq_${i}_narrow`, opType: 'Clip', domain: '', input: ins, output: [`haq_${i}_a_clipped`] });
           src = `haq_${i}_a_clipped`;
         }
         initializers.push(intTensor(`haq_${i}_a_zero`, qdqType, [0], []));
@@ -187,7 +200,7 @@ export function exportQuantizedModel(
           { name: `haq_qdq_${i}_quantize`, opType: 'QuantizeLinear', domain: '', input: [src, scaleName, `haq_${i}_a_zero`], output: [`haq_${i}_a_q`] },
           { name: `haq_qdq_${i}_dequantize`, opType: 'DequantizeLinear', domain: '', input: [`haq_${i}_a_q`, scaleName, `haq_${i}_a_zero`], output: [aOut] },
         );
-        activationFormat = `qdq-${p.signed ? 'int' : 'uint'}${p.bits}` as ActivationFormat;
+        activationFormat = p.signed ? 'qdq-int8' : 'qdq-uint8';
       } else {
         const t = (s: string) => `haq_fakequant_${i}_${s}`;
         initializers.push(float32Tensor(t('qmin'), Float32Array.of(p.qmin), []), float32Tensor(t('qmax'), Float32Array.of(p.qmax), []));
@@ -223,7 +236,7 @@ export function exportQuantizedModel(
     {
       key: 'haq.note',
       value: fakeQuant.length
-        ? `Activations of ${fakeQuant.join(', ')} are fake-quantized with float ops (nodes haq_fakequant_<i>_*: Div, Round, Clip, Mul) because no ONNX integer type holds that bitwidth; all other quantization is standard QuantizeLinear/DequantizeLinear.`
+        ? `Activations of ${fakeQuant.join(', ')} are fake-quantized with float ops (nodes haq_fakequant_<i>_*: Div, Round, Clip, Mul) because a signed 1-bit code (sign x alpha) has no QuantizeLinear equivalent; all other quantization is standard QuantizeLinear/DequantizeLinear.`
         : 'All quantization is standard QuantizeLinear/DequantizeLinear (nodes haq_qdq_<i>_*) or a k-means codebook look-up (haq_kmeans_<i>_*).',
     },
   ];

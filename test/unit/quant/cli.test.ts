@@ -93,7 +93,7 @@ describe('haq eval --policy / haq export', () => {
     const r = await haq('export', p('mlp.onnx'), '--policy', p('policy.json'), '--data', p('data'), '--out', p('mlp.quant.onnx'), '--json');
     assert.equal(r.code, 0, r.stderr);
     const out = JSON.parse(r.stdout);
-    assert.deepEqual(out.layers.map((l: { activation: string }) => l.activation), ['qdq-int8', 'qdq-uint4', 'fake-quant']);
+    assert.deepEqual(out.layers.map((l: { activation: string }) => l.activation), ['qdq-int8', 'qdq-uint8', 'qdq-uint8']);
     const session = await ModelSession.create(new Uint8Array(readFileSync(p('mlp.quant.onnx'))), { graphOptimization: 'disabled' });
     const cal = await calibrate(m.bytes, m.table, calib);
     const ev = await prepareQuantEvaluator(m.bytes, m.table, cal);

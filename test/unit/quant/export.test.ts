@@ -43,8 +43,8 @@ for (const [label, build, dims] of [
     const cases: Array<[string, (m: SmallModel) => { layers: LayerBits[] }, string[]]> = [
       ['8/8', (mm) => uniform(mm, 8, 8), ['qdq-int8']],
       ['4/4', (mm) => uniform(mm, 4, 4), ['qdq-int4']],
-      ['3/5', (mm) => uniform(mm, 3, 5), ['qdq-int4', 'fake-quant']],
-      ['1/1', (mm) => uniform(mm, 1, 1), ['qdq-int4', 'fake-quant']],
+      ['3/5', (mm) => uniform(mm, 3, 5), ['qdq-int4']],
+      ['1/1', (mm) => uniform(mm, 1, 1), ['qdq-int4']],
       ['6/float', (mm) => uniform(mm, 6, null), ['qdq-int8', 'float']],
       ['mixed', (mm) => ({ layers: mm.table.layers.map((l, i) => ({ name: l.name, wBits: [8, 2, 5][i], aBits: [8, 4, 7][i] })) }), ['qdq-int4', 'qdq-int8']],
     ];
@@ -55,6 +55,7 @@ for (const [label, build, dims] of [
         assert.equal(ex.opset, 21);
         const used = new Set(ex.layers.flatMap((l) => [l.weight, l.activation]));
         for (const f of formats) assert.ok(used.has(f as never), `${f} in ${[...used].join(', ')}`);
+        for (const l of ex.layers) if (l.aBits !== null) assert.notEqual(l.activation, 'float', `${l.name}: quantized activation exported as float`);
         const session = await ModelSession.create(ex.bytes, { graphOptimization: 'disabled' });
         try {
           const fp = await ev.predict(null, split);
@@ -91,17 +92,20 @@ describe('export format', () => {
     cal = await calibrate(m.bytes, m.table, randomInputs(40, [16, 1, 8, 8]));
   });
 
-  it('marks the fake-quant nodes and records every layer in metadata_props', () => {
+  it('narrows sub-8-bit activations with a Clip before 8-bit QDQ and records every layer in metadata_props', () => {
     const ex = exportQuantizedModel(m.bytes, m.table, uniform(m, 4, 3), cal);
     const model = decodeModel(ex.bytes);
     const nodes = model.graph!.node!;
-    assert.ok(nodes.some((n) => n.name === 'haq_fakequant_0_round' && n.opType === 'Round'));
+    assert.ok(nodes.some((n) => n.name === 'haq_qdq_0_narrow' && n.opType === 'Clip' && n.input!.length === 3));
+    assert.ok(nodes.some((n) => n.name === 'haq_qdq_0_quantize' && n.opType === 'QuantizeLinear'));
     assert.ok(nodes.some((n) => n.name === 'haq_qdq_0_weight' && n.opType === 'DequantizeLinear'));
+    assert.ok(!nodes.some((n) => n.name?.startsWith('haq_fakequant_')));
     const meta = Object.fromEntries(model.metadataProps!.map((p) => [p.key, p.value]));
     const summary = JSON.parse(meta['haq.quantization']!);
     assert.equal(summary.format, 'haq-qdq-v1');
-    assert.deepEqual(summary.layers.map((l: { activation: string }) => l.activation), ['fake-quant', 'fake-quant', 'fake-quant']);
-    assert.match(meta['haq.note']!, /conv1 \(3 bits\).*fake-quantized/);
+    assert.deepEqual(summary.layers.map((l: { aBits: number }) => l.aBits), [3, 3, 3]);
+    assert.ok(summary.layers.every((l: { activation: string }) => /^qdq-u?int8$/.test(l.activation)));
+    assert.match(meta['haq.note']!, /All quantization is standard/);
     // 4-bit weights are INT4 initializers; the FP32 weights are gone
     const inits = model.graph!.initializer!;
     assert.equal(inits.find((t) => t.name === 'haq_0_w_codes')!.dataType, DataTypeInt4.INT4);
@@ -136,7 +140,8 @@ describe('export format', () => {
     const c = await calibrate(bytes, table, randomInputs(1, [32, 6]));
     const ex = exportQuantizedModel(bytes, table, { layers: table.layers.map((l) => ({ name: l.name, wBits: 4, aBits: 4 })) }, c);
     assert.equal(ex.opset, 13);
-    assert.deepEqual(ex.layers.map((l) => [l.weight, l.activation]), [['qdq-int8', 'fake-quant'], ['qdq-int8', 'fake-quant']]);
+    assert.deepEqual(ex.layers.map((l) => l.weight), ['qdq-int8', 'qdq-int8']);
+    assert.ok(ex.layers.every((l) => /^qdq-u?int8$/.test(l.activation)));
     const ev = await prepareQuantEvaluator(bytes, table, c);
     const session = await ModelSession.create(ex.bytes, { graphOptimization: 'disabled' });
     try {
