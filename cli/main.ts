@@ -7,14 +7,22 @@ import { readdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
-export async function buildProgram(): Promise<Command> {
+/**
+ * Builds the program. Each command file is named after its command (cli/commands/eval.ts
+ * registers `eval`), so when the first argument names a command only that file is loaded:
+ * a command then starts without importing every other command's dependencies (onnxruntime,
+ * the AWS SDK, vega). `--help` and unknown commands load them all.
+ */
+export async function buildProgram(argv: readonly string[] = process.argv): Promise<Command> {
   const program = new Command('haq')
     .description('Hardware-aware automated mixed-precision quantization for ONNX models')
     .version('0.1.0')
     .showHelpAfterError('(run with --help for usage)');
   const dir = join(dirname(fileURLToPath(import.meta.url)), 'commands');
   const files = readdirSync(dir).filter((f) => f.endsWith('.ts') && !f.endsWith('.test.ts')).sort();
-  for (const file of files) {
+  const requested = `${argv[2] ?? ''}.ts`;
+  const selected = files.includes(requested) ? [requested] : files;
+  for (const file of selected) {
     const mod = (await import(pathToFileURL(join(dir, file)).href)) as { register?: (p: Command) => void };
     mod.register?.(program);
   }

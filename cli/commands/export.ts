@@ -1,7 +1,7 @@
 /**
  * `haq export MODEL --policy policy.json --out model.quant.onnx [--data DIR]`: writes the model
  * with the policy applied as a standard ONNX model (QuantizeLinear/DequantizeLinear with
- * int8/uint8 and int4/uint4, fake-quant nodes for other activation bitwidths, see
+ * int8/int4 weights and 8-bit-container activations narrowed to their bitwidth by a Clip, see
  * shared/quant/export.ts and docs/quantization.md). Activation quantization needs calibrated
  * ranges: `--data DIR` with calib-inputs.npy.
  *
@@ -98,7 +98,7 @@ interface ExportCliOptions extends QuantCliOptions {
 export function register(program: Command): void {
   const cmd = program
     .command('export')
-    .description('write the model quantized by a policy as a standard ONNX model (QDQ int8/int4; fake-quant nodes for other bitwidths)')
+    .description('write the model quantized by a policy as a standard ONNX model (QuantizeLinear/DequantizeLinear, int8/int4 weights)')
     .argument('<model>', 'ONNX model file')
     .requiredOption('--policy <file>', 'policy JSON: {"layers":[{"name","wBits","aBits"}, ...]} (aBits null = float activation)')
     .requiredOption('--out <file>', 'where to write the quantized model, e.g. model.quant.onnx')
