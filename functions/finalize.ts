@@ -3,12 +3,18 @@
  * policies/<model>/<target>/<constraint>/<searchId>/{policy.json, report.html,
  * model.quant.onnx}, then latest.json for (model, target, constraint). Another search's
  * objects are never written. Marks status.json succeeded and releases the lock.
+ *
+ * The search selected its policy by validation top-1, which is therefore optimistically
+ * biased; when the data folder has a test split, the FP32 model, the policy and the uniform
+ * references are also scored on it (same evaluator session) as held-out figures.
  */
 import { HaqError } from '../shared/errors';
 import { costPolicy } from '../shared/hardware/cost-table';
 import type { CostTable } from '../shared/hardware/types';
 import { resultKeys, searchKeys } from '../shared/keys';
+import type { Split } from '../shared/data/dataset';
 import type { LayerTable } from '../shared/onnx/types';
+import type { QuantEvaluator } from '../shared/quant/evaluator';
 import { exportQuantizedModel } from '../shared/quant/export';
 import { Policy, type LayerBits } from '../shared/quant/policy';
 import { renderReport, type ReportData } from '../shared/report/report';
@@ -20,7 +26,7 @@ import { parse } from '../shared/validate';
 import { FinalizeInput, type FinalizeOutput } from './lib/contracts';
 import { releaseLock } from './lib/lock';
 import { instrument, lambdaHandler, type HandlerDeps } from './lib/runtime';
-import { EvaluatorCache, readCalibration, readCostTable, readLayers, readSearchConfig } from './lib/search-context';
+import { EvaluatorCache, testSplitOf, readCalibration, readCostTable, readLayers, readSearchConfig } from './lib/search-context';
 import { lockScope, writeStatus } from './lib/status';
 
 const uniformBits = (layers: LayerTable, bits: number, activations: boolean): LayerBits[] =>
@@ -61,6 +67,33 @@ export async function strategyComparison(
   return [...best.values()].sort((a, b) => a.strategy.localeCompare(b.strategy));
 }
 
+/** Top-1 on the held-out test split of the FP32 model, the selected policy and the uniform references. */
+export interface HeldOutFigures {
+  samples: number;
+  accuracyMode: 'labels' | 'fidelity';
+  top1Fp32: number;
+  top1: number;
+  uniform8Top1: number;
+  bestUniformTop1: number | null;
+}
+
+/**
+ * Scores the policies on the test split with the search's own evaluator (one session, the
+ * policy switch is a feed change). The same Split object throughout, so fidelity mode
+ * computes the FP32 reference predictions once.
+ */
+export async function evaluateHeldOut(
+  evaluator: QuantEvaluator,
+  test: Split,
+  policies: { best: { layers: LayerBits[] }; uniform8: LayerBits[]; bestUniform: LayerBits[] | null },
+): Promise<HeldOutFigures> {
+  const fp32 = await evaluator.evaluateFp32(test);
+  const best = await evaluator.evaluate(policies.best, test);
+  const u8 = await evaluator.evaluate({ layers: policies.uniform8 }, test);
+  const ub = policies.bestUniform === null ? null : policies.bestUniform === policies.uniform8 ? u8 : await evaluator.evaluate({ layers: policies.bestUniform }, test);
+  return { samples: fp32.samples, accuracyMode: fp32.mode, top1Fp32: fp32.top1, top1: best.top1, uniform8Top1: u8.top1, bestUniformTop1: ub?.top1 ?? null };
+}
+
 export const makeHandler = (deps: HandlerDeps & { evaluators?: EvaluatorCache }) => {
   const evaluators = deps.evaluators ?? new EvaluatorCache();
   return instrument('finalize', deps, async (event: unknown): Promise<FinalizeOutput> => {
@@ -86,9 +119,13 @@ export const makeHandler = (deps: HandlerDeps & { evaluators?: EvaluatorCache })
     const u8Sim = costPolicy(costTable, { layers: u8Bits });
     const u8Eval = await ctx.evaluator.evaluate({ layers: u8Bits }, ctx.val);
     const ub = bestUniformBits(config, layers, costTable);
-    const ubBits = ub === null ? null : uniformBits(layers, ub, activations);
+    const ubBits = ub === null ? null : ub === 8 ? u8Bits : uniformBits(layers, ub, activations);
     const ubSim = ubBits ? costPolicy(costTable, { layers: ubBits }) : null;
     const ubEval = ubBits ? (ub === 8 ? u8Eval : await ctx.evaluator.evaluate({ layers: ubBits }, ctx.val)) : null;
+
+    // Held-out: the test split, when the data folder has one (not limited by evalSamples).
+    const test = await testSplitOf(deps.stores, ctx);
+    const held = test ? await evaluateHeldOut(ctx.evaluator, test, { best: best.policy, uniform8: u8Bits, bestUniform: ubBits }) : null;
 
     const bestSim = costPolicy(costTable, best.policy);
     const target = costTable.target.name;
@@ -106,13 +143,22 @@ export const makeHandler = (deps: HandlerDeps & { evaluators?: EvaluatorCache })
         episode: best.episode,
         top1: best.top1,
         top1Fp32: best.top1Fp32,
+        valSamples: baseline.samples,
+        // Held-out test split (null: the data folder has no test-inputs.npy).
+        testTop1: held?.top1 ?? null,
+        testTop1Fp32: held?.top1Fp32 ?? null,
+        testSamples: held?.samples ?? null,
+        testAccuracyMode: held?.accuracyMode ?? null,
         reward: best.reward,
         accuracyMode: baseline.mode,
         latencyMs: bestSim.latencyMs,
         energyUj: bestSim.energyUj,
         sizeBytes: bestSim.sizeBytes,
-        uniform8: { top1: u8Eval.top1, latencyMs: u8Sim.latencyMs, energyUj: u8Sim.energyUj, sizeBytes: u8Sim.sizeBytes },
-        bestUniform: ub === null ? null : { bits: ub, top1: ubEval!.top1, latencyMs: ubSim!.latencyMs, energyUj: ubSim!.energyUj, sizeBytes: ubSim!.sizeBytes },
+        uniform8: { top1: u8Eval.top1, testTop1: held?.uniform8Top1 ?? null, latencyMs: u8Sim.latencyMs, energyUj: u8Sim.energyUj, sizeBytes: u8Sim.sizeBytes },
+        bestUniform:
+          ub === null
+            ? null
+            : { bits: ub, top1: ubEval!.top1, testTop1: held?.bestUniformTop1 ?? null, latencyMs: ubSim!.latencyMs, energyUj: ubSim!.energyUj, sizeBytes: ubSim!.sizeBytes },
       },
     };
 
@@ -144,9 +190,22 @@ export const makeHandler = (deps: HandlerDeps & { evaluators?: EvaluatorCache })
         sizeBytes: bestSim.layers[i].sizeBytes,
         size8Bytes: u8Sim.layers[i].sizeBytes,
       })),
-      best: { top1: best.top1, reward: best.reward, episode: best.episode, latencyMs: bestSim.latencyMs, energyUj: bestSim.energyUj, sizeBytes: bestSim.sizeBytes },
-      uniform8: { top1: u8Eval.top1, latencyMs: u8Sim.latencyMs, energyUj: u8Sim.energyUj, sizeBytes: u8Sim.sizeBytes },
-      bestUniform: ub === null ? null : { bits: ub, top1: ubEval!.top1, latencyMs: ubSim!.latencyMs, energyUj: ubSim!.energyUj, sizeBytes: ubSim!.sizeBytes },
+      best: {
+        top1: best.top1,
+        testTop1: held?.top1 ?? null,
+        reward: best.reward,
+        episode: best.episode,
+        latencyMs: bestSim.latencyMs,
+        energyUj: bestSim.energyUj,
+        sizeBytes: bestSim.sizeBytes,
+      },
+      uniform8: { top1: u8Eval.top1, testTop1: held?.uniform8Top1 ?? null, latencyMs: u8Sim.latencyMs, energyUj: u8Sim.energyUj, sizeBytes: u8Sim.sizeBytes },
+      bestUniform:
+        ub === null
+          ? null
+          : { bits: ub, top1: ubEval!.top1, testTop1: held?.bestUniformTop1 ?? null, latencyMs: ubSim!.latencyMs, energyUj: ubSim!.energyUj, sizeBytes: ubSim!.sizeBytes },
+      validationSamples: baseline.samples,
+      heldOut: held ? { samples: held.samples, accuracyMode: held.accuracyMode, baselineTop1: held.top1Fp32 } : null,
       history: history.episodes.filter((e) => !e.probe).map((e) => ({ episode: e.episode, reward: e.reward, top1: e.top1, costRatio: e.costRatio })),
     };
     report.strategies = await strategyComparison(results, resultKeys.prefix(config.model, target, constraint), searchId, {
@@ -173,6 +232,7 @@ export const makeHandler = (deps: HandlerDeps & { evaluators?: EvaluatorCache })
       quantModel: keys.quantModel,
       top1: best.top1,
       top1Fp32: best.top1Fp32,
+      testTop1: held?.top1 ?? null,
       reward: best.reward,
       finishedAt: deps.now().toISOString(),
     });

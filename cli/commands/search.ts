@@ -78,7 +78,7 @@ export function register(program: Command): void {
     .command('search')
     .description('search a mixed-precision policy for an ONNX model on a hardware target, on this machine')
     .argument('<model>', 'ONNX model file')
-    .requiredOption('--data <dir>', 'data folder: calib-inputs.npy, val-inputs.npy, val-labels.npy')
+    .requiredOption('--data <dir>', 'data folder: calib-inputs.npy, val-inputs.npy, val-labels.npy; optional test-inputs.npy, test-labels.npy (held-out)')
     .option('--hardware <target>', 'built-in target name or custom target JSON file', 'bismo-edge')
     .option('--constraint <kind:ratio>', 'latency:0.5 | energy:0.5 | size:0.25 (fraction of the 8-bit cost)', 'latency:0.5')
     .option('--strategy <name>', 'ddpg | random | uniform | greedy', 'ddpg')
@@ -131,6 +131,12 @@ export function register(program: Command): void {
           strategy: m.strategy,
           top1: m.top1,
           top1Fp32: m.top1Fp32,
+          valSamples: m.valSamples,
+          // Held-out test split (null when the data folder has none): unbiased, unlike top1.
+          testTop1: m.testTop1 ?? null,
+          testTop1Fp32: m.testTop1Fp32 ?? null,
+          testSamples: m.testSamples ?? null,
+          testAccuracyMode: m.testAccuracyMode ?? null,
           reward: m.reward,
           episode: m.episode,
           costRatio: m.costRatio,
@@ -147,12 +153,20 @@ export function register(program: Command): void {
           printJson(summary);
           return;
         }
+        const pct = (v: unknown): string => (typeof v === 'number' ? `${v.toFixed(2)} %` : '-');
+        const heldOut =
+          typeof m.testTop1 === 'number'
+            ? `  test (held-out, ${m.testSamples} samples${m.testAccuracyMode === 'fidelity' ? ', fidelity' : ''}): top-1 ${pct(m.testTop1)} ` +
+              `(FP32 ${pct(m.testTop1Fp32)}, uniform 8/8 ${pct(m.uniform8?.testTop1)}` +
+              `${m.bestUniform ? `, best uniform in budget ${m.bestUniform.bits}-bit ${pct(m.bestUniform.testTop1)}` : ''})`
+            : '  test (held-out): none, the data folder has no test-inputs.npy; the validation top-1 above selected the policy and is optimistic';
         const rows = (policy.layers as Array<{ name: string; wBits: number; aBits: number | null }>).map((l, i) => [i, l.name, l.wBits, l.aBits ?? 'float']);
         process.stdout.write(
           [
             `${summary.model} on ${summary.target}, ${policy.constraint.kind} budget ${policy.constraint.ratio} x 8-bit (${summary.strategy}):`,
-            `  top-1 ${Number(m.top1).toFixed(2)} % (FP32 ${Number(m.top1Fp32).toFixed(2)} %, uniform 8/8 ${m.uniform8?.top1?.toFixed(2) ?? '-'} %` +
+            `  validation (selection, ${m.valSamples ?? '?'} samples): top-1 ${Number(m.top1).toFixed(2)} % (FP32 ${Number(m.top1Fp32).toFixed(2)} %, uniform 8/8 ${m.uniform8?.top1?.toFixed(2) ?? '-'} %` +
               `${m.bestUniform ? `, best uniform in budget ${m.bestUniform.bits}-bit ${m.bestUniform.top1.toFixed(2)} %` : ''})`,
+            heldOut,
             `  ${policy.constraint.kind} ${Number(m.costRatio).toFixed(3)} x 8-bit, found at episode ${m.episode}`,
             '',
             formatTable(['#', 'layer', 'wBits', 'aBits'], rows),

@@ -4,7 +4,7 @@
  * search: a warm Lambda, or the embedded runner's whole search, builds one session.
  */
 import { SearchConfig } from '../../shared/config';
-import { loadDataset, requireSplit, type Split } from '../../shared/data/dataset';
+import { loadDataset, loadSplit, requireSplit, type Split } from '../../shared/data/dataset';
 import { CostTable } from '../../shared/hardware/types';
 import { searchKeys } from '../../shared/keys';
 import { LayerTable } from '../../shared/onnx/types';
@@ -52,6 +52,23 @@ export interface EvalContext {
   val: Split;
   /** Shard splits are made once, so the evaluator's FP32 reference cache (per split) holds. */
   shards: Map<string, Split>;
+  /** The held-out test split, loaded on first use by testSplitOf (null: the data folder has none). */
+  test?: Promise<Split | null>;
+}
+
+/**
+ * The data folder's held-out test split (test-inputs.npy, test-labels.npy optional), whole
+ * (evalSamples limits only the validation split), or null when the folder has none. Loaded
+ * once per context: the same Split object keeps the evaluator's FP32 reference cache (fidelity
+ * mode) valid across the policies evaluated on it.
+ */
+export function testSplitOf(stores: Stores, ctx: EvalContext): Promise<Split | null> {
+  if (!ctx.test) {
+    // meta.json (uint8 scaling) applies to every split of the folder: the validation split's copy.
+    ctx.test = loadSplit(stores.models, ctx.config.dataPrefix, 'test', ctx.val.meta);
+    ctx.test.catch(() => (ctx.test = undefined));
+  }
+  return ctx.test;
 }
 
 /** Evaluators per search id; the oldest is released beyond `keep` (a Lambda serves one search at a time). */

@@ -4,6 +4,10 @@
  * and accuracy over episodes, every evaluated policy against its cost with the Pareto front,
  * a table against uniform 8-bit and the best uniform bitwidth within the budget, and the
  * strategy comparison when there is one. Deterministic: the same data gives the same bytes.
+ *
+ * Top-1 comes in two columns: the validation split, on which the search selected its policy
+ * (so the best policy's figure is optimistically biased), and the held-out test split, which
+ * played no part in the selection. Without a test split the page says so.
  */
 import type { Constraint } from '../quant/policy';
 import { bitsChart, episodesChart, layerCostChart, paretoChart, paretoFront, renderSvg, strategyChart } from './charts';
@@ -35,11 +39,18 @@ export interface ReportData {
     sizeBytes: number;
     size8Bytes: number;
   }>;
-  best: CostSummary & { top1: number; reward: number; episode: number };
-  uniform8: CostSummary & { top1: number | null };
+  best: CostSummary & { top1: number; reward: number; episode: number; testTop1?: number | null };
+  uniform8: CostSummary & { top1: number | null; testTop1?: number | null };
   /** The largest uniform bitwidth within the budget (null: none fits). */
-  bestUniform: (CostSummary & { bits: number; top1: number | null }) | null;
+  bestUniform: (CostSummary & { bits: number; top1: number | null; testTop1?: number | null }) | null;
   history: Array<{ episode: number; reward: number; top1: number; costRatio: number }>;
+  /** Samples of the validation split the policies were scored (and selected) on. */
+  validationSamples: number;
+  /**
+   * Held-out figures on the data folder's test split (FP32; the policies' own are `testTop1`
+   * on best, uniform8, bestUniform); null: the folder has no test-inputs.npy.
+   */
+  heldOut: { samples: number; accuracyMode: 'labels' | 'fidelity'; baselineTop1: number } | null;
   strategies?: Array<{ strategy: string; top1: number; costRatio: number | null }>;
 }
 
@@ -47,19 +58,40 @@ const esc = (s: string): string => s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;',
 const fmt = (v: number | null | undefined, digits = 3): string => (v === null || v === undefined || !Number.isFinite(v) ? '-' : Number(v.toPrecision(digits)).toString());
 const ratio = (a: number | null, b: number | null): string => (a === null || b === null || !(b > 0) ? '-' : `${fmt(a / b)}x`);
 
+const delta = (top1: number | null | undefined, fp32: number): string =>
+  top1 === null || top1 === undefined ? '-' : `${top1 - fp32 >= 0 ? '+' : ''}${fmt(top1 - fp32, 3)}`;
+
+function summaryHeaders(d: ReportData): string[] {
+  const headers = ['policy', `latency (x 8/8)`, 'energy (x 8/8)', 'size (x 8/8)', 'top-1 % validation (selection)', 'delta vs FP32 (validation)'];
+  return d.heldOut ? [...headers, 'top-1 % test (held-out)', 'delta vs FP32 (test)'] : headers;
+}
+
 function summaryRows(d: ReportData): string[][] {
-  const row = (label: string, c: CostSummary & { top1: number | null }) => [
+  const held = d.heldOut;
+  const row = (label: string, c: CostSummary & { top1: number | null; testTop1?: number | null }) => [
     label,
     ratio(c.latencyMs, d.uniform8.latencyMs),
     ratio(c.energyUj, d.uniform8.energyUj),
     ratio(c.sizeBytes, d.uniform8.sizeBytes),
     c.top1 === null ? '-' : fmt(c.top1, 4),
-    c.top1 === null ? '-' : `${c.top1 - d.baselineTop1 >= 0 ? '+' : ''}${fmt(c.top1 - d.baselineTop1, 3)}`,
+    delta(c.top1, d.baselineTop1),
+    ...(held ? [c.testTop1 === null || c.testTop1 === undefined ? '-' : fmt(c.testTop1, 4), delta(c.testTop1, held.baselineTop1)] : []),
   ];
   const rows = [row(`haq ${d.strategy} (episode ${d.best.episode})`, d.best), row('uniform 8/8', d.uniform8)];
   if (d.bestUniform) rows.push(row(`uniform ${d.bestUniform.bits}/${d.constraint.kind === 'size' ? 'float' : d.bestUniform.bits} (best in budget)`, d.bestUniform));
-  else rows.push(['uniform (best in budget)', 'none fits', '', '', '', '']);
+  else rows.push(['uniform (best in budget)', 'none fits', '', '', '', '', ...(held ? ['', ''] : [])]);
+  rows.push(['FP32 (unquantized)', '-', '-', '-', fmt(d.baselineTop1, 4), '', ...(held ? [fmt(held.baselineTop1, 4), ''] : [])]);
   return rows;
+}
+
+/** Which split each top-1 column is measured on, and the caveat of the validation one. */
+function splitsNote(d: ReportData): string {
+  const val = `Validation (selection): ${d.validationSamples} samples of val-inputs.npy; the search picked its policy by this figure, so the policy's validation top-1 is optimistically biased.`;
+  if (!d.heldOut) {
+    return `<p class="note">${val} <b>No held-out test split</b>: the data folder has no test-inputs.npy, so there is no unbiased accuracy for this policy; add test-inputs.npy (and test-labels.npy) to the data folder to get one.</p>`;
+  }
+  const mode = d.heldOut.accuracyMode === 'fidelity' ? ' (fidelity: no test-labels.npy, agreement with the FP32 model)' : '';
+  return `<p class="note">${val} Test (held-out): ${d.heldOut.samples} samples of test-inputs.npy${mode}, never seen by the search: the unbiased estimate.</p>`;
 }
 
 function table(headers: string[], rows: string[][]): string {
@@ -105,15 +137,16 @@ export async function renderReport(d: ReportData): Promise<string> {
 <style>
 body{font-family:system-ui,sans-serif;margin:2em auto;max-width:760px;color:#222}
 table{border-collapse:collapse;margin:1em 0;font-size:14px}td,th{border-bottom:1px solid #ddd;padding:3px 10px;text-align:right}
-td:first-child,th:first-child{text-align:left}figure{margin:1.5em 0}small{color:#666}
+td:first-child,th:first-child{text-align:left}figure{margin:1.5em 0}small{color:#666}.note{font-size:14px;color:#444}
 </style></head><body>
 <h1>haq search report</h1>
 <p>${headline}. Strategy <b>${esc(d.strategy)}</b>, seed ${d.seed}, ${d.history.length} policies evaluated. Search <code>${esc(d.searchId)}</code>.</p>
-<p>FP32 top-1 ${fmt(d.baselineTop1, 4)}%${d.accuracyMode === 'fidelity' ? ' (fidelity mode: agreement with the FP32 model, no labels)' : ''}.
+<p>FP32 top-1 ${fmt(d.baselineTop1, 4)}% on validation${d.heldOut ? `, ${fmt(d.heldOut.baselineTop1, 4)}% on the held-out test split` : ''}${d.accuracyMode === 'fidelity' ? ' (fidelity mode: agreement with the FP32 model, no labels)' : ''}.
 Accuracy is post-training quantization with calibrated activation ranges, no fine-tuning.</p>
 <h2>Against uniform quantization</h2>
-${table(['policy', `latency (x 8/8)`, 'energy (x 8/8)', 'size (x 8/8)', 'top-1 %', 'top-1 delta'], summaryRows(d))}
+${table(summaryHeaders(d), summaryRows(d))}
 <small>x 8/8: cost relative to every layer at 8-bit weights and activations on the same target; lower is better.</small>
+${splitsNote(d)}
 ${charts.map((svg) => `<figure>${svg}</figure>`).join('\n')}
 <h2>Layers</h2>
 ${table(['#', 'layer', 'wBits', 'aBits', 'latency ms', '8/8 ms', 'energy uJ', '8/8 uJ', 'weight bytes'], layerRows)}

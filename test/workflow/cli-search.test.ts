@@ -42,8 +42,26 @@ describe('haq search', () => {
     assert.equal(summary.layers.length, 6);
     assert.ok(typeof summary.top1 === 'number' && typeof summary.top1Fp32 === 'number' && summary.energyUj > 0);
     for (const f of ['policy.json', 'report.html', 'model.quant.onnx']) assert.ok(existsSync(join(out, f)), f);
-    assert.deepEqual(JSON.parse(readFileSync(join(out, 'policy.json'), 'utf8')).layers, summary.layers);
+    const policy = JSON.parse(readFileSync(join(out, 'policy.json'), 'utf8'));
+    assert.deepEqual(policy.layers, summary.layers);
     assert.match(r.stderr, /episode 2\/2/, 'progress lines on stderr when not a TTY');
+    // Held-out figures from the zoo data's test split, as recorded in policy.json.
+    assert.equal(summary.valSamples, 100);
+    assert.equal(summary.testSamples, 2000);
+    assert.equal(summary.testAccuracyMode, 'labels');
+    assert.ok(typeof summary.testTop1 === 'number' && typeof summary.testTop1Fp32 === 'number');
+    assert.equal(summary.testTop1, policy.metrics.testTop1);
+    assert.equal(summary.testTop1Fp32, policy.metrics.testTop1Fp32);
+    assert.equal(summary.uniform8.testTop1, policy.metrics.uniform8.testTop1);
+  });
+
+  it('prints validation (selection) and test (held-out) top-1 in the text summary', async () => {
+    const out = join(tmp.dir, 'text');
+    const r = await haq('search', model, '--data', data, ...small, '--seed', '5', '--out', out);
+    assert.equal(r.code, 0, r.stderr);
+    const m = JSON.parse(readFileSync(join(out, 'policy.json'), 'utf8')).metrics;
+    assert.match(r.stdout, new RegExp(`validation \\(selection, 100 samples\\): top-1 ${m.top1.toFixed(2)} %`));
+    assert.match(r.stdout, new RegExp(`test \\(held-out, 2000 samples\\): top-1 ${m.testTop1.toFixed(2)} % \\(FP32 ${m.testTop1Fp32.toFixed(2)} %, uniform 8/8 ${m.uniform8.testTop1.toFixed(2)} %`));
   });
 
   const bad: Array<[string, string[], RegExp]> = [

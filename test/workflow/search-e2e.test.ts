@@ -3,15 +3,23 @@
  * handlers over filesystem stores, on the zoo's fmnist-cnn (few episodes, 100 validation
  * samples): a clean run; transient failures that are retried give the identical result; a
  * continue-as-new crossing gives the same policy; failures write status.json and leave
- * earlier results untouched.
+ * earlier results untouched; the held-out test-split figures equal a direct evaluation.
  */
 import assert from 'node:assert/strict';
-import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { runLocalSearch, type LocalSearchResult } from '../../cli/embedded/local';
 import type { HandlerMap } from '../../cli/embedded/runner';
+import { makeHandler as makeFinalize } from '../../functions/finalize';
+import { EvaluatorCache } from '../../functions/lib/search-context';
+import { silentLogger } from '../../functions/lib/runtime';
+import { loadDataset, requireSplit } from '../../shared/data/dataset';
 import { searchKeys } from '../../shared/keys';
+import { LayerTable } from '../../shared/onnx/types';
+import { Calibration } from '../../shared/quant/calibration';
+import { prepareQuantEvaluator } from '../../shared/quant/evaluator';
+import { FsStore } from '../../shared/store/fs-store';
 import { getJson } from '../../shared/store/object-store';
 import { SearchHistory, SearchStatus } from '../../shared/search/results';
 import { expectClose } from '../helpers/expect-close';
@@ -68,6 +76,81 @@ describe('search state machine, embedded, end to end', () => {
     assert.ok(html.startsWith('<!doctype html>') && (html.match(/<svg/g) ?? []).length >= 4, 'report with inline SVG charts');
     assert.ok(!/<script|https?:\/\/(?!www\.w3\.org)/.test(html), 'report is self-contained');
     assert.ok(statSync(clean.files!.quantModel).size > 1000);
+  });
+
+  it('records held-out test-split figures equal to a direct evaluation of the same policies', async () => {
+    const m = policyOf(clean).metrics;
+    assert.equal(m.valSamples, 100, 'validation limited by evalSamples');
+    assert.equal(m.testSamples, 2000, 'the whole test split');
+    assert.equal(m.testAccuracyMode, 'labels');
+    // An independent evaluator (its own session) over the search's layer table and calibration.
+    const [table, calibration] = await Promise.all([
+      getJson(clean.stores.work, searchKeys.layers(clean.searchId), LayerTable),
+      getJson(clean.stores.work, searchKeys.calibration(clean.searchId), Calibration),
+    ]);
+    const evaluator = await prepareQuantEvaluator(readFileSync(model), table, calibration, { seed: base.seed });
+    try {
+      const test = requireSplit(await loadDataset(new FsStore(data), '', ['test']), 'test');
+      const policy = policyOf(clean);
+      const uniform = (b: number) => ({ layers: table.layers.map((l) => ({ name: l.name, wBits: b, aBits: b })) });
+      expectClose(m.testTop1, (await evaluator.evaluate({ layers: policy.layers }, test)).top1, { atol: 1e-9 });
+      expectClose(m.testTop1Fp32, (await evaluator.evaluateFp32(test)).top1, { atol: 1e-9 });
+      expectClose(m.uniform8.testTop1, (await evaluator.evaluate(uniform(8), test)).top1, { atol: 1e-9 });
+      assert.ok(m.bestUniform, 'a uniform bitwidth fits latency 0.5');
+      expectClose(m.bestUniform.testTop1, (await evaluator.evaluate(uniform(m.bestUniform.bits), test)).top1, { atol: 1e-9 });
+    } finally {
+      await evaluator.close();
+    }
+    const html = readFileSync(clean.files!.report, 'utf8');
+    assert.match(html, /<th>top-1 % validation \(selection\)<\/th>.*<th>top-1 % test \(held-out\)<\/th>/);
+    assert.ok(html.includes(`<td>${Number(m.testTop1.toPrecision(4))}</td>`), 'the policy row shows its test top-1');
+  });
+
+  it('Finalize run again publishes the same policy.json and report.html (idempotent)', async () => {
+    const { work, results } = clean.stores;
+    const key = (k: string) => join(results.root, ...k.split('/'));
+    const policyBefore = readFileSync(key(clean.final!.keys.policy), 'utf8');
+    const reportBefore = readFileSync(key(clean.final!.keys.report), 'utf8');
+    const evaluators = new EvaluatorCache();
+    try {
+      const finalize = makeFinalize({ stores: clean.stores, logger: silentLogger(), now: () => new Date(0), faults: [], evaluators });
+      const again = await finalize({ searchId: clean.searchId });
+      assert.deepEqual(again, clean.final);
+    } finally {
+      await evaluators.close();
+    }
+    assert.equal(readFileSync(key(clean.final!.keys.policy), 'utf8'), policyBefore);
+    assert.equal(readFileSync(key(clean.final!.keys.report), 'utf8'), reportBefore);
+    assert.deepEqual(await work.list('locks/'), []);
+  });
+
+  it('without a test split: null held-out figures and a report that says so', async () => {
+    const dir = join(tmp.dir, 'no-test-data');
+    mkdirSync(dir, { recursive: true });
+    for (const f of readdirSync(data).filter((f) => !f.startsWith('test-'))) copyFileSync(join(data, f), join(dir, f));
+    const r = await runLocalSearch({ modelPath: model, dataDir: dir, outDir: join(tmp.dir, 'no-test'), config: { ...base, episodes: 2 }, retryDelayMs: 0 });
+    assert.equal(r.outcome.status, 'SUCCEEDED', JSON.stringify(r.outcome.error));
+    const m = policyOf(r).metrics;
+    assert.equal(m.testTop1, null);
+    assert.equal(m.testTop1Fp32, null);
+    assert.equal(m.testSamples, null);
+    assert.equal(m.uniform8.testTop1, null);
+    const html = readFileSync(r.files!.report, 'utf8');
+    assert.match(html, /No held-out test split<\/b>: the data folder has no test-inputs\.npy/);
+    assert.ok(!/test \(held-out\)/.test(html));
+  });
+
+  it('test inputs without labels: held-out figures in fidelity mode (agreement with FP32)', async () => {
+    const dir = join(tmp.dir, 'fidelity-test-data');
+    mkdirSync(dir, { recursive: true });
+    for (const f of readdirSync(data).filter((f) => f !== 'test-labels.npy')) copyFileSync(join(data, f), join(dir, f));
+    const r = await runLocalSearch({ modelPath: model, dataDir: dir, outDir: join(tmp.dir, 'fidelity-test'), config: { ...base, episodes: 2 }, retryDelayMs: 0 });
+    assert.equal(r.outcome.status, 'SUCCEEDED', JSON.stringify(r.outcome.error));
+    const m = policyOf(r).metrics;
+    assert.equal(m.testAccuracyMode, 'fidelity');
+    assert.equal(m.testTop1Fp32, 100, 'FP32 agrees with itself');
+    assert.ok(m.testTop1 > 50 && m.testTop1 <= 100, `fidelity ${m.testTop1}`);
+    assert.match(readFileSync(r.files!.report, 'utf8'), /fidelity: no test-labels\.npy/);
   });
 
   it('marks status.json succeeded and releases the lock', async () => {

@@ -17,9 +17,11 @@ const data = (): ReportData => ({
     { name: 'conv1', wBits: 8, aBits: 8, latencyMs: 2, latency8Ms: 2, energyUj: 5, energy8Uj: 5, sizeBytes: 100, size8Bytes: 100 },
     { name: 'fc', wBits: 4, aBits: 3, latencyMs: 1, latency8Ms: 4, energyUj: 2, energy8Uj: 8, sizeBytes: 50, size8Bytes: 100 },
   ],
-  best: { top1: 88.5, reward: -0.15, episode: 2, latencyMs: 3, energyUj: 7, sizeBytes: 150 },
-  uniform8: { top1: 89.5, latencyMs: 6, energyUj: 13, sizeBytes: 200 },
-  bestUniform: { bits: 4, top1: 85, latencyMs: 3, energyUj: 6.5, sizeBytes: 100 },
+  best: { top1: 88.5, testTop1: 87.25, reward: -0.15, episode: 2, latencyMs: 3, energyUj: 7, sizeBytes: 150 },
+  uniform8: { top1: 89.5, testTop1: 88.75, latencyMs: 6, energyUj: 13, sizeBytes: 200 },
+  bestUniform: { bits: 4, top1: 85, testTop1: 84, latencyMs: 3, energyUj: 6.5, sizeBytes: 100 },
+  validationSamples: 500,
+  heldOut: { samples: 2000, accuracyMode: 'labels', baselineTop1: 89 },
   history: [
     { episode: 0, reward: -1, top1: 80, costRatio: 0.45 },
     { episode: 1, reward: -0.5, top1: 85, costRatio: 0.5 },
@@ -57,6 +59,26 @@ describe('renderReport', () => {
     // latency 3/6 = 0.5x, energy 7/13, size 150/200 = 0.75x, top-1 delta 88.5 - 90 = -1.5
     assert.match(html, /<td>haq ddpg \(episode 2\)<\/td><td>0\.5x<\/td><td>0\.538x<\/td><td>0\.75x<\/td><td>88\.5<\/td><td>-1\.5<\/td>/);
     assert.match(html, /<td>uniform 4\/4 \(best in budget\)<\/td><td>0\.5x<\/td>/);
+  });
+
+  it('puts the held-out test top-1 beside the validation (selection) top-1, each against its own FP32', async () => {
+    const html = await renderReport(data());
+    assert.match(html, /<th>top-1 % validation \(selection\)<\/th><th>delta vs FP32 \(validation\)<\/th><th>top-1 % test \(held-out\)<\/th><th>delta vs FP32 \(test\)<\/th>/);
+    // validation 88.5 - 90 = -1.5; test 87.25 - 89 = -1.75
+    assert.match(html, /<td>haq ddpg \(episode 2\)<\/td>(<td>[^<]*<\/td>){3}<td>88\.5<\/td><td>-1\.5<\/td><td>87\.25<\/td><td>-1\.75<\/td><\/tr>/);
+    assert.match(html, /<td>uniform 8\/8<\/td>(<td>[^<]*<\/td>){3}<td>89\.5<\/td><td>-0\.5<\/td><td>88\.75<\/td><td>-0\.25<\/td><\/tr>/);
+    assert.match(html, /<td>uniform 4\/4 \(best in budget\)<\/td>(<td>[^<]*<\/td>){5}<td>84<\/td><td>-5<\/td><\/tr>/);
+    assert.match(html, /<td>FP32 \(unquantized\)<\/td>(<td>[^<]*<\/td>){3}<td>90<\/td><td><\/td><td>89<\/td>/);
+    assert.match(html, /Test \(held-out\): 2000 samples of test-inputs\.npy/);
+    assert.ok(!/No held-out test split/.test(html));
+  });
+
+  it('says so when the data folder has no test split, without a test column', async () => {
+    const html = await renderReport({ ...data(), heldOut: null });
+    assert.match(html, /<b>No held-out test split<\/b>: the data folder has no test-inputs\.npy/);
+    assert.match(html, /validation \(selection\)/);
+    assert.ok(!/test \(held-out\)/.test(html));
+    assert.match(html, /<td>haq ddpg \(episode 2\)<\/td>(<td>[^<]*<\/td>){3}<td>88\.5<\/td><td>-1\.5<\/td><\/tr>/);
   });
 
   it('gives the same bytes for the same data', async () => {
