@@ -4,48 +4,21 @@
  * on stderr, exit code 1 and no stack trace.
  */
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { writeFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 import { encodeNpy } from '../../shared/data/npy';
 import { Rng } from '../../shared/rng';
+import { assertOneLineError, haq } from '../helpers/cli';
 import { tempDir } from '../helpers/tmp';
 import { dynamicSpatialCnn, linearClassifier, noLayerModel, plainCnn, unknownOpModel } from '../fixtures/models';
 
-const root = fileURLToPath(new URL('../..', import.meta.url));
-const run = promisify(execFile);
 const tmp = tempDir('haq-cli');
 after(tmp.cleanup);
 const p = (name: string) => join(tmp.dir, name);
 
-interface Result {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
 
-async function haq(...args: string[]): Promise<Result> {
-  try {
-    const { stdout, stderr } = await run(process.execPath, ['--import', 'tsx', 'cli/main.ts', ...args], { cwd: root, env: { ...process.env, HAQ_DEBUG: '' } });
-    return { code: 0, stdout, stderr };
-  } catch (err) {
-    const e = err as { code: number; stdout: string; stderr: string };
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-  }
-}
 
-/** One clear line: `haq: <ErrorName>: ...`, exit 1, no stack trace. */
-function assertOneLineError(r: Result, name: string, pattern: RegExp): void {
-  assert.equal(r.code, 1, `exit code (stderr: ${r.stderr})`);
-  const lines = r.stderr.trim().split('\n');
-  assert.equal(lines.length, 1, `one stderr line, got:\n${r.stderr}`);
-  assert.match(lines[0], new RegExp(`^haq: ${name}: `));
-  assert.match(lines[0], pattern);
-  assert.doesNotMatch(r.stderr, /\n\s+at /);
-}
 
 const features = 6;
 const classes = 4;
@@ -88,7 +61,7 @@ before(() => {
 
 describe('haq inspect', { concurrency: 3 }, () => {
   it('--json prints the layer table', async () => {
-    const r = await haq('inspect', p('cnn.onnx'), '--json');
+    const r = await haq(['inspect', p('cnn.onnx'), '--json']);
     assert.equal(r.code, 0, r.stderr);
     const out = JSON.parse(r.stdout);
     assert.deepEqual(Object.keys(out.layers[0]), ['name', 'kind', 'inChannels', 'outChannels', 'kernel', 'stride', 'groups', 'inputShape', 'outputShape', 'params', 'macs']);
@@ -97,7 +70,7 @@ describe('haq inspect', { concurrency: 3 }, () => {
   });
 
   it('prints a readable table without --json, and honours --input-shape', async () => {
-    const r = await haq('inspect', p('cnn.onnx'), '--input-shape', '2,3,32,32');
+    const r = await haq(['inspect', p('cnn.onnx'), '--input-shape', '2,3,32,32']);
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /3 quantizable layers for input 2x3x32x32/);
     assert.match(r.stdout, /conv2\s+conv\s+8\s+16\s+3x3\s+2x2\s+1\s+2x8x16x16\s+2x16x8x8/);
@@ -105,23 +78,23 @@ describe('haq inspect', { concurrency: 3 }, () => {
   });
 
   it('dynamic spatial dims: an error asking for --input-shape, then success with it', async () => {
-    assertOneLineError(await haq('inspect', p('dynamic.onnx')), 'InvalidInputError', /dynamic dims \[N, 3, \?, \?\]; pass --input-shape/);
-    const r = await haq('inspect', p('dynamic.onnx'), '--input-shape', '1,3,20,20', '--json');
+    assertOneLineError(await haq(['inspect', p('dynamic.onnx')]), 'InvalidInputError', /dynamic dims \[N, 3, \?, \?\]; pass --input-shape/);
+    const r = await haq(['inspect', p('dynamic.onnx'), '--input-shape', '1,3,20,20', '--json']);
     assert.equal(r.code, 0, r.stderr);
     assert.deepEqual(JSON.parse(r.stdout).layers[0].outputShape, [1, 4, 20, 20]);
   });
 
   it('bad models: one clear error line each', async () => {
-    assertOneLineError(await haq('inspect', p('notes.onnx')), 'UnsupportedModelError', /notes\.onnx is not an ONNX model/);
-    assertOneLineError(await haq('inspect', p('truncated.onnx')), 'UnsupportedModelError', /truncated/);
-    assertOneLineError(await haq('inspect', p('unknown-op.onnx')), 'UnsupportedModelError', /uses the op FooBar/);
-    assertOneLineError(await haq('inspect', p('no-layer.onnx')), 'UnsupportedModelError', /has no quantizable layer/);
-    assertOneLineError(await haq('inspect', p('missing.onnx')), 'InvalidInputError', /missing\.onnx does not exist/);
-    assertOneLineError(await haq('inspect', p('cnn.onnx'), '--input-shape', '1,3,x'), 'InvalidInputError', /--input-shape "1,3,x"/);
+    assertOneLineError(await haq(['inspect', p('notes.onnx')]), 'UnsupportedModelError', /notes\.onnx is not an ONNX model/);
+    assertOneLineError(await haq(['inspect', p('truncated.onnx')]), 'UnsupportedModelError', /truncated/);
+    assertOneLineError(await haq(['inspect', p('unknown-op.onnx')]), 'UnsupportedModelError', /uses the op FooBar/);
+    assertOneLineError(await haq(['inspect', p('no-layer.onnx')]), 'UnsupportedModelError', /has no quantizable layer/);
+    assertOneLineError(await haq(['inspect', p('missing.onnx')]), 'InvalidInputError', /missing\.onnx does not exist/);
+    assertOneLineError(await haq(['inspect', p('cnn.onnx'), '--input-shape', '1,3,x']), 'InvalidInputError', /--input-shape "1,3,x"/);
   });
 
   it('--json errors are a JSON document on stdout too', async () => {
-    const r = await haq('inspect', p('notes.onnx'), '--json');
+    const r = await haq(['inspect', p('notes.onnx'), '--json']);
     assert.equal(r.code, 1);
     assert.equal(JSON.parse(r.stdout).error.name, 'UnsupportedModelError');
   });
@@ -129,7 +102,7 @@ describe('haq inspect', { concurrency: 3 }, () => {
 
 describe('haq eval', { concurrency: 3 }, () => {
   it('--json top-1 equals the hand-computed argmax accuracy', async () => {
-    const r = await haq('eval', p('linear.onnx'), '--data', p('data'), '--json', '--batch-size', '5');
+    const r = await haq(['eval', p('linear.onnx'), '--data', p('data'), '--json', '--batch-size', '5']);
     assert.equal(r.code, 0, r.stderr);
     const out = JSON.parse(r.stdout);
     assert.equal(out.top1, 50); // even samples carry the hand argmax, odd ones another class
@@ -140,17 +113,17 @@ describe('haq eval', { concurrency: 3 }, () => {
   });
 
   it('without labels reports fidelity, readable text without --json', async () => {
-    const r = await haq('eval', p('linear.onnx'), '--data', p('data-nolabels'));
+    const r = await haq(['eval', p('linear.onnx'), '--data', p('data-nolabels')]);
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /fidelity/);
     assert.match(r.stdout, /top-1 100\.00 %/);
   });
 
   it('bad data: one clear error line each', async () => {
-    assertOneLineError(await haq('eval', p('linear.onnx'), '--data', p('data-shape')), 'InvalidDataError', /samples of shape \[2, 3\] .* \[N, 6\]/);
-    assertOneLineError(await haq('eval', p('linear.onnx'), '--data', p('data-range')), 'InvalidDataError', /val-labels\.npy\[3\] = 4 is out of range: the model outputs 4 classes/);
-    assertOneLineError(await haq('eval', p('linear.onnx'), '--data', p('nowhere')), 'InvalidInputError', /is not a folder/);
-    assertOneLineError(await haq('eval', p('linear.onnx'), '--data', p('data'), '--split', 'test'), 'InvalidDataError', /no data in .*data: expected test-inputs\.npy/);
-    assertOneLineError(await haq('eval', p('truncated.onnx'), '--data', p('data')), 'UnsupportedModelError', /truncated/);
+    assertOneLineError(await haq(['eval', p('linear.onnx'), '--data', p('data-shape')]), 'InvalidDataError', /samples of shape \[2, 3\] .* \[N, 6\]/);
+    assertOneLineError(await haq(['eval', p('linear.onnx'), '--data', p('data-range')]), 'InvalidDataError', /val-labels\.npy\[3\] = 4 is out of range: the model outputs 4 classes/);
+    assertOneLineError(await haq(['eval', p('linear.onnx'), '--data', p('nowhere')]), 'InvalidInputError', /is not a folder/);
+    assertOneLineError(await haq(['eval', p('linear.onnx'), '--data', p('data'), '--split', 'test']), 'InvalidDataError', /no data in .*data: expected test-inputs\.npy/);
+    assertOneLineError(await haq(['eval', p('truncated.onnx'), '--data', p('data')]), 'UnsupportedModelError', /truncated/);
   });
 });

@@ -3,28 +3,15 @@
  * the three files on success; one error line and exit 1 for bad flags and failed searches.
  */
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
+import { haq } from '../helpers/cli';
 import { tempDir } from '../helpers/tmp';
 
-const root = fileURLToPath(new URL('../..', import.meta.url));
-const run = promisify(execFile);
 const tmp = tempDir('haq-cli-search');
 after(tmp.cleanup);
 
-async function haq(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await run(process.execPath, ['--import', 'tsx', 'cli/main.ts', ...args], { cwd: root, env: { ...process.env, HAQ_DEBUG: '' } });
-    return { code: 0, stdout, stderr };
-  } catch (err) {
-    const e = err as { code: number; stdout: string; stderr: string };
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-  }
-}
 
 const model = 'models/zoo/fmnist-cnn/model.onnx';
 const data = 'models/zoo/data';
@@ -33,7 +20,7 @@ const small = ['--episodes', '2', '--warmup', '2', '--eval-samples', '100'];
 describe('haq search', () => {
   it('writes policy.json, report.html, model.quant.onnx and prints a JSON summary', async () => {
     const out = join(tmp.dir, 'ok');
-    const r = await haq('search', model, '--data', data, '--hardware', 'bitfusion', '--constraint', 'energy:0.9', ...small, '--seed', '5', '--out', out, '--json');
+    const r = await haq(['search', model, '--data', data, '--hardware', 'bitfusion', '--constraint', 'energy:0.9', ...small, '--seed', '5', '--out', out, '--json']);
     assert.equal(r.code, 0, r.stderr);
     const summary = JSON.parse(r.stdout);
     assert.equal(summary.target, 'bitfusion');
@@ -57,7 +44,7 @@ describe('haq search', () => {
 
   it('prints validation (selection) and test (held-out) top-1 in the text summary', async () => {
     const out = join(tmp.dir, 'text');
-    const r = await haq('search', model, '--data', data, ...small, '--seed', '5', '--out', out);
+    const r = await haq(['search', model, '--data', data, ...small, '--seed', '5', '--out', out]);
     assert.equal(r.code, 0, r.stderr);
     const m = JSON.parse(readFileSync(join(out, 'policy.json'), 'utf8')).metrics;
     assert.match(r.stdout, new RegExp(`validation \\(selection, 100 samples\\): top-1 ${m.top1.toFixed(2)} %`));
@@ -73,7 +60,7 @@ describe('haq search', () => {
   ];
   for (const [what, flags, message] of bad) {
     it(`rejects ${what} with one error line and exit 1`, async () => {
-      const r = await haq('search', model, '--data', data, ...small, '--out', join(tmp.dir, 'bad'), ...flags);
+      const r = await haq(['search', model, '--data', data, ...small, '--out', join(tmp.dir, 'bad'), ...flags]);
       assert.equal(r.code, 1);
       const lines = r.stderr.trim().split('\n').filter((l) => l.startsWith('haq:'));
       assert.equal(lines.length, 1, r.stderr);
@@ -87,7 +74,7 @@ describe('haq sweep', () => {
   it('rejects a sweep file without models', async () => {
     const file = join(tmp.dir, 'sweep.json');
     writeFileSync(file, JSON.stringify({ targets: ['bismo-edge'], constraints: ['latency:0.5'] }));
-    const r = await haq('sweep', '--config', file, '--out', join(tmp.dir, 'sw'));
+    const r = await haq(['sweep', '--config', file, '--out', join(tmp.dir, 'sw')]);
     assert.equal(r.code, 1);
     assert.match(r.stderr, /haq: InvalidInputError: .*"models"/);
   });

@@ -3,42 +3,22 @@
  * specifies, a custom target file, and one clear error line for each bad input.
  */
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 import { costJson, parseBatch, readHardwareOption } from '../../../cli/commands/cost';
 import { InvalidInputError, UnknownTargetError } from '../../../shared/errors';
 import { buildCostTable } from '../../../shared/hardware/cost-table';
 import { resolveTarget, targetNames } from '../../../shared/hardware/targets';
 import { zooLayerTable } from '../../../shared/zoo/architectures';
+import { assertOneLineError, haq, repoRoot } from '../../helpers/cli';
 import { tempDir } from '../../helpers/tmp';
 
-const root = fileURLToPath(new URL('../../..', import.meta.url));
-const run = promisify(execFile);
 const tmp = tempDir('haq-cost-cli');
 after(tmp.cleanup);
 const model = join(tmp.dir, 'mnv1.onnx');
 
-async function haq(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await run(process.execPath, ['--import', 'tsx', 'cli/main.ts', ...args], { cwd: root, env: { ...process.env, HAQ_DEBUG: '' } });
-    return { code: 0, stdout, stderr };
-  } catch (err) {
-    const e = err as { code: number; stdout: string; stderr: string };
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-  }
-}
 
-function oneErrorLine(r: { code: number; stderr: string }, name: string, pattern: RegExp): void {
-  assert.equal(r.code, 1);
-  const lines = r.stderr.trim().split('\n').filter((l) => !l.startsWith('npm warn'));
-  assert.equal(lines.length, 1, r.stderr);
-  assert.match(lines[0], new RegExp(`^haq: ${name}: `));
-  assert.match(lines[0], pattern);
-}
 
 const grid = (g: unknown): void => {
   assert.ok(Array.isArray(g) && g.length === 8 && g.every((row) => Array.isArray(row) && row.length === 8 && row.every((v) => typeof v === 'number')));
@@ -46,14 +26,14 @@ const grid = (g: unknown): void => {
 
 describe('haq zoo and haq cost', () => {
   before(async () => {
-    const r = await haq('zoo', 'mobilenet-v1', '--out', model, '--resolution', '96', '--json');
+    const r = await haq(['zoo', 'mobilenet-v1', '--out', model, '--resolution', '96', '--json']);
     assert.equal(r.code, 0, r.stderr);
     const summary = JSON.parse(r.stdout) as { layers: number; macs: number };
     assert.equal(summary.layers, 28);
   });
 
   it('cost --json: {target, layers: [{name, latencyCycles, latencyMs, energyUj}], uniform "1".."8"}', async () => {
-    const r = await haq('cost', model, '--hardware', 'bitfusion', '--batch', '2', '--json');
+    const r = await haq(['cost', model, '--hardware', 'bitfusion', '--batch', '2', '--json']);
     assert.equal(r.code, 0, r.stderr);
     const doc = JSON.parse(r.stdout) as { target: { name: string; batch: number }; layers: Array<Record<string, unknown>>; uniform: Record<string, Record<string, number>> };
     assert.deepEqual(Object.keys(doc), ['target', 'layers', 'uniform']);
@@ -71,31 +51,31 @@ describe('haq zoo and haq cost', () => {
   });
 
   it('cost with a custom target file (docs/examples/my-chip.json) prints the readable table', async () => {
-    const r = await haq('cost', model, '--hardware', join(root, 'docs/examples/my-chip.json'));
+    const r = await haq(['cost', model, '--hardware', join(repoRoot, 'docs/examples/my-chip.json')]);
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /on my-chip \(bitfusion, batch 16\)/);
     assert.match(r.stdout, /^8\/8 /m);
   });
 
   it('unknown target: one line naming it and every known target', async () => {
-    const r = await haq('cost', model, '--hardware', 'tpu-v9');
-    oneErrorLine(r, 'UnknownTargetError', /"tpu-v9"/);
+    const r = await haq(['cost', model, '--hardware', 'tpu-v9']);
+    assertOneLineError(r, 'UnknownTargetError', /"tpu-v9"/);
     for (const name of targetNames()) assert.match(r.stderr, new RegExp(name));
   });
 
   it('custom target file with a missing and a negative field', async () => {
     const file = join(tmp.dir, 'bad-chip.json');
     writeFileSync(file, JSON.stringify({ kind: 'roofline', name: 'bad', peakOpsPerSecond: { '8': -1 }, batch: 1 }));
-    const r = await haq('cost', model, '--hardware', file);
-    oneErrorLine(r, 'UnknownTargetError', /peakOpsPerSecond\.8: Number must be greater than 0.*memoryBandwidthBytesPerSecond: Required \(missing\)/);
+    const r = await haq(['cost', model, '--hardware', file]);
+    assertOneLineError(r, 'UnknownTargetError', /peakOpsPerSecond\.8: Number must be greater than 0.*memoryBandwidthBytesPerSecond: Required \(missing\)/);
   });
 
   it('batch 0', async () => {
-    oneErrorLine(await haq('cost', model, '--hardware', 'bismo-edge', '--batch', '0'), 'InvalidInputError', /--batch 0/);
+    assertOneLineError(await haq(['cost', model, '--hardware', 'bismo-edge', '--batch', '0']), 'InvalidInputError', /--batch 0/);
   });
 
   it('zoo: unknown architecture', async () => {
-    oneErrorLine(await haq('zoo', 'vgg-16', '--out', join(tmp.dir, 'x.onnx')), 'InvalidInputError', /unknown architecture "vgg-16"; choose one of mobilenet-v1/);
+    assertOneLineError(await haq(['zoo', 'vgg-16', '--out', join(tmp.dir, 'x.onnx')]), 'InvalidInputError', /unknown architecture "vgg-16"; choose one of mobilenet-v1/);
   });
 });
 
@@ -112,7 +92,7 @@ describe('cost command helpers (in process)', () => {
 
   it('readHardwareOption: names pass through, files are read, a missing file names its path', async () => {
     assert.equal(await readHardwareOption('bismo-edge'), 'bismo-edge');
-    assert.equal(((await readHardwareOption(join(root, 'docs/examples/my-gpu.json'))) as { name: string }).name, 'my-gpu');
+    assert.equal(((await readHardwareOption(join(repoRoot, 'docs/examples/my-gpu.json'))) as { name: string }).name, 'my-gpu');
     await assert.rejects(readHardwareOption('./no-such-chip.json'), (e: unknown) => e instanceof UnknownTargetError && /no-such-chip\.json cannot be read/.test(e.message));
     const notObject = join(tmp.dir, 'list.json');
     writeFileSync(notObject, '[1, 2]');

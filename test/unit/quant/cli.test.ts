@@ -3,49 +3,24 @@
  * and data folder in a temporary folder; bad input gives one error line and exit code 1.
  */
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 import { evaluateSession } from '../../../shared/data/evaluate';
 import { encodeNpy } from '../../../shared/data/npy';
 import { ModelSession } from '../../../shared/onnx/runtime';
 import { calibrate } from '../../../shared/quant/calibration';
 import { prepareQuantEvaluator, splitFromTensor } from '../../../shared/quant/evaluator';
+import { assertOneLineError, haq } from '../../helpers/cli';
 import { tempDir } from '../../helpers/tmp';
 import { buildMlp, randomInputs, type SmallModel } from './small-models';
 
-const root = fileURLToPath(new URL('../../..', import.meta.url));
-const run = promisify(execFile);
 const tmp = tempDir('haq-quant-cli');
 after(tmp.cleanup);
 const p = (name: string) => join(tmp.dir, name);
 
-interface Result {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
 
-async function haq(...args: string[]): Promise<Result> {
-  try {
-    const { stdout, stderr } = await run(process.execPath, ['--import', 'tsx', 'cli/main.ts', ...args], { cwd: root, env: { ...process.env, HAQ_DEBUG: '' } });
-    return { code: 0, stdout, stderr };
-  } catch (err) {
-    const e = err as { code: number; stdout: string; stderr: string };
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-  }
-}
 
-function assertOneLineError(r: Result, name: string, pattern: RegExp): void {
-  assert.equal(r.code, 1, `exit code (stderr: ${r.stderr})`);
-  const lines = r.stderr.trim().split('\n');
-  assert.equal(lines.length, 1, `one stderr line, got:\n${r.stderr}`);
-  assert.match(lines[0], new RegExp(`^haq: ${name}: `));
-  assert.match(lines[0], pattern);
-}
 
 let m: SmallModel;
 const calib = randomInputs(50, [48, 8]);
@@ -73,7 +48,7 @@ before(async () => {
 
 describe('haq eval --policy / haq export', () => {
   it('eval --policy --json prints the FP32 keys plus sizeBytes, with the evaluator\'s top-1', async () => {
-    const r = await haq('eval', p('mlp.onnx'), '--data', p('data'), '--policy', p('policy.json'), '--json');
+    const r = await haq(['eval', p('mlp.onnx'), '--data', p('data'), '--policy', p('policy.json'), '--json']);
     assert.equal(r.code, 0, r.stderr);
     const out = JSON.parse(r.stdout);
     for (const k of ['top1', 'top5', 'samples', 'seconds', 'imagesPerSecond', 'sizeBytes']) assert.ok(k in out, k);
@@ -90,7 +65,7 @@ describe('haq eval --policy / haq export', () => {
   });
 
   it('export writes a QDQ model that onnxruntime runs with the evaluator\'s accuracy', async () => {
-    const r = await haq('export', p('mlp.onnx'), '--policy', p('policy.json'), '--data', p('data'), '--out', p('mlp.quant.onnx'), '--json');
+    const r = await haq(['export', p('mlp.onnx'), '--policy', p('policy.json'), '--data', p('data'), '--out', p('mlp.quant.onnx'), '--json']);
     assert.equal(r.code, 0, r.stderr);
     const out = JSON.parse(r.stdout);
     assert.deepEqual(out.layers.map((l: { activation: string }) => l.activation), ['qdq-int8', 'qdq-uint8', 'qdq-uint8']);
@@ -110,12 +85,12 @@ describe('haq eval --policy / haq export', () => {
   it('bad input: one clear error line each', async () => {
     const model = p('mlp.onnx');
     const [broken, unknown, bits, other, shape, noData] = await Promise.all([
-      haq('eval', model, '--data', p('data'), '--policy', p('broken.json')),
-      haq('eval', model, '--data', p('data'), '--policy', p('unknown.json')),
-      haq('eval', model, '--data', p('data'), '--policy', p('bits.json')),
-      haq('export', model, '--policy', p('other.json'), '--out', p('x.onnx'), '--data', p('data')),
-      haq('eval', model, '--data', p('bad-data'), '--policy', p('policy.json')),
-      haq('export', model, '--policy', p('policy.json'), '--out', p('x.onnx')),
+      haq(['eval', model, '--data', p('data'), '--policy', p('broken.json')]),
+      haq(['eval', model, '--data', p('data'), '--policy', p('unknown.json')]),
+      haq(['eval', model, '--data', p('data'), '--policy', p('bits.json')]),
+      haq(['export', model, '--policy', p('other.json'), '--out', p('x.onnx'), '--data', p('data')]),
+      haq(['eval', model, '--data', p('bad-data'), '--policy', p('policy.json')]),
+      haq(['export', model, '--policy', p('policy.json'), '--out', p('x.onnx')]),
     ]);
     assertOneLineError(broken, 'InvalidPolicyError', /broken\.json is not valid JSON/);
     assertOneLineError(unknown, 'InvalidPolicyError', /unknown layers "conv7"/);
