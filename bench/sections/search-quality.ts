@@ -105,7 +105,8 @@ export async function run(ctx: BenchContext): Promise<BenchSection> {
           createBudgetModel({ kind: setting.kind, ratio, minBits: 2, maxBits: 8, pinFirstLast: true }, layers, costTable);
         } catch (err) {
           if (!(err instanceof BudgetInfeasibleError)) throw err;
-          ratio = Math.ceil((err.minRatio + (1 - err.minRatio) / 2) * 100) / 100;
+          const halfway = Math.ceil((err.minRatio + (1 - err.minRatio) / 2) * 100) / 100;
+          ratio = halfway >= 1 && err.minRatio < 0.99 ? 0.99 : halfway; // keep some constraint
           ctx.log(`${name} ${setting.target}: ${err.message}; using ${ratio}`);
         }
         const best: Record<string, number[]> = {};
