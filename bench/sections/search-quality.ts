@@ -50,7 +50,9 @@ const spread = (xs: number[]): number => (xs.length > 1 ? Math.max(...xs) - Math
 
 export async function run(ctx: BenchContext): Promise<BenchSection> {
   const zoo = join(ctx.root, 'models', 'zoo');
-  const names = readdirSync(zoo).filter((n) => existsSync(join(zoo, n, 'model.onnx'))).sort();
+  const all = readdirSync(zoo).filter((n) => existsSync(join(zoo, n, 'model.onnx'))).sort();
+  // --quick: the first zoo model only (a smoke test of the section; the whole bench stays near a minute).
+  const names = ctx.quick ? all.slice(0, 1) : all;
   if (names.length === 0) throw new Error(`no models under ${zoo} (expected <name>/model.onnx)`);
   const seeds = ctx.quick ? [0] : [0, 1, 2];
   const episodes = ctx.quick ? 16 : 60;
