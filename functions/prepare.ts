@@ -5,6 +5,7 @@
  * activation ranges, and writes config.json, layers.json, calibration.json, status.json.
  * Idempotent: a retry with the same input derives the same search id and rewrites the same objects.
  */
+import { limits } from '../shared/limits';
 import { SearchConfig } from '../shared/config';
 import { checkSampleShape, loadDataset, requireSplit } from '../shared/data/dataset';
 import { InvalidInputError } from '../shared/errors';
@@ -36,7 +37,7 @@ export const makeHandler = (deps: HandlerDeps) =>
     let fromFile: Record<string, unknown> = {};
     if (request.source === 's3-event' || request.modelKey === modelKeys.model(request.model)) {
       if (await stores.models.exists(searchJsonKey)) {
-        const text = new TextDecoder().decode(await stores.models.get(searchJsonKey));
+        const text = new TextDecoder().decode(await stores.models.get(searchJsonKey, { maxBytes: limits.jsonBytes }));
         fromFile = parseJsonText(SearchJson, text, `${searchJsonKey} in ${stores.models.location}`);
       }
     }
@@ -59,7 +60,7 @@ export const makeHandler = (deps: HandlerDeps) =>
       deps.now(),
     );
 
-    const modelBytes = await stores.models.get(config.modelKey);
+    const modelBytes = await stores.models.get(config.modelKey, { maxBytes: limits.modelBytes });
     const model = decodeModel(modelBytes, config.modelKey);
     const layers = await inspectDecoded(model, modelHash(modelBytes), { inputShape: config.inputShape, what: config.modelKey });
     await putJson(stores.work, searchKeys.layers(id), layers);

@@ -3,18 +3,24 @@
  * model with shapes, #params and MACs resolved for one input size.
  */
 import type { Command } from 'commander';
-import { readFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import { InvalidInputError } from '../../shared/errors';
+import { formatBytes, limits } from '../../shared/limits';
 import { inspectModel } from '../../shared/onnx/inspect';
 import { parseShape } from '../../shared/onnx/layers';
 import type { LayerTable } from '../../shared/onnx/types';
 import { action, formatTable, printJson } from '../output';
 
 /** Reads a model (or any input) file; a missing path is an InvalidInputError naming it. */
-export async function readInputFile(path: string, what = 'model file'): Promise<Uint8Array> {
+export async function readInputFile(path: string, what = 'model file', maxBytes: number = limits.modelBytes): Promise<Uint8Array> {
   try {
+    const { size } = await stat(path);
+    if (size > maxBytes) {
+      throw new InvalidInputError(`${what} ${path} is ${formatBytes(size)}, over haq's limit of ${formatBytes(maxBytes)}; use a smaller file`, { path, size, maxBytes });
+    }
     return new Uint8Array(await readFile(path));
   } catch (err) {
+    if (err instanceof InvalidInputError) throw err;
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'ENOENT') throw new InvalidInputError(`${what} ${path} does not exist`, { path });
     if (code === 'EISDIR') throw new InvalidInputError(`${what} ${path} is a folder; pass the .onnx file`, { path });

@@ -3,6 +3,7 @@
  * (model bytes, the onnxruntime evaluator, the data split) for the next call of the same
  * search: a warm Lambda, or the embedded runner's whole search, builds one session.
  */
+import { limits } from '../../shared/limits';
 import { SearchConfig } from '../../shared/config';
 import { loadDataset, loadSplit, requireSplit, type Split } from '../../shared/data/dataset';
 import { CostTable } from '../../shared/hardware/types';
@@ -103,7 +104,7 @@ async function loadEvalContext(stores: Stores, searchId: string): Promise<EvalCo
   const [layers, calibration, modelBytes, dataset] = await Promise.all([
     readLayers(stores, searchId),
     config.constraint.kind === 'size' ? Promise.resolve(null) : readCalibration(stores, searchId),
-    stores.models.get(config.modelKey),
+    stores.models.get(config.modelKey, { maxBytes: limits.modelBytes }),
     loadDataset(stores.models, config.dataPrefix, ['val']),
   ]);
   const evaluator = await prepareQuantEvaluator(modelBytes, layers, calibration, {

@@ -9,6 +9,7 @@
  * meta.json only applies to uint8 inputs. Labels are int64/int32 (also uint8/int8/int16) class
  * indices, shape [N] or [N, 1].
  */
+import { limits } from '../limits';
 import { z } from 'zod';
 import { InvalidDataError } from '../errors';
 import type { ObjectStore } from '../store/object-store';
@@ -60,7 +61,7 @@ const join = (prefix: string, file: string): string => (prefix === '' || prefix.
 export async function loadMeta(store: ObjectStore, prefix: string): Promise<DatasetMeta> {
   const key = join(prefix, dataFiles.meta);
   if (!(await store.exists(key))) return { ...defaultMeta };
-  const text = new TextDecoder().decode(await store.get(key));
+  const text = new TextDecoder().decode(await store.get(key, { maxBytes: limits.jsonBytes }));
   let value: unknown;
   try {
     value = JSON.parse(text);
@@ -98,7 +99,7 @@ export async function loadSplit(store: ObjectStore, prefix: string, name: SplitN
   const inputsKey = join(prefix, dataFiles.inputs(name));
   if (!(await store.exists(inputsKey))) return null;
   const where = `${inputsKey} in ${store.location}`;
-  const inputs = decodeNpy(await store.get(inputsKey), where);
+  const inputs = decodeNpy(await store.get(inputsKey, { maxBytes: limits.dataFileBytes }), where);
   if (!['float32', 'float64', 'uint8'].includes(inputs.dtype)) {
     throw new InvalidDataError(`${where} is ${inputs.dtype}; inputs must be float32 or uint8 (with meta.json inputScale/inputOffset)`, { file: inputsKey });
   }
@@ -108,7 +109,7 @@ export async function loadSplit(store: ObjectStore, prefix: string, name: SplitN
   const labelsKey = join(prefix, dataFiles.labels(name));
   let labels: Int32Array | null = null;
   if (await store.exists(labelsKey)) {
-    labels = labelsFromNpy(decodeNpy(await store.get(labelsKey), `${labelsKey} in ${store.location}`), `${labelsKey} in ${store.location}`);
+    labels = labelsFromNpy(decodeNpy(await store.get(labelsKey, { maxBytes: limits.dataFileBytes }), `${labelsKey} in ${store.location}`), `${labelsKey} in ${store.location}`);
     if (labels.length !== inputs.shape[0]) {
       throw new InvalidDataError(`${labelsKey} has ${labels.length} labels but ${inputsKey} has ${inputs.shape[0]} samples; they must match one to one`, {
         labels: labels.length,

@@ -1,7 +1,7 @@
 import { mkdir, readFile, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { dirname, join, relative, resolve, sep } from 'node:path';
 import { InvalidInputError, ObjectExistsError, ObjectNotFoundError } from '../errors';
-import type { ObjectStore, PutOptions } from './object-store';
+import { tooLarge, type GetOptions, type ObjectStore, type PutOptions } from './object-store';
 
 /** ObjectStore over a local folder: key `a/b.json` is the file `<root>/a/b.json`. */
 export class FsStore implements ObjectStore {
@@ -21,9 +21,14 @@ export class FsStore implements ObjectStore {
     return join(this.root, ...key.split('/'));
   }
 
-  async get(key: string): Promise<Uint8Array> {
+  async get(key: string, options: GetOptions = {}): Promise<Uint8Array> {
     try {
-      return new Uint8Array(await readFile(this.path(key)));
+      const path = this.path(key);
+      if (options.maxBytes !== undefined) {
+        const { size } = await stat(path);
+        if (size > options.maxBytes) throw tooLarge(key, this.location, size, options.maxBytes);
+      }
+      return new Uint8Array(await readFile(path));
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new ObjectNotFoundError(key, this.location);
       throw err;

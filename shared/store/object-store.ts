@@ -1,5 +1,6 @@
 import type { z } from 'zod';
-import { CorruptObjectError } from '../errors';
+import { CorruptObjectError, InvalidInputError } from '../errors';
+import { formatBytes } from '../limits';
 
 /**
  * Where searches keep their objects: an S3 bucket in the cloud, a folder on one machine.
@@ -9,12 +10,17 @@ import { CorruptObjectError } from '../errors';
 export interface ObjectStore {
   /** Human-readable location for messages, e.g. `s3://bucket` or `/tmp/haq`. */
   readonly location: string;
-  get(key: string): Promise<Uint8Array>;
+  /** With `maxBytes`, a larger object is refused (InvalidInputError naming its size) before it is read. */
+  get(key: string, options?: GetOptions): Promise<Uint8Array>;
   put(key: string, body: Uint8Array | string, options?: PutOptions): Promise<void>;
   exists(key: string): Promise<boolean>;
   /** Every key under the prefix, sorted. */
   list(prefix: string): Promise<string[]>;
   delete(key: string): Promise<void>;
+}
+
+export interface GetOptions {
+  maxBytes?: number;
 }
 
 export interface PutOptions {
@@ -43,4 +49,13 @@ export async function getJson<T extends z.ZodTypeAny>(store: ObjectStore, key: s
 /** Writes a value as pretty JSON. */
 export async function putJson(store: ObjectStore, key: string, value: unknown): Promise<void> {
   await store.put(key, JSON.stringify(value, null, 1), { contentType: 'application/json' });
+}
+
+/** The error for an object over a size limit: its size, the limit and what to do. */
+export function tooLarge(key: string, location: string, sizeBytes: number, maxBytes: number): InvalidInputError {
+  return new InvalidInputError(
+    `${key} in ${location} is ${formatBytes(sizeBytes)}, over haq's limit of ${formatBytes(maxBytes)} for this input; ` +
+      'use a smaller file (fewer samples, a smaller model)',
+    { key, sizeBytes, maxBytes },
+  );
 }

@@ -7,7 +7,7 @@ import {
   S3Client,
 } from '@aws-sdk/client-s3';
 import { InvalidInputError, ObjectExistsError, ObjectNotFoundError } from '../errors';
-import type { ObjectStore, PutOptions } from './object-store';
+import { tooLarge, type GetOptions, type ObjectStore, type PutOptions } from './object-store';
 
 /** ObjectStore over one S3 bucket (the AWS SDK v3 client is passed in or built once). */
 export class S3Store implements ObjectStore {
@@ -27,14 +27,21 @@ export class S3Store implements ObjectStore {
     return new S3Store(bucket, new S3Client({ forcePathStyle: env.AWS_S3_FORCE_PATH_STYLE === 'true' || !!env.AWS_ENDPOINT_URL }));
   }
 
-  async get(key: string): Promise<Uint8Array> {
+  async get(key: string, options: GetOptions = {}): Promise<Uint8Array> {
+    let out;
     try {
-      const out = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: key }));
-      return await out.Body!.transformToByteArray();
+      out = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: key }));
     } catch (err) {
       if (isNotFound(err)) throw new ObjectNotFoundError(key, this.location);
       throw err;
     }
+    // The size is known from the response headers, before the body is read.
+    const size = out.ContentLength ?? 0;
+    if (options.maxBytes !== undefined && size > options.maxBytes) {
+      (out.Body as { destroy?: () => void } | undefined)?.destroy?.();
+      throw tooLarge(key, this.location, size, options.maxBytes);
+    }
+    return await out.Body!.transformToByteArray();
   }
 
   async put(key: string, body: Uint8Array | string, options?: PutOptions): Promise<void> {

@@ -39,3 +39,16 @@ describe('FsStore', () => {
     await assert.rejects(getJson(store, 'wrong.json', z.object({ n: z.number() })), /n: Expected number/);
   });
 });
+
+describe('size limits', () => {
+  const { dir, cleanup } = tempDir();
+  after(cleanup);
+  const store = new FsStore(dir);
+
+  it('refuses an object over maxBytes before reading it, naming its size and the limit', async () => {
+    await store.put('big.bin', new Uint8Array(3000));
+    assert.equal((await store.get('big.bin', { maxBytes: 3000 })).length, 3000);
+    await assert.rejects(store.get('big.bin', { maxBytes: 2999 }), (e: unknown) =>
+      e instanceof InvalidInputError && /big\.bin .* is 2\.9 KiB, over haq's limit of 2\.9 KiB/.test((e as Error).message));
+  });
+});
