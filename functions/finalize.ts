@@ -128,6 +128,12 @@ export const makeHandler = (deps: HandlerDeps & { evaluators?: EvaluatorCache })
     const held = test ? await evaluateHeldOut(ctx.evaluator, test, { best: best.policy, uniform8: u8Bits, bestUniform: ubBits }) : null;
 
     const bestSim = costPolicy(costTable, best.policy);
+    // The uniform references as policy.json metrics and the report show them.
+    const uniform8 = { top1: u8Eval.top1, testTop1: held?.uniform8Top1 ?? null, latencyMs: u8Sim.latencyMs, energyUj: u8Sim.energyUj, sizeBytes: u8Sim.sizeBytes };
+    const bestUniform =
+      ub === null
+        ? null
+        : { bits: ub, top1: ubEval!.top1, testTop1: held?.bestUniformTop1 ?? null, latencyMs: ubSim!.latencyMs, energyUj: ubSim!.energyUj, sizeBytes: ubSim!.sizeBytes };
     const target = costTable.target.name;
     const constraint = resultKeys.constraintLabel(config.constraint.kind, config.constraint.ratio);
     const policy: Policy = {
@@ -154,11 +160,8 @@ export const makeHandler = (deps: HandlerDeps & { evaluators?: EvaluatorCache })
         latencyMs: bestSim.latencyMs,
         energyUj: bestSim.energyUj,
         sizeBytes: bestSim.sizeBytes,
-        uniform8: { top1: u8Eval.top1, testTop1: held?.uniform8Top1 ?? null, latencyMs: u8Sim.latencyMs, energyUj: u8Sim.energyUj, sizeBytes: u8Sim.sizeBytes },
-        bestUniform:
-          ub === null
-            ? null
-            : { bits: ub, top1: ubEval!.top1, testTop1: held?.bestUniformTop1 ?? null, latencyMs: ubSim!.latencyMs, energyUj: ubSim!.energyUj, sizeBytes: ubSim!.sizeBytes },
+        uniform8,
+        bestUniform,
       },
     };
 
@@ -199,11 +202,8 @@ export const makeHandler = (deps: HandlerDeps & { evaluators?: EvaluatorCache })
         energyUj: bestSim.energyUj,
         sizeBytes: bestSim.sizeBytes,
       },
-      uniform8: { top1: u8Eval.top1, testTop1: held?.uniform8Top1 ?? null, latencyMs: u8Sim.latencyMs, energyUj: u8Sim.energyUj, sizeBytes: u8Sim.sizeBytes },
-      bestUniform:
-        ub === null
-          ? null
-          : { bits: ub, top1: ubEval!.top1, testTop1: held?.bestUniformTop1 ?? null, latencyMs: ubSim!.latencyMs, energyUj: ubSim!.energyUj, sizeBytes: ubSim!.sizeBytes },
+      uniform8,
+      bestUniform,
       validationSamples: baseline.samples,
       heldOut: held ? { samples: held.samples, accuracyMode: held.accuracyMode, baselineTop1: held.top1Fp32 } : null,
       history: history.episodes.filter((e) => !e.probe).map((e) => ({ episode: e.episode, reward: e.reward, top1: e.top1, costRatio: e.costRatio })),
