@@ -6,13 +6,12 @@
  * Context: the whole-model latency at uniform 8/8 and 4/4, and the BitFusion reference check
  * (rows of the published simulator sweep reproduced within 1% and exactly).
  */
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { simulateBitFusionConv } from '../../shared/hardware/bitfusion';
 import { buildCostTable, uniformCosts } from '../../shared/hardware/cost-table';
-import { builtinTargets, resolveTarget, targetNames, type BitFusionTarget } from '../../shared/hardware/targets';
+import { resolveTarget, targetNames } from '../../shared/hardware/targets';
 import type { CostTable } from '../../shared/hardware/types';
 import { zooLayerTable } from '../../shared/zoo/architectures';
+import { convArgs, loadReference, referenceRows, referenceTarget } from '../../test/fixtures/reference/bitfusion/reference';
 import type { BenchContext, BenchSection, BenchTable } from '../types';
 
 export const order = 20;
@@ -22,47 +21,18 @@ const median = (xs: number[]): number => {
   return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
 };
 
-interface ReferenceRow {
-  N: number;
-  M: number;
-  Cycles: number;
-  'Bandwidth (bits/cycle)': number;
-  'WBUF Size (bits)': number;
-  'IBUF Size (bits)': number;
-  'OBUF Size (bits)': number;
-}
-
 /** Rows of the BitFusion reference sweep whose cycles the simulator reproduces (within 1%, and exactly). */
-function bitFusionReference(root: string): { rows: number; within: number; exact: number } {
-  const file = join(root, 'test/fixtures/reference/bitfusion/bitfusion-benchmarks.json');
-  const ref = JSON.parse(readFileSync(file, 'utf8')) as {
-    networks: Array<{ layers: Array<{ sim_args: Record<string, number | boolean>; expected: ReferenceRow[] }> }>;
-  };
-  const base = builtinTargets.bitfusion as BitFusionTarget;
-  let rows = 0;
+function bitFusionReference(): { rows: number; within: number; exact: number } {
+  const reference = loadReference();
+  const rows = referenceRows(reference);
   let within = 0;
   let exact = 0;
-  for (const net of ref.networks) {
-    for (const layer of net.layers) {
-      const a = layer.sim_args as { K: number; O: number; S: number; IC: number; OC: number; B: number; iprec: number; wprec: number; im2col: boolean };
-      for (const row of layer.expected) {
-        const target: BitFusionTarget = {
-          ...base,
-          n: row.N,
-          m: row.M,
-          bandwidthBitsPerCycle: row['Bandwidth (bits/cycle)'],
-          wbufBytes: row['WBUF Size (bits)'],
-          ibufBytes: row['IBUF Size (bits)'],
-          obufBytes: row['OBUF Size (bits)'],
-        };
-        const s = simulateBitFusionConv(target, { kh: a.K, kw: a.K, oh: a.O, ow: a.O, sh: a.S, sw: a.S, ic: a.IC, oc: a.OC, b: a.B, iprec: a.iprec, wprec: a.wprec, im2col: a.im2col });
-        rows++;
-        if (Math.abs(s.cycles - row.Cycles) <= 0.01 * row.Cycles) within++;
-        if (s.cycles === row.Cycles) exact++;
-      }
-    }
+  for (const { layer, row } of rows) {
+    const s = simulateBitFusionConv(referenceTarget(reference, row), convArgs(layer.sim_args));
+    if (Math.abs(s.cycles - row.Cycles) <= 0.01 * row.Cycles) within++;
+    if (s.cycles === row.Cycles) exact++;
   }
-  return { rows, within, exact };
+  return { rows: rows.length, within, exact };
 }
 
 export async function run(ctx: BenchContext): Promise<BenchSection> {
@@ -106,7 +76,7 @@ export async function run(ctx: BenchContext): Promise<BenchSection> {
   figures.resnet50_all_targets_cpu_ms = +totalCpuMs.toFixed(1);
   timing.rows.push(['all targets', '', '', null, +totalMs.toFixed(1), +totalCpuMs.toFixed(1), null, null, null]);
 
-  const ref = bitFusionReference(ctx.root);
+  const ref = bitFusionReference();
   figures.bitfusion_reference_rows = ref.rows;
   figures.bitfusion_rows_within_1pct = ref.within;
   figures.bitfusion_rows_exact_cycles = ref.exact;

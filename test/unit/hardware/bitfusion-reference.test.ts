@@ -6,59 +6,14 @@
  * columns is reported too.
  */
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { test } from 'node:test';
 import { perfFactor, simulateBitFusionConv, TABLE_SEARCH, tileComputeCycles } from '../../../shared/hardware/bitfusion';
 import { builtinTargets, type BitFusionTarget } from '../../../shared/hardware/targets';
+import { convArgs, csvRowCount, loadReference, referenceRows, referenceTarget, type ReferenceRow } from '../../fixtures/reference/bitfusion/reference';
 
-const dir = join(import.meta.dirname, '../../fixtures/reference/bitfusion');
-
-interface Row {
-  N: number;
-  M: number;
-  'Bandwidth (bits/cycle)': number;
-  'WBUF Size (bits)': number;
-  'IBUF Size (bits)': number;
-  'OBUF Size (bits)': number;
-  [column: string]: number;
-}
-interface Reference {
-  configs: Array<{ M: number; bandwidth_bits_per_cycle: number; energy_costs_pJ: Record<string, number> }>;
-  networks: Array<{
-    name: string;
-    layers: Array<{ layer: string; sim_args: { K: number; O: number; S: number; IC: number; OC: number; B: number; iprec: number; wprec: number; im2col: boolean }; expected: Row[] }>;
-  }>;
-}
-
-const reference = JSON.parse(readFileSync(join(dir, 'bitfusion-benchmarks.json'), 'utf8')) as Reference;
-const csvRows = readFileSync(join(dir, 'bitfusion-eyeriss-sim-sweep.csv'), 'utf8').trim().split('\n').length - 1;
-
-function targetFor(row: Row): BitFusionTarget {
-  const config = reference.configs.find((c) => c.M === row.M && c.bandwidth_bits_per_cycle === row['Bandwidth (bits/cycle)']);
-  assert.ok(config, `no config for M=${row.M}, bandwidth ${row['Bandwidth (bits/cycle)']}`);
-  const e = config.energy_costs_pJ;
-  return {
-    ...(builtinTargets.bitfusion as BitFusionTarget),
-    n: row.N,
-    m: row.M,
-    bandwidthBitsPerCycle: row['Bandwidth (bits/cycle)'],
-    // The CSV's "Size (bits)" columns hold bytes (README "Caution").
-    wbufBytes: row['WBUF Size (bits)'],
-    ibufBytes: row['IBUF Size (bits)'],
-    obufBytes: row['OBUF Size (bits)'],
-    energy: {
-      coreDynamicPjPerCycle: e.core_dynamic_per_cycle,
-      wbufReadPjPerBit: e.wbuf_read_per_bit,
-      wbufWritePjPerBit: e.wbuf_write_per_bit,
-      ibufReadPjPerBit: e.ibuf_read_per_bit,
-      ibufWritePjPerBit: e.ibuf_write_per_bit,
-      obufReadPjPerBit: e.obuf_read_per_bit,
-      obufWritePjPerBit: e.obuf_write_per_bit,
-      dramPjPerBit: e.dram_per_bit,
-    },
-  };
-}
+const reference = loadReference();
+const csvRows = csvRowCount();
+const targetFor = (row: ReferenceRow): BitFusionTarget => referenceTarget(reference, row);
 
 const columns: Array<[string, keyof ReturnType<typeof simulateBitFusionConv>]> = [
   ['Cycles', 'cycles'],
@@ -87,13 +42,12 @@ test('whole-layer compute formula: conv and im2col (README "Model")', () => {
   assert.equal(tileComputeCycles(t, { ic: 3, oc: 96, oh: 55, ow: 55, b: 16, kh: 11, kw: 11 }, 8, 8, true), 16 * 55 * 55 * 3 * Math.ceil(363 / 16));
 });
 
-const rows = reference.networks.flatMap((net) => net.layers.flatMap((layer) => layer.expected.map((row) => ({ net: net.name, layer, row }))));
+const rows = referenceRows(reference);
 let within = 0;
 let exact = 0;
 const misses: string[] = [];
 for (const { net, layer, row } of rows) {
-  const a = layer.sim_args;
-  const stats = simulateBitFusionConv(targetFor(row), { kh: a.K, kw: a.K, oh: a.O, ow: a.O, sh: a.S, sw: a.S, ic: a.IC, oc: a.OC, b: a.B, iprec: a.iprec, wprec: a.wprec, im2col: a.im2col });
+  const stats = simulateBitFusionConv(targetFor(row), convArgs(layer.sim_args));
   if (Math.abs(stats.cycles - row.Cycles) <= 0.01 * row.Cycles) within++;
   else misses.push(`${net} ${layer.layer} M=${row.M} bw=${row['Bandwidth (bits/cycle)']}: ${stats.cycles} vs ${row.Cycles}`);
   if (columns.every(([csv, key]) => stats[key] === row[csv])) exact++;
@@ -109,8 +63,7 @@ test(`BitFusion reference: ${within} of ${csvRows} CSV rows within 1% cycles (${
 
 test('cost-table tolerance: cycles within 1e-6 of the exact optimum on every reference row', () => {
   for (const { layer, row } of rows) {
-    const a = layer.sim_args;
-    const args = { kh: a.K, kw: a.K, oh: a.O, ow: a.O, sh: a.S, sw: a.S, ic: a.IC, oc: a.OC, b: a.B, iprec: a.iprec, wprec: a.wprec, im2col: a.im2col };
+    const args = convArgs(layer.sim_args);
     const fast = simulateBitFusionConv(targetFor(row), args, { cycleTolerance: 1e-6 });
     assert.ok(Math.abs(fast.cycles - row.Cycles) <= 1e-6 * row.Cycles + 1, `${layer.layer}: ${fast.cycles} vs ${row.Cycles}`);
   }
@@ -118,8 +71,7 @@ test('cost-table tolerance: cycles within 1e-6 of the exact optimum on every ref
 
 test('cost-table search (energySlack 1%): cycles within 1% of the published ones, energy never above the exact schedule', () => {
   for (const { layer, row } of rows) {
-    const a = layer.sim_args;
-    const args = { kh: a.K, kw: a.K, oh: a.O, ow: a.O, sh: a.S, sw: a.S, ic: a.IC, oc: a.OC, b: a.B, iprec: a.iprec, wprec: a.wprec, im2col: a.im2col };
+    const args = convArgs(layer.sim_args);
     const target = targetFor(row);
     const exactStats = simulateBitFusionConv(target, args);
     const table = simulateBitFusionConv(target, args, TABLE_SEARCH);
