@@ -20,11 +20,15 @@ export async function renderSvg(spec: VlSpec): Promise<string> {
 
 const width = 640;
 
+/** A per-layer bar chart's x axis: one band per layer in graph order, labelled `index: name`. */
+const layerAxis = { field: 'layer', type: 'nominal', sort: { field: 'index' }, title: 'layer', axis: { labelAngle: -45, labelLimit: 120 } };
+const layerKey = (r: { index: number; layer: string }) => ({ layer: `${r.index}: ${r.layer}`, index: r.index });
+
 /** Per-layer weight and activation bits, grouped bars. */
 export function bitsChart(rows: Array<{ layer: string; index: number; wBits: number; aBits: number | null }>): VlSpec {
   const values = rows.flatMap((r) => [
-    { layer: `${r.index}: ${r.layer}`, index: r.index, kind: 'weight', bits: r.wBits },
-    ...(r.aBits === null ? [] : [{ layer: `${r.index}: ${r.layer}`, index: r.index, kind: 'activation', bits: r.aBits }]),
+    { ...layerKey(r), kind: 'weight', bits: r.wBits },
+    ...(r.aBits === null ? [] : [{ ...layerKey(r), kind: 'activation', bits: r.aBits }]),
   ]);
   return {
     title: 'Bits per layer',
@@ -33,7 +37,7 @@ export function bitsChart(rows: Array<{ layer: string; index: number; wBits: num
     data: { values },
     mark: 'bar',
     encoding: {
-      x: { field: 'layer', type: 'nominal', sort: { field: 'index' }, title: 'layer', axis: { labelAngle: -45, labelLimit: 120 } },
+      x: layerAxis,
       xOffset: { field: 'kind' },
       y: { field: 'bits', type: 'quantitative', scale: { domain: [0, 8] }, title: 'bits' },
       color: { field: 'kind', type: 'nominal', title: null },
@@ -48,8 +52,8 @@ export function layerCostChart(
   rows: Array<{ layer: string; index: number; policy: number; uniform8: number }>,
 ): VlSpec {
   const values = rows.flatMap((r) => [
-    { layer: `${r.index}: ${r.layer}`, index: r.index, series: 'policy', value: r.policy },
-    { layer: `${r.index}: ${r.layer}`, index: r.index, series: '8/8 bits', value: r.uniform8 },
+    { ...layerKey(r), series: 'policy', value: r.policy },
+    { ...layerKey(r), series: '8/8 bits', value: r.uniform8 },
   ]);
   return {
     title: `${metric} per layer (${unit})`,
@@ -58,7 +62,7 @@ export function layerCostChart(
     data: { values },
     mark: 'bar',
     encoding: {
-      x: { field: 'layer', type: 'nominal', sort: { field: 'index' }, title: 'layer', axis: { labelAngle: -45, labelLimit: 120 } },
+      x: layerAxis,
       xOffset: { field: 'series' },
       y: { field: 'value', type: 'quantitative', title: unit },
       color: { field: 'series', type: 'nominal', title: null, scale: { range: ['#4c78a8', '#bbbbbb'] } },
