@@ -11,9 +11,10 @@ import { resultKeys, searchKeys } from '../../shared/keys';
 import { Policy } from '../../shared/quant/policy';
 import { SearchConfig } from '../../shared/config';
 import { getJson } from './aws';
-import { useHaqStack, type DeployedStack } from './deploy';
+import type { DeployedStack } from './deploy';
 import { listKeys, tinySearch, uploadModel, waitForSearch } from './haq';
-import { useLocalStack, type LocalStackHandle } from './harness';
+import type { LocalStackHandle } from './harness';
+import { closeStackSession, openStackSession } from './stack-session';
 
 const uploads = 10;
 
@@ -23,17 +24,8 @@ describe('concurrent uploads on the deployed stack', () => {
   let s3: S3Client;
   let sfn: SFNClient;
 
-  before(async () => {
-    ls = await useLocalStack();
-    stack = await useHaqStack(ls);
-    s3 = new S3Client(ls.clientConfig);
-    sfn = new SFNClient(ls.clientConfig);
-  });
-  after(async () => {
-    s3?.destroy();
-    sfn?.destroy();
-    await ls?.release();
-  });
+  before(async () => ({ ls, stack, s3, sfn } = await openStackSession()));
+  after(() => closeStackSession({ ls, s3, sfn }));
 
   it(`${uploads} uploads at once all finish, each with its own result`, async () => {
     // Distinct constraint ratio and seed per upload: a result carrying another upload's

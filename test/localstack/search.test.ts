@@ -25,9 +25,10 @@ import { Policy } from '../../shared/quant/policy';
 import { SearchStatus } from '../../shared/search/results';
 import { tempDir } from '../helpers/tmp';
 import { getJson, getText } from './aws';
-import { useHaqStack, type DeployedStack } from './deploy';
+import type { DeployedStack } from './deploy';
 import { executionHistory, listKeys, tinySearch, uploadModel, waitForSearch, type FinishedSearch } from './haq';
-import { repoRoot, useLocalStack, type LocalStackHandle } from './harness';
+import { repoRoot, type LocalStackHandle } from './harness';
+import { closeStackSession, openStackSession } from './stack-session';
 
 const run = promisify(execFile);
 const target = 'bismo-edge';
@@ -43,16 +44,13 @@ describe('search on the deployed stack', () => {
   let clean: { search: FinishedSearch; policy: Policy };
 
   before(async () => {
-    ls = await useLocalStack();
-    stack = await useHaqStack(ls);
-    s3 = new S3Client(ls.clientConfig);
-    sfn = new SFNClient(ls.clientConfig);
+    ({ ls, stack, s3, sfn } = await openStackSession());
     lambda = new LambdaClient(ls.clientConfig);
   });
   after(async () => {
-    for (const c of [s3, sfn, lambda]) c?.destroy();
+    lambda?.destroy();
     tmp.cleanup();
-    await ls?.release();
+    await closeStackSession({ ls, s3, sfn });
   });
 
   const objectBytes = async (bucket: string, key: string) =>

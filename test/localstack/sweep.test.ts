@@ -11,9 +11,10 @@ import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
 import { resultKeys, searchKeys } from '../../shared/keys';
 import { getJson, getText, uniqueSuffix, waitForExecution } from './aws';
-import { useHaqStack, type DeployedStack } from './deploy';
+import type { DeployedStack } from './deploy';
 import { searchDataFiles, tinySearch, zooDataDir, zooModelPath } from './haq';
-import { useLocalStack, type LocalStackHandle } from './harness';
+import type { LocalStackHandle } from './harness';
+import { closeStackSession, openStackSession } from './stack-session';
 
 interface Comparison {
   sweepId: string;
@@ -27,17 +28,8 @@ describe('sweep on the deployed stack', () => {
   let s3: S3Client;
   let sfn: SFNClient;
 
-  before(async () => {
-    ls = await useLocalStack();
-    stack = await useHaqStack(ls);
-    s3 = new S3Client(ls.clientConfig);
-    sfn = new SFNClient(ls.clientConfig);
-  });
-  after(async () => {
-    s3?.destroy();
-    sfn?.destroy();
-    await ls?.release();
-  });
+  before(async () => ({ ls, stack, s3, sfn } = await openStackSession()));
+  after(() => closeStackSession({ ls, s3, sfn }));
 
   it('sweeps one model over two targets and writes the comparison', async () => {
     const put = (Key: string, Body: Uint8Array | string) => s3.send(new PutObjectCommand({ Bucket: stack.modelsBucket, Key, Body }));
