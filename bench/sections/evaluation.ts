@@ -71,11 +71,25 @@ export async function run(ctx: BenchContext): Promise<BenchSection> {
   const figures: Record<string, number | string | null> = {};
   const speed: BenchTable = {
     title: 'Policy evaluation vs FP32 evaluation (same validation samples)',
-    headers: ['model', 'samples', 'FP32 images/s', 'policy images/s', 'ratio (target <= 1.3)', 'switch ms (first)', 'switch ms (20 random)', 'switch ms (cached)', 'calibration s'],
+    headers: [
+      'model',
+      'samples',
+      'FP32 images/s',
+      'policy images/s',
+      'ratio (target <= 1.3)',
+      'ratio, plain weight inputs',
+      'open s',
+      'switch ms (first)',
+      'switch ms (20 random)',
+      'switch ms (cached)',
+      'calibration s',
+    ],
     rows: [],
     note:
       `onnxruntime-node CPU, 1 intra-op thread, batch ${batchSize}, median of ${repeats} run(s) each after one warm-up (FP32: plain model session; policy: uniform 8/8 on the ` +
-      'one fake-quantized session; runs alternate). Switch = building the feeds of a new policy on the same session (first: quantizing every layer at 8 bits; 20 random policies, quantizing each new layer/bitwidth pair once; the same 20 again, all cached).',
+      "one fake-quantized session, onnxruntime's optimized graph with the weights as inputs in its layout; runs alternate). Plain weight inputs: the same graph with the weights as " +
+      'plain graph inputs (no NCHWc kernels; the fallback). Open = preparing the evaluator (graph rewrite, optimizer probes, session). Switch = building the feeds of a new policy on ' +
+      'the same session (first: quantizing every layer at 8 bits; 20 random policies, quantizing each new layer/bitwidth pair once; the same 20 again, all cached).',
   };
   const accuracy: BenchTable = {
     title: 'Top-1 of uniform policies (post-training, calibrated, no fine-tuning)',
@@ -89,26 +103,35 @@ export async function run(ctx: BenchContext): Promise<BenchSection> {
     let t0 = performance.now();
     const calibration = await calibrate(m.bytes, table, m.calib, { batchSize });
     const calibrationSeconds = (performance.now() - t0) / 1000;
+    t0 = performance.now();
     const ev = await prepareQuantEvaluator(m.bytes, table, calibration, { batchSize });
+    const openSeconds = (performance.now() - t0) / 1000;
+    const plain = await prepareQuantEvaluator(m.bytes, table, calibration, { batchSize, runtimeLayout: 'plain' });
     try {
+      const [session] = ev.sessions();
+      if (!session.optimized) ctx.log(`${m.name}: onnxruntime's optimized graph not used: ${session.reason}`);
       const rng = new Rng(2019);
       t0 = performance.now();
-      ev.policyFeeds(uniformPolicy(table, 8, 8));
+      await ev.policyFeeds(uniformPolicy(table, 8, 8));
       const firstSwitchMs = performance.now() - t0;
       const policies = Array.from({ length: 20 }, () => ({ layers: table.layers.map((l) => ({ name: l.name, wBits: 2 + rng.int(7), aBits: 2 + rng.int(7) })) }));
-      const timeSwitches = (): number[] =>
-        policies.map((policy) => {
+      const timeSwitches = async (): Promise<number[]> => {
+        const times: number[] = [];
+        for (const policy of policies) {
           t0 = performance.now();
-          ev.policyFeeds(policy);
-          return performance.now() - t0;
-        });
-      const switches = timeSwitches(); // new (layer, bits) pairs get quantized on first use
-      const cachedSwitches = timeSwitches(); // the same policies again: every quantized weight cached
+          await ev.policyFeeds(policy);
+          times.push(performance.now() - t0);
+        }
+        return times;
+      };
+      const switches = await timeSwitches(); // new (layer, bits) pairs get quantized on first use
+      const cachedSwitches = await timeSwitches(); // the same policies again: every quantized weight cached
       // FP32: the plain model in its own session (onnxruntime's full optimizations); both
       // sessions are warmed up once, then the two evaluations alternate.
       const fp32Session = await ModelSession.create(m.bytes, { what: m.name, threads: 1 });
       const fp32Seconds: number[] = [];
       const policySeconds: number[] = [];
+      const plainSeconds: number[] = [];
       let fp32Top1 = 0;
       let mode = '';
       let samples = 0;
@@ -120,6 +143,7 @@ export async function run(ctx: BenchContext): Promise<BenchSection> {
         };
         await fp32Run();
         await ev.evaluate(p88, m.val, { limit });
+        await plain.evaluate(p88, m.val, { limit });
         for (let r = 0; r < repeats; r++) {
           const fp = await fp32Run();
           fp32Seconds.push(fp.seconds);
@@ -127,6 +151,7 @@ export async function run(ctx: BenchContext): Promise<BenchSection> {
           mode = fp.mode;
           samples = fp.samples;
           policySeconds.push((await ev.evaluate(p88, m.val, { limit })).seconds);
+          plainSeconds.push((await plain.evaluate(p88, m.val, { limit })).seconds);
         }
       } finally {
         await fp32Session.release();
@@ -136,13 +161,24 @@ export async function run(ctx: BenchContext): Promise<BenchSection> {
       const fpIps = samples / median(fp32Seconds);
       const qIps = samples / median(policySeconds);
       const ratio = median(policySeconds) / median(fp32Seconds);
+      const plainRatio = median(plainSeconds) / median(fp32Seconds);
       const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
       const switchMean = mean(switches);
       const cachedMean = mean(cachedSwitches);
-      speed.rows.push([m.name, samples, Math.round(fpIps), Math.round(qIps), Number(ratio.toFixed(2)), Number(firstSwitchMs.toFixed(2)), Number(switchMean.toFixed(3)), Number(cachedMean.toFixed(3)), Number(calibrationSeconds.toFixed(2))]);
+      speed.rows.push([
+        m.name,
+        samples,
+        Math.round(fpIps),
+        Math.round(qIps),
+        Number(ratio.toFixed(2)),
+        Number(plainRatio.toFixed(2)),
+        Number(openSeconds.toFixed(2)),
+        Number(firstSwitchMs.toFixed(2)), Number(switchMean.toFixed(3)), Number(cachedMean.toFixed(3)), Number(calibrationSeconds.toFixed(2))]);
       accuracy.rows.push([m.name, mode, fp32Top1, t8, t4, t2, Number((fp32Top1 - t8).toFixed(2))]);
       Object.assign(figures, {
         [`${m.name}.policyOverFp32Time`]: Number(ratio.toFixed(3)),
+        [`${m.name}.plainInputsOverFp32Time`]: Number(plainRatio.toFixed(3)),
+        [`${m.name}.optimizedGraph`]: session.optimized ? 'yes' : `no: ${session.reason}`,
         [`${m.name}.switchMs`]: Number(switchMean.toFixed(3)),
         [`${m.name}.switchMsCached`]: Number(cachedMean.toFixed(3)),
         [`${m.name}.fp32Top1`]: fp32Top1,
@@ -153,6 +189,7 @@ export async function run(ctx: BenchContext): Promise<BenchSection> {
       ctx.log(`${m.name}: ratio ${ratio.toFixed(2)}, switch ${switchMean.toFixed(3)} ms, top-1 fp32 ${fp32Top1} 8/8 ${t8} 4/4 ${t4} 2/2 ${t2}`);
     } finally {
       await ev.close();
+      await plain.close();
     }
   }
   return { id: 'evaluation', title: 'Quantized evaluation: speed and uniform-policy accuracy', figures, tables: [speed, accuracy] };

@@ -10,13 +10,16 @@
  *   ONNX spec), and it checks that the model loads at all, at the cost of one forward pass of
  *   one input (milliseconds for the zoo's models).
  */
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { HaqError, UnsupportedModelError } from '../errors';
 import { encodeModel, type ModelProto } from './proto';
 
 /** A tensor passed to or returned from a session: row-major data plus dims. */
 export interface Tensor {
-  data: Float32Array | Int32Array | BigInt64Array | Uint8Array;
+  data: Float32Array | Int32Array | BigInt64Array | Uint8Array | Int8Array;
   dims: number[];
 }
 
@@ -39,6 +42,8 @@ export interface SessionOptions {
 }
 
 export class ModelSession {
+  private readonly wrappers = new WeakMap<Tensor, ort.Tensor>();
+
   private constructor(
     private readonly session: ort.InferenceSession,
     readonly what: string,
@@ -70,7 +75,15 @@ export class ModelSession {
   /** Runs the model; returns the requested outputs (default: all) as float32 tensors. */
   async run(feeds: Record<string, Tensor>, outputNames: readonly string[] = this.session.outputNames): Promise<Record<string, FloatTensor>> {
     const ortFeeds: Record<string, ort.Tensor> = {};
-    for (const [name, t] of Object.entries(feeds)) ortFeeds[name] = new ort.Tensor(ortType(t.data), t.data, t.dims);
+    for (const [name, t] of Object.entries(feeds)) {
+      // A feed object passed again (a policy's weights and scalars, for every batch) reuses its wrapper.
+      let o = this.wrappers.get(t);
+      if (!o) {
+        o = new ort.Tensor(ortType(t.data), t.data, t.dims);
+        this.wrappers.set(t, o);
+      }
+      ortFeeds[name] = o;
+    }
     let result: ort.InferenceSession.OnnxValueMapType;
     try {
       result = await this.session.run(ortFeeds, [...outputNames]);
@@ -93,10 +106,11 @@ export class ModelSession {
   }
 }
 
-function ortType(data: Tensor['data']): 'float32' | 'int32' | 'int64' | 'uint8' {
+function ortType(data: Tensor['data']): 'float32' | 'int32' | 'int64' | 'uint8' | 'int8' {
   if (data instanceof Float32Array) return 'float32';
   if (data instanceof Int32Array) return 'int32';
   if (data instanceof BigInt64Array) return 'int64';
+  if (data instanceof Int8Array) return 'int8';
   return 'uint8';
 }
 
@@ -127,6 +141,36 @@ function loadError(err: unknown, what: string): HaqError {
     return new UnsupportedModelError(`${what} uses ${notImpl[1]}, which onnxruntime has no CPU kernel for (${message})`, { op: notImpl[1] });
   }
   return new UnsupportedModelError(`onnxruntime cannot load ${what}: ${message}`, { what });
+}
+
+/**
+ * The model as onnxruntime's optimizer leaves it for this machine (all graph optimizations,
+ * including the layout ones: NCHWc convolutions with re-blocked weights on x86-64). The graph
+ * is written by onnxruntime to a temporary file, read back and the file removed. The result is
+ * hardware specific: it only serves sessions on the same machine (shared/onnx/runtime-weights.ts).
+ */
+export async function optimizeModel(bytes: Uint8Array, options: SessionOptions = {}): Promise<Uint8Array> {
+  const what = options.what ?? 'model';
+  const dir = await mkdtemp(join(tmpdir(), 'haq-optimized-'));
+  const file = join(dir, 'model.onnx');
+  try {
+    let session: ort.InferenceSession;
+    try {
+      session = await ort.InferenceSession.create(bytes, {
+        intraOpNumThreads: 1,
+        interOpNumThreads: 1,
+        logSeverityLevel: 3,
+        graphOptimizationLevel: 'all',
+        optimizedModelFilePath: file,
+      });
+    } catch (err) {
+      throw loadError(err, what);
+    }
+    await session.release();
+    return new Uint8Array(await readFile(file));
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
 }
 
 /**

@@ -2,8 +2,17 @@
  * Fast policy evaluation: the fake-quantized graph (fake-quant.ts) is built and loaded into
  * ONE onnxruntime session; a policy only changes the session's feeds (the weights quantized
  * in memory, the activation quantizers' scalars), so switching policies costs no session
- * rebuild and no model re-parse. Quantized weights are cached per (layer, bits), so a policy
+ * rebuild and no model re-parse. The session runs onnxruntime's optimized graph for this
+ * machine with the weights as inputs in onnxruntime's own layout (shared/onnx/runtime-weights.ts),
+ * so a policy evaluates at close to the speed of the FP32 model (bench: evaluation).
+ *
+ * Quantized weights are cached per (layer, bits); the fed form (times the activation scale, in
+ * onnxruntime's layout) per (layer, bits, activation bits) within a memory budget, so a policy
  * switch after the first few is a handful of map look-ups.
+ *
+ * Which activations are quantized is part of the graph: all of them (linear mode, every search
+ * policy), none (k-means mode, FP32). A policy that leaves only some activations float (a
+ * hand-written one for `haq eval`) gets its own session, built once on first use.
  *
  * The reward uses calibrated post-training quantization, no fine-tuning (HAQ fine-tunes one
  * epoch per episode; haq has no training runtime in the loop).
@@ -15,12 +24,13 @@ import { CorruptObjectError, InvalidInputError } from '../errors';
 import { modelInput } from '../onnx/layers';
 import { decodeModel } from '../onnx/proto';
 import { ModelSession, type FloatTensor, type Tensor } from '../onnx/runtime';
+import { optimizeWithWeightInputs, type WeightFeed } from '../onnx/runtime-weights';
 import type { LayerTable } from '../onnx/types';
 import { deriveSeed, Rng } from '../rng';
 import type { EvaluationResult } from '../search/results';
 import { modelBatchSize, type Calibration } from './calibration';
 import type { ClipMethod } from './clip-range';
-import { buildFakeQuantModel, type FakeQuantLayer } from './fake-quant';
+import { buildFakeQuantModel, quantizableWeights, type FakeQuantLayer, type FakeQuantModel } from './fake-quant';
 import { kmeansQuantize } from './kmeans';
 import { activationQuant, quantizeWeightsLinear, type ActivationQuant } from './linear';
 import { validatePolicy, type LayerBits, type Policy } from './policy';
@@ -41,6 +51,13 @@ export interface QuantEvaluatorOptions {
   threads?: number;
   /** Also output every layer's activation input and integer codes (tests). */
   debugOutputs?: boolean;
+  /**
+   * 'optimized' (default): onnxruntime's optimized graph with the weights as inputs in its layout;
+   * 'plain': the rewritten graph as is, weights as plain inputs (slower; the reference in tests).
+   */
+  runtimeLayout?: 'optimized' | 'plain';
+  /** Memory for the fed weights of recent (layer, bits) pairs, bytes (default 256 MiB). */
+  feedCacheBytes?: number;
   /** Milliseconds clock for EvaluationResult.seconds (default performance.now). */
   clockMs?: () => number;
 }
@@ -62,9 +79,22 @@ export interface SplitOptions {
   limit?: number;
 }
 
+/** How a session of the evaluator runs its graph. */
+export interface EvaluatorSessionInfo {
+  /** Which activations stay float ('' when all are quantized; layer indices, comma separated). */
+  floatLayers: string;
+  /** onnxruntime's optimized graph with weight inputs, or the plain fallback (and why). */
+  optimized: boolean;
+  reason?: string;
+  reordersRemoved: number;
+}
+
 export interface QuantEvaluator {
   readonly table: LayerTable;
+  /** The layers of the all-quantized graph (names of the inputs and debug outputs). */
   readonly layers: readonly FakeQuantLayer[];
+  /** The sessions opened so far (one per set of float activations used). */
+  sessions(): EvaluatorSessionInfo[];
   /** Top-1/top-5 of the policy on the data (fidelity against the FP32 model without labels). */
   evaluate(policy: Policy | { layers: LayerBits[] }, split: Split, options?: SplitOptions): Promise<EvaluationResult>;
   /** The same numbers for the unquantized model (same session, quantizers bypassed). */
@@ -72,7 +102,7 @@ export interface QuantEvaluator {
   /** Logits and top-1 predictions of a policy (null: FP32) on a split. */
   predict(policy: Policy | { layers: LayerBits[] } | null, split: Split, options?: SplitOptions): Promise<Evaluation>;
   /** The session feeds for a policy (weights and quantizer scalars): the policy switch. */
-  policyFeeds(policy: Policy | { layers: LayerBits[] } | null): Record<string, Tensor>;
+  policyFeeds(policy: Policy | { layers: LayerBits[] } | null): Promise<Record<string, Tensor>>;
   /** Runs one batch; returns the named outputs (default: the model's outputs). */
   run(policy: Policy | { layers: LayerBits[] } | null, inputs: FloatTensor, outputNames?: string[]): Promise<Record<string, FloatTensor>>;
   /** The activation quantizer a layer gets at `bits` (from the calibration). */
@@ -82,10 +112,35 @@ export interface QuantEvaluator {
   close(): Promise<void>;
 }
 
-const scalar = (v: number): Tensor => ({ data: Float32Array.of(v), dims: [] });
+const scalar = (v: number, type: FakeQuantLayer['boundsType'] | 'float32' = 'float32'): Tensor => ({
+  data: type === 'int8' ? Int8Array.of(v) : type === 'uint8' ? Uint8Array.of(v) : Float32Array.of(v),
+  dims: [],
+});
 
-/** Divisor and scale of a float (unquantized) activation: see fake-quant.ts. */
-export const floatPassDivisor = 2 ** -64;
+/** One graph variant (a set of float activations) and its session. */
+interface Variant {
+  info: EvaluatorSessionInfo;
+  fq: FakeQuantModel;
+  session: ModelSession;
+  /** Per layer: the graph inputs carrying its weights. */
+  weightFeeds: WeightFeed[][];
+}
+
+/** `base * scale`, gathered into onnxruntime's layout (gather null: same order). */
+function layoutWeights(base: Float32Array, scale: number, gather: Int32Array | null): Float32Array {
+  if (!gather) {
+    if (scale === 1) return base;
+    const out = new Float32Array(base.length);
+    for (let j = 0; j < base.length; j++) out[j] = base[j] * scale;
+    return out;
+  }
+  const out = new Float32Array(gather.length);
+  for (let j = 0; j < gather.length; j++) {
+    const g = gather[j];
+    if (g >= 0) out[j] = base[g] * scale;
+  }
+  return out;
+}
 
 /** Checks that a calibration object belongs to the model and its layer table. */
 export function checkCalibration(calibration: Calibration, table: LayerTable): void {
@@ -107,20 +162,51 @@ export async function prepareQuantEvaluator(
   options: QuantEvaluatorOptions = {},
 ): Promise<QuantEvaluator> {
   const { weightMode = 'linear', perChannel = true, clipMethod = 'mse', seed = 0, clockMs = () => performance.now() } = options;
+  const { runtimeLayout = 'optimized', feedCacheBytes = 256 * 2 ** 20, debugOutputs = false } = options;
   if (calibration) checkCalibration(calibration, table);
   const model = decodeModel(modelBytes);
   const declared = modelInput(model).dims;
   const batchSize = modelBatchSize(declared, options.batchSize ?? 64);
-  const fq = buildFakeQuantModel(model, table, { debugOutputs: options.debugOutputs });
-  const session = await ModelSession.create(fq.bytes, { threads: options.threads, what: 'fake-quantized model' });
-  const logitsName = fq.outputNames[0];
+  const signed = calibration ? calibration.layers.map((l) => l.signed) : [];
+  const layerWeights = quantizableWeights(model, table);
+  const allFloat = layerWeights.map(() => true);
+
+  const variants = new Map<string, Promise<Variant>>();
+  const opened: Variant[] = [];
+  const openVariant = async (floatActivations: boolean[]): Promise<Variant> => {
+    const fq = buildFakeQuantModel(model, table, { debugOutputs, signed, floatActivations, weights: 'constants' });
+    const weights = fq.layers.map((l) => ({ name: l.weightInput, data: l.weight, dims: l.weightDims }));
+    const rw = await optimizeWithWeightInputs(fq.model, weights, { what: 'fake-quantized model', optimize: runtimeLayout === 'optimized' });
+    const session = await ModelSession.create(rw.bytes, { threads: options.threads, what: 'fake-quantized model', graphOptimization: rw.graphOptimization });
+    const floatLayers = floatActivations.flatMap((f, i) => (f ? [i] : [])).join(',');
+    const v: Variant = {
+      info: { floatLayers, optimized: rw.optimized, reason: rw.reason, reordersRemoved: rw.reordersRemoved },
+      fq,
+      session,
+      weightFeeds: fq.layers.map((l) => rw.feeds.get(l.weightInput)!),
+    };
+    opened.push(v);
+    return v;
+  };
+  const variant = (floatActivations: boolean[]): Promise<Variant> => {
+    const key = floatActivations.map((f) => (f ? 1 : 0)).join('');
+    let v = variants.get(key);
+    if (!v) {
+      v = openVariant(floatActivations);
+      variants.set(key, v);
+      v.catch(() => variants.delete(key));
+    }
+    return v;
+  };
+  // The search's graph: every activation quantized (linear mode with a calibration), or none.
+  const main = await variant(calibration && weightMode === 'linear' ? layerWeights.map(() => false) : allFloat);
 
   const weightCache = new Map<string, Float32Array>();
   const quantizedWeights = (i: number, bits: number): Float32Array => {
     const key = `${i}:${bits}`;
     let w = weightCache.get(key);
     if (!w) {
-      const l = fq.layers[i];
+      const l = main.fq.layers[i];
       w =
         weightMode === 'kmeans'
           ? kmeansQuantize(l.weight, bits, new Rng(deriveSeed(seed, 'kmeans', l.name, bits))).values
@@ -130,55 +216,94 @@ export async function prepareQuantEvaluator(
     return w;
   };
   const activationParams = (i: number, bits: number): ActivationQuant => {
-    if (!calibration) throw new InvalidInputError(`layer ${fq.layers[i].name}: activation bits ${bits} need a calibration; calibrate first or use aBits null`);
+    if (!calibration) throw new InvalidInputError(`layer ${main.fq.layers[i].name}: activation bits ${bits} need a calibration; calibrate first or use aBits null`);
     const c = calibration.layers[i];
     return activationQuant(c.clip[clipMethod][bits - 1], bits, c.signed);
   };
-  const policyFeeds = (policy: Policy | { layers: LayerBits[] } | null): Record<string, Tensor> => {
+
+  // Fed weights (scaled, in the session's layout), least recently used evicted beyond the budget.
+  const fed = new Map<string, Float32Array>();
+  let fedBytes = 0;
+  const fedWeights = (key: string, make: () => Float32Array): Float32Array => {
+    let w = fed.get(key);
+    if (w) {
+      fed.delete(key);
+      fed.set(key, w);
+      return w;
+    }
+    w = make();
+    fed.set(key, w);
+    fedBytes += w.byteLength;
+    for (const [k, old] of fed) {
+      if (fedBytes <= feedCacheBytes || k === key) break;
+      fed.delete(k);
+      fedBytes -= old.byteLength;
+    }
+    return w;
+  };
+
+  const policyFeeds = async (policy: Policy | { layers: LayerBits[] } | null): Promise<Record<string, Tensor>> => {
     const bits = policy ? validatePolicy(policy, table).layers : null;
+    const needsCalibration = bits?.findIndex((b) => b.aBits !== null) ?? -1;
+    if (needsCalibration >= 0) activationParams(needsCalibration, bits![needsCalibration].aBits!); // no calibration: fail before opening a session
+    const v = await variant(bits ? bits.map((b) => b.aBits === null) : allFloat);
     const feeds: Record<string, Tensor> = {};
-    fq.layers.forEach((l, i) => {
+    v.fq.layers.forEach((l, i) => {
       const b = bits?.[i];
-      feeds[l.weightInput] = { data: b ? quantizedWeights(i, b.wBits) : l.weight, dims: l.weightDims };
       const a = b && b.aBits !== null ? activationParams(i, b.aBits) : null;
-      // aBits null: the exact pass-through of fake-quant.ts (divide and multiply by 2^-64, no clipping).
-      feeds[l.divisorInput] = scalar(a ? a.divisor : floatPassDivisor);
-      feeds[l.qminInput] = scalar(a ? a.qmin : -Infinity);
-      feeds[l.qmaxInput] = scalar(a ? a.qmax : Infinity);
-      feeds[l.scaleInput] = scalar(a ? a.scale : floatPassDivisor);
+      if (a) {
+        feeds[l.divisorInput] = scalar(a.divisor);
+        feeds[l.qminInput] = scalar(a.qmin, l.boundsType);
+        feeds[l.qmaxInput] = scalar(a.qmax, l.boundsType);
+      }
+      // The layer consumes the integer codes: the dequantizing scale rides on its weights.
+      const scale = a ? Math.fround(a.scale) : 1;
+      const base = b ? quantizedWeights(i, b.wBits) : l.weight;
+      for (const f of v.weightFeeds[i]) {
+        const key = `${v.info.floatLayers}|${f.input}|${b ? b.wBits : 'fp32'}|${scale}`;
+        feeds[f.input] = { data: fedWeights(key, () => layoutWeights(base, scale, f.gather)), dims: f.dims };
+      }
     });
     return feeds;
   };
-
-  const runFeeds = async (feeds: Record<string, Tensor>, inputs: FloatTensor, outputNames: string[]) =>
-    session.run({ ...feeds, [fq.inputName]: inputs }, outputNames);
+  const sessionFor = async (policy: Policy | { layers: LayerBits[] } | null): Promise<Variant> =>
+    variant(policy ? validatePolicy(policy, table).layers.map((b) => b.aBits === null) : allFloat);
 
   // FP32 top-1 per split: the reference of fidelity mode (splits without labels).
   const fp32Reference = new WeakMap<Split, Int32Array>();
   const predict = async (policy: Policy | { layers: LayerBits[] } | null, split: Split, { limit }: SplitOptions = {}): Promise<Evaluation> => {
-    const feeds = policyFeeds(policy);
-    const base = { modelDims: declared, inputName: fq.inputName, outputName: logitsName, batchSize, limit, extraFeeds: feeds, nowMs: clockMs };
-    if (split.labels) return evaluateSession(session, split, base);
+    const feeds = await policyFeeds(policy);
+    const v = await sessionFor(policy);
+    const base = { modelDims: declared, inputName: v.fq.inputName, outputName: v.fq.outputNames[0], batchSize, limit, extraFeeds: feeds, nowMs: clockMs };
+    if (split.labels) return evaluateSession(v.session, split, base);
     let reference = fp32Reference.get(split);
     if (!reference || reference.length < Math.min(split.samples, limit ?? split.samples)) {
-      const fp32 = policy ? policyFeeds(null) : feeds;
-      const p = await predictSplit(session, split, { ...base, extraFeeds: fp32 });
+      const f = await sessionFor(null);
+      const p = await predictSplit(f.session, split, { ...base, extraFeeds: await policyFeeds(null) });
       reference = top1Predictions(p.logits, p.classes);
       fp32Reference.set(split, reference);
     }
-    return evaluateSession(session, split, { ...base, reference });
+    return evaluateSession(v.session, split, { ...base, reference });
   };
 
   return {
     table,
-    layers: fq.layers,
+    layers: main.fq.layers,
+    sessions: () => opened.map((v) => v.info),
     evaluate: async (policy, split, options) => (await predict(policy, split, options)).result,
     evaluateFp32: async (split, options) => (await predict(null, split, options)).result,
     predict,
     policyFeeds,
-    run: (policy, inputs, outputNames = fq.outputNames) => runFeeds(policyFeeds(policy), inputs, outputNames),
+    run: async (policy, inputs, outputNames) => {
+      const v = await sessionFor(policy);
+      return v.session.run({ ...(await policyFeeds(policy)), [v.fq.inputName]: inputs }, outputNames ?? v.fq.outputNames);
+    },
     activationParams,
     quantizedWeights,
-    close: () => session.release(),
+    close: async () => {
+      await Promise.allSettled(variants.values());
+      for (const v of opened.splice(0)) await v.session.release();
+      variants.clear();
+    },
   };
 }

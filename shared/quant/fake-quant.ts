@@ -3,26 +3,32 @@
  * session serves every policy of a search (DESIGN.md "Beyond the reference").
  *
  * For each quantizable layer i (in layer-table order):
- *   - weight: the node's weight input becomes a graph input `haq_w_<i>`; the evaluator feeds
- *     the weights quantized in memory for the policy's wBits (linear or k-means);
- *   - activation: the node's activation input x passes through four elementwise ops
- *       q = Clip(Round(Div(x, d)), qmin, qmax)      (the integer code, as float)
- *       y = Mul(q, s)
- *     whose d, qmin, qmax, s are float scalar graph inputs `haq_a_<i>_{divisor,qmin,qmax,scale}`
- *     (shared/quant/linear.ts defines them per bitwidth). A float activation (aBits null) is
- *     fed d = s = 2^-64 and qmin/qmax = -/+Infinity: x * 2^64 is an integer for |x| >= 2^-41, so
- *     Round changes nothing there and y = x exactly; below 2^-41 the error is at most 2^-65
- *     (and |x| > 2^64 would overflow), far under float32 resolution of any real activation.
- *     No Where/bypass branch: every policy runs the same four ops.
+ *   - weight: the node's weight input becomes `haq_w_<i>`, a graph input (or, for onnxruntime's
+ *     optimizer, a constant that shared/onnx/runtime-weights.ts turns back into inputs); the
+ *     evaluator feeds the weights quantized in memory for the policy's wBits (linear or k-means)
+ *     MULTIPLIED by the layer's activation scale s (see below);
+ *   - activation: the node's activation input x becomes the integer codes, as floats:
+ *       codes = Cast(Clip(QuantizeLinear(x, d, 0), qmin, qmax), float)
+ *     QuantizeLinear computes saturate(round_half_even(x / d)) into an 8-bit container (int8 when
+ *     the calibration saw negative inputs, uint8 otherwise) and the Clip narrows it to the b-bit
+ *     code range; d, qmin and qmax are scalar graph inputs `haq_a_<i>_{divisor,qmin,qmax}`
+ *     (shared/quant/linear.ts defines them per bitwidth; signed 1 bit is d = 2^-100, codes -1/+1).
+ *     The layer then computes op(codes, W_q * s) + b = op(codes * s, W_q) + b: the dequantizing
+ *     Mul is folded into the fed weights (Conv, Gemm and MatMul are linear in the weight), so an
+ *     activation quantizer costs three cheap passes (one float, two on bytes). Opset 11 has no
+ *     integer Clip: there the Clip runs on the float codes after the Cast (same codes).
+ *   - a layer whose activation stays float (aBits null) gets no quantizer at all: a policy with
+ *     float activations is a different graph (`floatActivations`), which the evaluator builds
+ *     on first use. A search uses one: every activation quantized (linear) or none (k-means).
  * Every inserted node is named `haq_fq_<i>_<op>`, so the rewrite is recognisable in a viewer.
  * Pure: a decoded model in, a new model out (the input model is not modified).
  */
 import { UnsupportedModelError } from '../errors';
 import { assignNodeNames, findLayerCandidates, modelInput, readConstant, type LayerCandidate } from '../onnx/layers';
-import { DataType, encodeModel, opsetVersion, type ModelProto, type NodeProto, type ValueInfoProto } from '../onnx/proto';
+import { AttributeType, DataType, encodeModel, float32Tensor, opsetVersion, type ModelProto, type NodeProto, type TensorProto, type ValueInfoProto } from '../onnx/proto';
 import type { LayerTable } from '../onnx/types';
 
-/** Graph-input names of one layer's quantizers. */
+/** One quantizable layer of the rewritten graph: its weights and the names of its inputs. */
 export interface FakeQuantLayer {
   name: string;
   index: number;
@@ -36,15 +42,20 @@ export interface FakeQuantLayer {
   divisorInput: string;
   qminInput: string;
   qmaxInput: string;
-  scaleInput: string;
+  /** Element type of qmin/qmax: the 8-bit container (int8 signed, uint8 unsigned), or float on opset 11. */
+  boundsType: 'int8' | 'uint8' | 'float32';
+  /** Whether this graph quantizes the layer's activation (false: aBits null, float). */
+  quantized: boolean;
   /** The layer's original activation input tensor. */
   activationName: string;
-  /** The Clip output (integer codes as float), a graph output only with `debugOutputs`. */
+  /** The integer codes as floats (the layer's new input), a graph output only with `debugOutputs`. */
   codesName: string;
 }
 
 export interface FakeQuantModel {
   bytes: Uint8Array;
+  /** The same graph decoded (runtime-weights.ts rewrites it further). */
+  model: ModelProto;
   /** The data input's name. */
   inputName: string;
   /** The model's original outputs (the first one is the logits). */
@@ -55,6 +66,12 @@ export interface FakeQuantModel {
 export interface FakeQuantOptions {
   /** Also expose every layer's activation input and integer codes as graph outputs (tests). */
   debugOutputs?: boolean;
+  /** Per layer: whether its activation is signed (from the calibration); default all unsigned. */
+  signed?: readonly boolean[];
+  /** Per layer: true leaves the activation float (no quantizer); default all quantized. */
+  floatActivations?: readonly boolean[];
+  /** 'inputs' (default): weights are graph inputs; 'constants': FP32 initializers (for the optimizer). */
+  weights?: 'inputs' | 'constants';
 }
 
 /** Output-channel axis of a layer's weight. */
@@ -64,12 +81,8 @@ export function weightChannelAxis(c: Pick<LayerCandidate, 'op' | 'transB'>): num
   return 1; // MatMul weight [K, N]
 }
 
-function scalarInput(name: string, elemType: number): ValueInfoProto {
-  return { name, type: { tensorType: { elemType, shape: { dim: [] } } } };
-}
-
-function floatInput(name: string, dims: number[]): ValueInfoProto {
-  return { name, type: { tensorType: { elemType: DataType.FLOAT, shape: { dim: dims.map((d) => ({ dimValue: d })) } } } };
+export function tensorInput(name: string, elemType: number, dims: readonly number[]): ValueInfoProto {
+  return { name, type: { tensorType: { elemType, shape: { dim: dims.map((d) => ({ dimValue: d })) } } } };
 }
 
 /** Matches the layer table's layers with the model's candidates, by name (both use assignNodeNames). */
@@ -86,62 +99,93 @@ export function matchLayers(model: ModelProto, table: LayerTable): LayerCandidat
   return table.layers.map((l) => byName.get(l.name)!);
 }
 
-export function buildFakeQuantModel(model: ModelProto, table: LayerTable, { debugOutputs = false }: FakeQuantOptions = {}): FakeQuantModel {
+/** The quantizable layers of a model: weights (read once), dims and channel axes, in layer-table order. */
+export function quantizableWeights(model: ModelProto, table: LayerTable): Array<{ candidate: LayerCandidate; weight: Float32Array; weightDims: number[]; channelAxis: number }> {
+  return matchLayers(model, table).map((candidate) => {
+    const { data, dims } = readConstant(model, candidate.weightInput);
+    return { candidate, weight: data, weightDims: dims, channelAxis: weightChannelAxis(candidate) };
+  });
+}
+
+export function buildFakeQuantModel(model: ModelProto, table: LayerTable, options: FakeQuantOptions = {}): FakeQuantModel {
+  const { debugOutputs = false, signed = [], floatActivations = [], weights = 'inputs' } = options;
   const opset = opsetVersion(model);
   if (opset < 11) {
-    throw new UnsupportedModelError(`the model imports opset ${opset}; the quantizer needs opset >= 11 (Round, Clip with inputs): re-export it with opset 13 or later`, {
+    throw new UnsupportedModelError(`the model imports opset ${opset}; the quantizer needs opset >= 11 (QuantizeLinear, Clip with inputs): re-export it with opset 13 or later`, {
       opset,
     });
   }
+  const integerClip = opset >= 12;
   const graph = model.graph ?? {};
   const names = assignNodeNames(graph);
-  const candidates = matchLayers(model, table);
   const input = modelInput(model);
   const nodes: NodeProto[] = (graph.node ?? []).map((n, i) => ({ ...n, name: names[i], input: [...(n.input ?? [])] }));
   const inserts = new Map<number, NodeProto[]>();
   const newInputs: ValueInfoProto[] = [];
+  const newInitializers: TensorProto[] = [];
   const debug: ValueInfoProto[] = [];
-  const layers: FakeQuantLayer[] = candidates.map((c, i) => {
-    const { data, dims } = readConstant(model, c.weightInput);
+  const layers: FakeQuantLayer[] = quantizableWeights(model, table).map(({ candidate: c, weight, weightDims, channelAxis }, i) => {
     const p = `haq_a_${i}`;
+    const t = (s: string) => `haq_fq_${i}_${s}`;
+    const isSigned = signed[i] ?? false;
+    const quantized = !floatActivations[i];
     const layer: FakeQuantLayer = {
       name: c.name,
       index: i,
       op: c.op,
-      weight: data,
-      weightDims: dims,
-      channelAxis: weightChannelAxis(c),
+      weight,
+      weightDims,
+      channelAxis,
       weightInput: `haq_w_${i}`,
       divisorInput: `${p}_divisor`,
       qminInput: `${p}_qmin`,
       qmaxInput: `${p}_qmax`,
-      scaleInput: `${p}_scale`,
+      boundsType: integerClip ? (isSigned ? 'int8' : 'uint8') : 'float32',
+      quantized,
       activationName: c.inputName,
-      codesName: `haq_fq_${i}_codes`,
+      codesName: quantized ? t('codes') : c.inputName,
     };
-    newInputs.push(
-      floatInput(layer.weightInput, dims),
-      scalarInput(layer.divisorInput, DataType.FLOAT),
-      scalarInput(layer.qminInput, DataType.FLOAT),
-      scalarInput(layer.qmaxInput, DataType.FLOAT),
-      scalarInput(layer.scaleInput, DataType.FLOAT),
-    );
-    const t = (s: string) => `haq_fq_${i}_${s}`;
-    const node = (op: string, ins: string[], out: string): NodeProto => ({ name: t(op.toLowerCase()), opType: op, domain: '', input: ins, output: [out] });
-    const x = c.inputName;
-    inserts.set(c.nodeIndex, [
-      node('Div', [x, layer.divisorInput], t('scaled')),
-      node('Round', [t('scaled')], t('rounded')),
-      node('Clip', [t('rounded'), layer.qminInput, layer.qmaxInput], layer.codesName),
-      node('Mul', [layer.codesName, layer.scaleInput], t('out')),
-    ]);
+    if (weights === 'inputs') newInputs.push(tensorInput(layer.weightInput, DataType.FLOAT, weightDims));
+    else newInitializers.push(float32Tensor(layer.weightInput, weight, weightDims));
     const target = nodes[c.nodeIndex];
-    target.input![0] = t('out');
     target.input![1] = layer.weightInput;
-    if (debugOutputs) {
-      debug.push({ name: layer.codesName, type: { tensorType: { elemType: DataType.FLOAT } } });
-      if (x !== input.name) debug.push({ name: x, type: { tensorType: { elemType: DataType.FLOAT } } });
-    }
+    if (debugOutputs && c.inputName !== input.name) debug.push({ name: c.inputName, type: { tensorType: { elemType: DataType.FLOAT } } });
+    if (!quantized) return layer;
+
+    const container = isSigned ? DataType.INT8 : DataType.UINT8;
+    const boundsType = integerClip ? container : DataType.FLOAT;
+    newInputs.push(
+      tensorInput(layer.divisorInput, DataType.FLOAT, []),
+      tensorInput(layer.qminInput, boundsType, []),
+      tensorInput(layer.qmaxInput, boundsType, []),
+    );
+    newInitializers.push({ name: t('zero'), dataType: container, dims: [], rawData: new Uint8Array(1) });
+    const node = (op: string, ins: string[], out: string, attribute: NodeProto['attribute'] = []): NodeProto => ({
+      name: t(op.toLowerCase()),
+      opType: op,
+      domain: '',
+      input: ins,
+      output: [out],
+      attribute,
+    });
+    const toFloat = [{ name: 'to', type: AttributeType.INT, i: DataType.FLOAT }];
+    const bounds = [layer.qminInput, layer.qmaxInput];
+    inserts.set(
+      c.nodeIndex,
+      integerClip
+        ? [
+            node('QuantizeLinear', [c.inputName, layer.divisorInput, t('zero')], t('quantized')),
+            node('Clip', [t('quantized'), ...bounds], t('clipped')),
+            node('Cast', [t('clipped')], layer.codesName, toFloat),
+          ]
+        : [
+            node('QuantizeLinear', [c.inputName, layer.divisorInput, t('zero')], t('quantized')),
+            node('Cast', [t('quantized')], t('float')),
+            node('Clip', [t('float'), ...bounds], layer.codesName),
+          ],
+    );
+    target.input![0] = layer.codesName;
+    if (debugOutputs) debug.push({ name: layer.codesName, type: { tensorType: { elemType: DataType.FLOAT } } });
     return layer;
   });
   const rewritten: NodeProto[] = [];
@@ -156,13 +200,14 @@ export function buildFakeQuantModel(model: ModelProto, table: LayerTable, { debu
     graph: {
       ...graph,
       node: rewritten,
-      initializer,
+      initializer: [...initializer, ...newInitializers],
       input: [...(graph.input ?? []).filter((v) => !(graph.initializer ?? []).some((t) => t.name === v.name) || initializer.some((t) => t.name === v.name)), ...newInputs],
       output: [...(graph.output ?? []), ...debug.filter((d) => !seenDebug.has(d.name) && seenDebug.add(d.name))],
     },
   };
   return {
     bytes: encodeModel(out),
+    model: out,
     inputName: input.name,
     outputNames: (graph.output ?? []).map((o) => o.name ?? ''),
     layers,

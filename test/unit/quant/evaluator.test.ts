@@ -10,7 +10,12 @@ import { prepareQuantEvaluator, splitFromTensor, type QuantEvaluator } from '../
 import { activationCodes, activationQuant, fakeQuantizeActivation, quantizeWeightsLinear } from '../../../shared/quant/linear';
 import { uniformPolicy, type LayerBits } from '../../../shared/quant/policy';
 import { expectClose } from '../../helpers/expect-close';
-import { buildCnn, buildMlp, randomInputs, type SmallModel } from './small-models';
+import { buildCnn, buildMlp, buildWideCnn, randomInputs, type SmallModel } from './small-models';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { loadDataset } from '../../../shared/data/dataset';
+import { inspectModel } from '../../../shared/onnx/inspect';
+import { Rng } from '../../../shared/rng';
 
 const N = 40;
 
@@ -70,7 +75,8 @@ describe('fake-quant evaluator on an MLP (Gemm transB=1, MatMul, Gemm transB=0)'
   ];
   for (const [label, layers] of policies) {
     it(`${label}: logits match the JS reference; integer codes are bit-exact`, async () => {
-      const out = await ev.run({ layers }, x, ['fc3_out', ...ev.layers.map((l) => l.codesName), 'relu_0_out', 'relu_1_out']);
+      const codes = ev.layers.filter((_, i) => layers[i].aBits !== null).map((l) => l.codesName);
+      const out = await ev.run({ layers }, x, ['fc3_out', ...codes, 'relu_0_out', 'relu_1_out']);
       expectClose(out.fc3_out.data, referenceMlp(m, cal, layers, x), { atol: 1e-4, rtol: 1e-4 }, 'logits');
       const layerInputs = [x.data, out.relu_0_out.data, out.relu_1_out.data];
       layers.forEach((l, i) => {
@@ -139,13 +145,12 @@ describe('fake-quant evaluator on a CNN (Conv, depthwise Conv, Gemm)', () => {
   });
 
   for (const bits of [1, 2, 3, 4, 5, 6, 7, 8]) {
-    it(`${bits} bits: per-channel weights fed as quantized; every layer's codes bit-exact`, async () => {
+    it(`${bits} bits: per-channel weights quantized as the reference; every layer's codes bit-exact`, async () => {
       const policy = uniformPolicy(m.table, bits, bits);
-      const feeds = ev.policyFeeds(policy);
-      ev.layers.forEach((l) => {
+      ev.layers.forEach((l, i) => {
         const { w, dims } = m.weights[l.name];
         const want = quantizeWeightsLinear(w, dims, bits, { axis: l.channelAxis }).values;
-        assert.deepEqual(Array.from(feeds[l.weightInput].data as Float32Array), Array.from(want), `weights of ${l.name}`);
+        assert.deepEqual(Array.from(ev.quantizedWeights(i, bits)), Array.from(want), `weights of ${l.name}`);
       });
       const names = ev.layers.map((l) => l.activationName).filter((n) => n !== 'x');
       const out = await ev.run(policy, x, [...ev.layers.map((l) => l.codesName), ...names]);
@@ -163,13 +168,13 @@ describe('fake-quant evaluator on a CNN (Conv, depthwise Conv, Gemm)', () => {
     const km2 = await prepareQuantEvaluator(m.bytes, m.table, null, { weightMode: 'kmeans', seed: 3 });
     try {
       const policy = uniformPolicy(m.table, 2, null);
-      const feeds = km.policyFeeds(policy);
-      const feeds2 = km2.policyFeeds(policy);
-      for (const l of km.layers) {
-        const w = feeds[l.weightInput].data as Float32Array;
+      km.layers.forEach((l, i) => {
+        const w = km.quantizedWeights(i, 2);
         assert.ok(new Set(w).size <= 4, `${l.name} has ${new Set(w).size} distinct weights`);
-        assert.deepEqual(Array.from(w), Array.from(feeds2[l.weightInput].data as Float32Array));
-      }
+        assert.deepEqual(Array.from(w), Array.from(km2.quantizedWeights(i, 2)));
+      });
+      const [feeds, feeds2] = [await km.policyFeeds(policy), await km2.policyFeeds(policy)];
+      for (const name of Object.keys(feeds)) assert.deepEqual(feeds[name].data, feeds2[name].data, name);
       const r = await km.evaluate(policy, splitFromTensor(x));
       assert.equal(r.mode, 'fidelity');
       assert.ok(r.top1 >= 0 && r.top1 <= 100);
@@ -194,6 +199,94 @@ describe('fake-quant evaluator on a CNN (Conv, depthwise Conv, Gemm)', () => {
       await fev.close();
     }
   });
+});
+
+describe('the fast session: onnxruntime\'s optimized graph, one session per search', () => {
+  let m: SmallModel;
+  let cal: Calibration;
+  let fast: QuantEvaluator;
+  let plain: QuantEvaluator;
+  const x = randomInputs(41, [24, 1, 12, 12]);
+  const rng = new Rng(5);
+  const randomPolicy = (floatAt = -1): LayerBits[] =>
+    m.table.layers.map((l, i) => ({ name: l.name, wBits: 1 + rng.int(8), aBits: i === floatAt ? null : 1 + rng.int(8) }));
+  before(async () => {
+    m = await buildWideCnn();
+    cal = await calibrate(m.bytes, m.table, randomInputs(40, [32, 1, 12, 12]));
+    fast = await prepareQuantEvaluator(m.bytes, m.table, cal);
+    plain = await prepareQuantEvaluator(m.bytes, m.table, cal, { runtimeLayout: 'plain' });
+  });
+  after(async () => {
+    await fast?.close();
+    await plain?.close();
+  });
+
+  it('runs the optimized graph with the quantizers on the blocked tensors', () => {
+    const [info] = fast.sessions();
+    assert.equal(info.optimized, true, info.reason);
+    assert.equal(info.floatLayers, '');
+    if (process.arch === 'x64') assert.ok(info.reordersRemoved >= 3, `${info.reordersRemoved} reorders removed`);
+    assert.equal(plain.sessions()[0].optimized, false);
+  });
+
+  it('agrees with the plain graph on random policies (1-8 bits, signed 1-bit input layer included)', async () => {
+    const out = (ev: QuantEvaluator, layers: LayerBits[]) => ev.run({ layers }, x).then((o) => o[ev.table.layers.at(-1)!.outputName].data);
+    for (let trial = 0; trial < 6; trial++) {
+      const layers = randomPolicy();
+      if (trial === 0) layers[0].aBits = 1; // the input layer is signed: sign(x) * alpha
+      expectClose(await out(fast, layers), await out(plain, layers), { atol: 1e-4, rtol: 1e-4 }, JSON.stringify(layers));
+    }
+  });
+
+  it('every search policy runs on the one session; float activations and FP32 open one more each', async () => {
+    const labelled = splitFromTensor(x, new Int32Array(x.dims[0]).map((_, i) => i % 10)); // labels: no FP32 reference needed
+    for (let i = 0; i < 20; i++) await fast.evaluate({ layers: randomPolicy() }, labelled);
+    assert.equal(fast.sessions().length, 1);
+    const mixed = randomPolicy(2);
+    await fast.evaluate({ layers: mixed }, labelled);
+    await fast.evaluate({ layers: mixed }, labelled);
+    assert.deepEqual(fast.sessions().map((s) => s.floatLayers), ['', '2']);
+    expectClose(
+      (await fast.run({ layers: mixed }, x))[m.table.layers.at(-1)!.outputName].data,
+      (await plain.run({ layers: mixed }, x))[m.table.layers.at(-1)!.outputName].data,
+      { atol: 1e-4, rtol: 1e-4 },
+    );
+    const original = await ModelSession.create(m.bytes);
+    try {
+      const want = (await original.run({ x }))[original.outputNames[0]].data;
+      expectClose((await fast.run(null, x))[m.table.layers.at(-1)!.outputName].data, want, { atol: 1e-5, rtol: 1e-5 });
+    } finally {
+      await original.release();
+    }
+    assert.deepEqual(fast.sessions().map((s) => s.floatLayers), ['', '2', '0,1,2,3,4']);
+  });
+});
+
+describe('zoo models on the fast session', () => {
+  const zoo = join(import.meta.dirname, '..', '..', '..', 'models', 'zoo');
+  for (const name of ['fmnist-cnn', 'fmnist-mobilenet', 'fmnist-resnet']) {
+    it(`${name}: optimized graph; uniform 8/8 within 0.5 top-1 points of FP32; same top-1 as the plain graph`, { skip: !existsSync(join(zoo, name)) }, async () => {
+      const bytes = new Uint8Array(readFileSync(join(zoo, name, 'model.onnx')));
+      const table = await inspectModel(bytes, { what: name });
+      const data = await loadDataset(new FsStore(join(zoo, 'data')), '', ['calib', 'val']);
+      const calibration = await calibrate(bytes, table, data.calib!);
+      const fast = await prepareQuantEvaluator(bytes, table, calibration, { batchSize: 250 });
+      const plain = await prepareQuantEvaluator(bytes, table, calibration, { batchSize: 250, runtimeLayout: 'plain' });
+      try {
+        assert.equal(fast.sessions()[0].optimized, true, fast.sessions()[0].reason);
+        const limit = 1000;
+        const fp32 = await fast.evaluateFp32(data.val!, { limit });
+        const p88 = uniformPolicy(table, 8, 8);
+        const q = await fast.evaluate(p88, data.val!, { limit });
+        assert.ok(fp32.top1 - q.top1 <= 0.5, `8/8 ${q.top1} vs FP32 ${fp32.top1}`);
+        const p = uniformPolicy(table, 4, 5);
+        assert.equal((await fast.evaluate(p, data.val!, { limit })).top1, (await plain.evaluate(p, data.val!, { limit })).top1);
+      } finally {
+        await fast.close();
+        await plain.close();
+      }
+    });
+  }
 });
 
 describe('evaluator bad input', () => {
@@ -224,10 +317,10 @@ describe('evaluator bad input', () => {
     await assert.rejects(prepareQuantEvaluator(mlp.bytes, mlp.table, cal), CorruptObjectError);
     const ev = await prepareQuantEvaluator(mlp.bytes, mlp.table, null);
     try {
-      assert.throws(() => ev.policyFeeds(uniformPolicy(other.table, 4, null)), InvalidPolicyError);
-      assert.throws(() => ev.policyFeeds({ layers: [{ name: 'fc1', wBits: 9, aBits: 4 }] }), /fc1\.wBits=9/);
+      await assert.rejects(ev.policyFeeds(uniformPolicy(other.table, 4, null)), InvalidPolicyError);
+      await assert.rejects(ev.policyFeeds({ layers: [{ name: 'fc1', wBits: 9, aBits: 4 }] }), /fc1\.wBits=9/);
       // activation bits without a calibration
-      assert.throws(() => ev.policyFeeds({ layers: uniformPolicy(mlp.table, 4, 4).layers }), InvalidInputError);
+      await assert.rejects(ev.policyFeeds({ layers: uniformPolicy(mlp.table, 4, 4).layers }), InvalidInputError);
     } finally {
       await ev.close();
     }

@@ -54,3 +54,36 @@ export function randomInputs(seed: number, dims: number[], sigma = 1): FloatTens
   const n = dims.reduce((a, b) => a * b, 1);
   return { data: randn(new Rng(seed), n, sigma), dims };
 }
+
+/**
+ * A CNN wide enough for onnxruntime's NCHWc convolutions: Conv(1 -> 16, 3x3) -> Relu ->
+ * Conv(16 -> 32, 3x3, stride 2) -> Relu -> depthwise Conv(32, 3x3) -> Relu -> Conv(32 -> 32, 1x1)
+ * + residual -> Relu -> GAP -> Gemm(32 -> 10). Optionally a BatchNormalization after the first
+ * Conv (onnxruntime folds it into that Conv's weights). Input [N, 1, 12, 12].
+ */
+export async function buildWideCnn(seed = 5, { batchNorm = false } = {}): Promise<SmallModel> {
+  const rng = new Rng(seed);
+  const g = new GraphBuilder({ name: 'wide-cnn', opset: 13 });
+  const x = g.input('x', 'float32', ['N', 1, 12, 12]);
+  const weights: SmallModel['weights'] = {
+    stem: { w: randn(rng, 16 * 9, 0.5), b: randn(rng, 16, 0.1), dims: [16, 1, 3, 3] },
+    down: { w: randn(rng, 32 * 16 * 9, 0.15), b: randn(rng, 32, 0.1), dims: [32, 16, 3, 3] },
+    dw: { w: randn(rng, 32 * 9, 0.4), b: randn(rng, 32, 0.1), dims: [32, 1, 3, 3] },
+    pw: { w: randn(rng, 32 * 32, 0.2), b: randn(rng, 32, 0.1), dims: [32, 32, 1, 1] },
+    fc: { w: randn(rng, 10 * 32, 0.3), b: randn(rng, 10, 0.1), dims: [10, 32] },
+  };
+  const conv = (h: string, name: string, extra: { strides?: [number, number]; pads?: [number, number, number, number]; group?: number } = {}) =>
+    g.conv(h, { name, weight: weights[name].w, weightDims: weights[name].dims, bias: weights[name].b, pads: [1, 1, 1, 1], ...extra });
+  let h = conv(x, 'stem');
+  if (batchNorm) {
+    const c = 16;
+    h = g.batchNorm(h, { scale: randn(rng, c, 0.3).map((v) => 1 + v), bias: randn(rng, c, 0.1), mean: randn(rng, c, 0.1), variance: randn(rng, c, 0.2).map((v) => 1 + Math.abs(v)) });
+  }
+  h = g.relu(h);
+  const down = g.relu(conv(h, 'down', { strides: [2, 2] }));
+  h = g.relu(conv(down, 'dw', { group: 32 }));
+  h = g.relu(g.add(conv(h, 'pw', { pads: [0, 0, 0, 0] }), down));
+  g.output(g.gemm(g.flatten(g.globalAveragePool(h)), { name: 'fc', weight: weights.fc.w, weightDims: [10, 32], bias: weights.fc.b, transB: 1 }));
+  const bytes = g.toBytes();
+  return { bytes, table: await inspectModel(bytes, { inputShape: [1, 1, 12, 12] }), weights };
+}
