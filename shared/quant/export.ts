@@ -31,7 +31,7 @@ import { deriveSeed, Rng } from '../rng';
 import { checkCalibration, type WeightMode } from './evaluator';
 import type { Calibration } from './calibration';
 import type { ClipMethod } from './clip-range';
-import { buildFakeQuantModel } from './fake-quant';
+import { quantizableWeights } from './fake-quant';
 import { kmeansQuantize } from './kmeans';
 import { activationQuant, quantizeWeightsLinear } from './linear';
 import { validatePolicy, type Policy } from './policy';
@@ -115,8 +115,8 @@ export function exportQuantizedModel(
     );
   }
   const model = decodeModel(modelBytes);
-  // The fake-quant rewrite resolves each layer's weight (initializer, Constant, Identity) and channel axis.
-  const { layers: fqLayers } = buildFakeQuantModel(model, table);
+  // Each layer's weight (initializer, Constant, Identity) and channel axis, as the evaluator reads them.
+  const layerWeights = quantizableWeights(model, table);
   const graph = model.graph ?? {};
   const names = assignNodeNames(graph);
   const opset = opsetVersion(model);
@@ -133,7 +133,8 @@ export function exportQuantizedModel(
   const exported: ExportedLayer[] = [];
 
   policy.layers.forEach((bits, i) => {
-    const l = fqLayers[i];
+    const { candidate, weight, weightDims, channelAxis } = layerWeights[i];
+    const l = { name: candidate.name, weight, weightDims, channelAxis };
     const nodeIndex = nodeIndexByName.get(l.name)!;
     const before: NodeProto[] = [];
     const node = nodes[nodeIndex];
