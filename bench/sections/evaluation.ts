@@ -17,6 +17,7 @@ import { calibrate } from '../../shared/quant/calibration';
 import { prepareQuantEvaluator, splitFromTensor } from '../../shared/quant/evaluator';
 import { uniformPolicy } from '../../shared/quant/policy';
 import { Rng } from '../../shared/rng';
+import { buildZooModel } from '../../shared/zoo/architectures';
 import { FsStore } from '../../shared/store/fs-store';
 import type { BenchContext, BenchSection, BenchTable } from '../types';
 
@@ -27,6 +28,27 @@ interface BenchModel {
   bytes: Uint8Array;
   calib: Split;
   val: Split;
+  /** Random weights and data: the speed columns only (accuracy means nothing). */
+  speedOnly?: boolean;
+  batchSize?: number;
+}
+
+/**
+ * ResNet-50 at ImageNet shape (random weights, BatchNormalization nodes kept, so onnxruntime
+ * folds them into the Conv weights) on 16 random images: the evaluator on a model of real size.
+ */
+function resnet50(): BenchModel {
+  const rng = new Rng(50);
+  const images = (n: number) => ({ data: Float32Array.from({ length: n * 3 * 224 * 224 }, () => rng.normal(0, 1)), dims: [n, 3, 224, 224] });
+  const labels = Int32Array.from({ length: 16 }, () => rng.int(1000));
+  return {
+    name: 'resnet-50 (224x224, random weights)',
+    bytes: buildZooModel('resnet-50'),
+    calib: splitFromTensor(images(8), null, 'calib'),
+    val: splitFromTensor(images(16), labels),
+    speedOnly: true,
+    batchSize: 8,
+  };
 }
 
 function zooModels(root: string): BenchModel[] | null {
@@ -65,9 +87,10 @@ export async function run(ctx: BenchContext): Promise<BenchSection> {
   // --quick: the first zoo model only, on 500 samples (the whole bench must stay under a minute).
   const chosen = names && ctx.quick ? names.slice(0, 1) : names;
   const models: BenchModel[] = chosen ? await Promise.all(chosen.map((n) => loadZooModel(ctx.root, n))) : [builderModel()];
+  if (!ctx.quick) models.push(resnet50());
   const limit = ctx.quick ? 500 : undefined;
   const repeats = ctx.quick ? 1 : 5;
-  const batchSize = 128;
+  const defaultBatch = 128;
   const figures: Record<string, number | string | null> = {};
   const speed: BenchTable = {
     title: 'Policy evaluation vs FP32 evaluation (same validation samples)',
@@ -86,7 +109,7 @@ export async function run(ctx: BenchContext): Promise<BenchSection> {
     ],
     rows: [],
     note:
-      `onnxruntime-node CPU, 1 intra-op thread, batch ${batchSize}, median of ${repeats} run(s) each after one warm-up (FP32: plain model session; policy: uniform 8/8 on the ` +
+      `onnxruntime-node CPU, 1 intra-op thread, batch ${defaultBatch} (resnet-50: 8), median of ${repeats} run(s) each after one warm-up (FP32: plain model session; policy: uniform 8/8 on the ` +
       "one fake-quantized session, onnxruntime's optimized graph with the weights as inputs in its layout; runs alternate). Plain weight inputs: the same graph with the weights as " +
       'plain graph inputs (no NCHWc kernels; the fallback). Open = preparing the evaluator (graph rewrite, optimizer probes, session). Switch = building the feeds of a new policy on ' +
       'the same session (first: quantizing every layer at 8 bits; 20 random policies, quantizing each new layer/bitwidth pair once; the same 20 again, all cached).',
@@ -98,6 +121,7 @@ export async function run(ctx: BenchContext): Promise<BenchSection> {
     note: 'Per-channel symmetric weights, activations clipped at the MSE-optimal value per layer and bitwidth (calibration split); first/last layers NOT pinned here.',
   };
   for (const m of models) {
+    const batchSize = m.batchSize ?? defaultBatch;
     ctx.log(`${m.name}: calibrating on ${m.calib.samples} samples`);
     const table = await inspectModel(m.bytes, { what: m.name });
     let t0 = performance.now();
@@ -156,7 +180,7 @@ export async function run(ctx: BenchContext): Promise<BenchSection> {
       } finally {
         await fp32Session.release();
       }
-      const top1 = async (b: number) => (await ev.evaluate(uniformPolicy(table, b, b), m.val, { limit })).top1;
+      const top1 = async (b: number) => (m.speedOnly ? null : (await ev.evaluate(uniformPolicy(table, b, b), m.val, { limit })).top1);
       const [t8, t4, t2] = [await top1(8), await top1(4), await top1(2)];
       const fpIps = samples / median(fp32Seconds);
       const qIps = samples / median(policySeconds);
@@ -174,19 +198,16 @@ export async function run(ctx: BenchContext): Promise<BenchSection> {
         Number(plainRatio.toFixed(2)),
         Number(openSeconds.toFixed(2)),
         Number(firstSwitchMs.toFixed(2)), Number(switchMean.toFixed(3)), Number(cachedMean.toFixed(3)), Number(calibrationSeconds.toFixed(2))]);
-      accuracy.rows.push([m.name, mode, fp32Top1, t8, t4, t2, Number((fp32Top1 - t8).toFixed(2))]);
+      if (!m.speedOnly) accuracy.rows.push([m.name, mode, fp32Top1, t8, t4, t2, Number((fp32Top1 - t8!).toFixed(2))]);
       Object.assign(figures, {
         [`${m.name}.policyOverFp32Time`]: Number(ratio.toFixed(3)),
         [`${m.name}.plainInputsOverFp32Time`]: Number(plainRatio.toFixed(3)),
         [`${m.name}.optimizedGraph`]: session.optimized ? 'yes' : `no: ${session.reason}`,
         [`${m.name}.switchMs`]: Number(switchMean.toFixed(3)),
         [`${m.name}.switchMsCached`]: Number(cachedMean.toFixed(3)),
-        [`${m.name}.fp32Top1`]: fp32Top1,
-        [`${m.name}.top1_8_8`]: t8,
-        [`${m.name}.top1_4_4`]: t4,
-        [`${m.name}.top1_2_2`]: t2,
+        ...(m.speedOnly ? {} : { [`${m.name}.fp32Top1`]: fp32Top1, [`${m.name}.top1_8_8`]: t8, [`${m.name}.top1_4_4`]: t4, [`${m.name}.top1_2_2`]: t2 }),
       });
-      ctx.log(`${m.name}: ratio ${ratio.toFixed(2)}, switch ${switchMean.toFixed(3)} ms, top-1 fp32 ${fp32Top1} 8/8 ${t8} 4/4 ${t4} 2/2 ${t2}`);
+      ctx.log(`${m.name}: ratio ${ratio.toFixed(2)} (plain inputs ${plainRatio.toFixed(2)}), open ${openSeconds.toFixed(1)} s, switch ${switchMean.toFixed(3)} ms, top-1 fp32 ${fp32Top1} 8/8 ${t8} 4/4 ${t4} 2/2 ${t2}`);
     } finally {
       await ev.close();
       await plain.close();

@@ -9,16 +9,19 @@
  *
  *   1. onnxruntime optimizes the model with the weights as constants (their FP32 values) and
  *      writes the optimized graph out (runtime.ts optimizeModel);
- *   2. probes find where each weight went: the same model optimized again with weight k of a
- *      layer replaced by the value k + 1 (+ an offset per layer, exact integers up to 2^24; the
- *      layers are split into several probes when there are more values than that). Every
- *      initializer of the optimized graph that changed is a weight in a new layout, and its
- *      values spell the layout out: value v > 0 is element v - 1, 0 is padding;
- *   3. the check: the probe's graph must have the same structure, every weight value must appear,
- *      and gathering the real FP32 weights through the layout must reproduce onnxruntime's
- *      optimized initializers bit for bit;
+ *   2. probes find where each weight went: the same model optimized again with every weight
+ *      element replaced by 1 (probe "ones"), by its weight's number w + 1 ("tags") and by its
+ *      element number k + 1 ("ids", k modulo 2^21; a fourth probe carries k / 2^21 for longer
+ *      weights). Every initializer of the optimized graph that changed holds weights in a new
+ *      layout, and the probes spell it out element by element: "ones" gives a scale s (0 is
+ *      padding; s != 1 where onnxruntime folded a BatchNormalization or Mul into the weights),
+ *      "tags" / s the weight, "ids" / s the element. Three or four optimizer runs, whatever the
+ *      model's size;
+ *   3. the check: every probe's graph has the same structure, every weight value appears, and
+ *      the real FP32 weights put through the layout reproduce onnxruntime's optimized
+ *      initializers (bit for bit; within 2^-20 relative where scaled);
  *   4. those initializers become graph inputs. The caller feeds any weights (quantized for a
- *      policy) gathered through the same layout: the session computes exactly what onnxruntime
+ *      policy) through the same layout (`layoutValues`): the session computes what onnxruntime
  *      would have computed with those weights as constants.
  *
  * Reorders around the quantizers are removed too: onnxruntime converts NCHWc tensors back to
@@ -26,8 +29,8 @@
  * after. Those ops are elementwise with scalar operands, so they run on the blocked tensor
  * as well; the padded channels they produce meet zero filter rows in the next NCHWc Conv.
  *
- * Anything the probes cannot explain (a weight folded into another constant, e.g. a
- * BatchNormalization fused into the Conv; a changed structure) falls back to the plain form:
+ * Anything the probes cannot explain (a weight combined with another constant by more than a
+ * per-element scale; a structure that depends on the values) falls back to the plain form:
  * the unoptimized graph with the weights as graph inputs, correct and slower (`reason` says why).
  * The optimized graph is specific to this machine's CPU: it is built when a session is opened
  * and never stored.
@@ -49,6 +52,8 @@ export interface WeightFeed {
   dims: number[];
   /** Element j of the input is weight[gather[j]], or 0 where gather[j] < 0; null: same order as the weight. */
   gather: Int32Array | null;
+  /** ... times scale[j] (a folded BatchNormalization or Mul), or null: unscaled. */
+  scale: Float32Array | null;
 }
 
 export interface RuntimeWeightsModel {
@@ -62,12 +67,12 @@ export interface RuntimeWeightsModel {
   reason?: string;
   /** NCHWc -> NCHW -> NCHWc reorder pairs removed around elementwise chains. */
   reordersRemoved: number;
-  /** Optimizer runs that located the weights (0 for the plain form). */
+  /** Optimizer runs that located the weights: 3, or 4 when a weight has more than 2^21 values (0 for the plain form). */
   probes: number;
 }
 
-/** Exact integers in float32: the largest id one probe can carry. */
-const probeCapacity = 2 ** 24;
+/** Element ids per probe: k + 1 times a scale must still decode exactly from float32. */
+const idSpanLimit = 2 ** 21;
 
 const NCHWC = 'com.microsoft.nchwc';
 /** Elementwise ops with scalar operands that may run on a blocked (NCHWc) tensor. */
@@ -80,8 +85,8 @@ export interface RuntimeWeightsOptions {
   what?: string;
   /** false: skip onnxruntime's optimizer and return the plain form (tests compare the two). */
   optimize?: boolean;
-  /** Weight values one probe may carry (default 2^24, the exact float32 integers; tests use less). */
-  probeValues?: number;
+  /** Element ids per probe (default and maximum 2^21; longer weights take a second id probe; tests use less). */
+  idSpan?: number;
 }
 
 /**
@@ -91,11 +96,11 @@ export interface RuntimeWeightsOptions {
 export async function optimizeWithWeightInputs(
   model: ModelProto,
   weights: readonly RuntimeWeight[],
-  { what = 'model', optimize = true, probeValues = probeCapacity }: RuntimeWeightsOptions = {},
+  { what = 'model', optimize = true, idSpan = idSpanLimit }: RuntimeWeightsOptions = {},
 ): Promise<RuntimeWeightsModel> {
   if (!optimize) return { ...plainForm(model, weights), reason: 'not requested' };
   try {
-    return await optimizedForm(model, weights, what, Math.min(probeValues, probeCapacity));
+    return await optimizedForm(model, weights, what, Math.min(idSpan, idSpanLimit));
   } catch (err) {
     if (!(err instanceof LayoutMismatch)) throw err;
     return { ...plainForm(model, weights), reason: err.message };
@@ -114,136 +119,145 @@ function plainForm(model: ModelProto, weights: readonly RuntimeWeight[]): Omit<R
       input: [...(graph.input ?? []).filter((v) => !names.has(v.name ?? '')), ...weights.map((w) => floatInput(w.name, w.dims))],
     },
   };
-  const feeds = new Map(weights.map((w) => [w.name, [{ input: w.name, dims: w.dims, gather: null }]]));
+  const feeds = new Map(weights.map((w) => [w.name, [{ input: w.name, dims: w.dims, gather: null, scale: null }]]));
   return { bytes: encodeModel(out), feeds, graphOptimization: 'all', optimized: false, reordersRemoved: 0, probes: 0 };
 }
 
-async function optimizedForm(model: ModelProto, weights: readonly RuntimeWeight[], what: string, probeValues: number): Promise<RuntimeWeightsModel> {
+/** One optimized probe: the float initializers that differ from the real optimized graph. */
+type ProbeValues = Map<string, Float32Array>;
+
+async function optimizedForm(model: ModelProto, weights: readonly RuntimeWeight[], what: string, idSpan: number): Promise<RuntimeWeightsModel> {
   const real = decodeModel(await optimizeModel(encodeModel(model), { what }), `${what} (optimized)`);
   const realInits = new Map((real.graph?.initializer ?? []).map((t) => [t.name ?? '', t]));
+  const realPrints = new Map([...realInits].map(([name, t]) => [name, tensorFingerprint(t)]));
   const structure = structureOf(real);
-  const layouts = new Map<string, { weight: number; gather: Int32Array }>();
+  const byName = new Map(weights.map((w, i) => [w.name, i]));
 
-  const groups = probeGroups(weights, probeValues);
-  for (const group of groups) {
-    const offsets = new Map<number, number>();
-    let next = 0;
-    for (const w of group) {
-      offsets.set(w, next);
-      next += weights[w].data.length;
-    }
-    const replaced = new Map(group.map((w) => [weights[w].name, w]));
+  // Optimizes the model with element k of weight w replaced by value(w, k); keeps what changed.
+  let probes = 0;
+  const probe = async (value: (w: number, k: number) => number): Promise<ProbeValues> => {
     const graph = model.graph ?? {};
-    const probeModel: ModelProto = {
+    const replaced: ModelProto = {
       ...model,
       graph: {
         ...graph,
         initializer: (graph.initializer ?? []).map((t) => {
-          const w = replaced.get(t.name ?? '');
+          const w = byName.get(t.name ?? '');
           if (w === undefined) return t;
-          const ids = new Float32Array(weights[w].data.length);
-          for (let k = 0; k < ids.length; k++) ids[k] = offsets.get(w)! + k + 1;
-          return float32Tensor(t.name ?? '', ids, weights[w].dims);
+          return float32Tensor(t.name ?? '', Float32Array.from({ length: weights[w].data.length }, (_, k) => value(w, k)), weights[w].dims);
         }),
       },
     };
-    const probe = decodeModel(await optimizeModel(encodeModel(probeModel), { what }), `${what} (probe)`);
-    if (structureOf(probe) !== structure) throw new LayoutMismatch('the optimized graph depends on the weight values');
-    const starts = group.map((w) => offsets.get(w)!);
-    for (const t of probe.graph?.initializer ?? []) {
+    const optimized = decodeModel(await optimizeModel(encodeModel(replaced), { what }), `${what} (probe)`);
+    probes++;
+    if (structureOf(optimized) !== structure) throw new LayoutMismatch('the optimized graph depends on the weight values');
+    const changed: ProbeValues = new Map();
+    for (const t of optimized.graph?.initializer ?? []) {
       const name = t.name ?? '';
-      const r = realInits.get(name)!;
-      if (tensorFingerprint(t) === tensorFingerprint(r)) continue;
-      if (layouts.has(name)) throw new LayoutMismatch(`initializer "${name}" mixes weights of two probes`);
+      if (tensorFingerprint(t) === realPrints.get(name)) continue;
       if (t.dataType !== DataType.FLOAT) throw new LayoutMismatch(`initializer "${name}" is derived from a weight but is not float`);
-      layouts.set(name, decodeLayout(name, tensorToFloat32(t), group, starts));
+      changed.set(name, tensorToFloat32(t));
     }
-  }
+    return changed;
+  };
+  const longest = Math.max(0, ...weights.map((w) => w.data.length));
+  const ones = await probe(() => 1);
+  const tags = await probe((w) => w + 1);
+  const low = await probe((_, k) => (k % idSpan) + 1);
+  const high = longest > idSpan ? await probe((_, k) => Math.floor(k / idSpan) + 1) : null;
+  const derived = new Set([...ones.keys(), ...tags.keys(), ...low.keys(), ...(high?.keys() ?? [])]);
 
   // Every weight value must reach the graph, and the layout must reproduce onnxruntime's values.
   const seen = weights.map((w) => new Uint8Array(w.data.length));
   const feeds = new Map<string, WeightFeed[]>(weights.map((w) => [w.name, []]));
-  for (const [name, { weight, gather }] of layouts) {
-    const w = weights[weight];
+  for (const name of derived) {
+    const get = (p: ProbeValues | null) => p?.get(name) ?? tensorToFloat32(realInits.get(name)!);
+    const layout = decodeLayout(name, get(ones), get(tags), get(low), high ? get(high) : null, idSpan);
+    const w = weights[layout.weight];
     const got = tensorToFloat32(realInits.get(name)!);
-    const want = new Float32Array(gather.length);
-    for (let j = 0; j < gather.length; j++) {
-      if (gather[j] >= 0) {
-        want[j] = w.data[gather[j]];
-        seen[weight][gather[j]] = 1;
-      }
+    const want = layoutValues(w.data, layout.gather, layout.scale);
+    for (const g of layout.gather) if (g >= 0) seen[layout.weight][g] = 1;
+    if (!sameValues(got, want, layout.scale !== null)) {
+      throw new LayoutMismatch(`initializer "${name}" is not a re-ordering or per-element scaling of the weight "${w.name}" (folded with another constant)`);
     }
-    if (!Buffer.from(got.buffer, got.byteOffset, got.byteLength).equals(Buffer.from(want.buffer))) {
-      throw new LayoutMismatch(`initializer "${name}" is not a re-ordering of the weight "${w.name}" (folded with another constant)`);
-    }
-    const identity = gather.length === w.data.length && gather.every((g, j) => g === j);
-    feeds.get(w.name)!.push({ input: name, dims: tensorDims(realInits.get(name)!), gather: identity ? null : gather });
+    const identity = layout.gather.length === w.data.length && layout.gather.every((g, j) => g === j);
+    feeds.get(w.name)!.push({ input: name, dims: tensorDims(realInits.get(name)!), gather: identity ? null : layout.gather, scale: layout.scale });
   }
   weights.forEach((w, i) => {
     if (!seen[i].every((s) => s === 1)) throw new LayoutMismatch(`not every value of the weight "${w.name}" reaches the optimized graph`);
   });
 
   const graph = real.graph ?? {};
-  graph.initializer = (graph.initializer ?? []).filter((t) => !layouts.has(t.name ?? ''));
-  graph.input = [...(graph.input ?? []), ...[...layouts.keys()].map((name) => floatInput(name, tensorDims(realInits.get(name)!)))];
+  graph.initializer = (graph.initializer ?? []).filter((t) => !derived.has(t.name ?? ''));
+  graph.input = [...(graph.input ?? []), ...[...derived].map((name) => floatInput(name, tensorDims(realInits.get(name)!)))];
   const reordersRemoved = removeLayoutReorders(real);
   // Shapes recorded by the optimizer no longer hold where reorders were removed; the session re-infers them.
   graph.valueInfo = [];
-  return { bytes: encodeModel(real), feeds, graphOptimization: 'disabled', optimized: true, reordersRemoved, probes: groups.length };
+  return { bytes: encodeModel(real), feeds, graphOptimization: 'disabled', optimized: true, reordersRemoved, probes };
 }
 
-/** Splits the weights into probes of fewer than `capacity` values each. */
-function probeGroups(weights: readonly RuntimeWeight[], capacity: number): number[][] {
-  const groups: number[][] = [];
-  let current: number[] = [];
-  let size = 0;
-  weights.forEach((w, i) => {
-    if (w.data.length >= capacity) throw new LayoutMismatch(`the weight "${w.name}" has ${w.data.length} values, more than one probe can tell apart`);
-    if (size + w.data.length >= capacity && current.length) {
-      groups.push(current);
-      current = [];
-      size = 0;
+/** Element j of a fed tensor: weight[gather[j]] (times `factor`, in float32) times scale[j]; 0 where gather[j] < 0. */
+export function layoutValues(weight: Float32Array, gather: Int32Array | null, scale: Float32Array | null, factor = 1): Float32Array {
+  const n = gather ? gather.length : weight.length;
+  const out = new Float32Array(n);
+  for (let j = 0; j < n; j++) {
+    const g = gather ? gather[j] : j;
+    if (g < 0) continue;
+    const v = factor === 1 ? weight[g] : Math.fround(weight[g] * factor);
+    out[j] = scale ? v * scale[j] : v;
+  }
+  return out;
+}
+
+/** Bitwise equal, or (scaled layouts, whose products onnxruntime may round differently) within 2^-20 relative. */
+function sameValues(got: Float32Array, want: Float32Array, scaled: boolean): boolean {
+  if (got.length !== want.length) return false;
+  if (!scaled) return Buffer.from(got.buffer, got.byteOffset, got.byteLength).equals(Buffer.from(want.buffer, want.byteOffset, want.byteLength));
+  for (let j = 0; j < got.length; j++) {
+    if (Math.abs(got[j] - want[j]) > 2 ** -20 * Math.max(Math.abs(got[j]), Math.abs(want[j]))) return false;
+  }
+  return true;
+}
+
+/**
+ * Reads the layout of one optimized initializer from the probes: `ones` gives each element's
+ * scale (0: padding), `tags` which weight it holds (w + 1, times the scale), `low` and `high`
+ * which element (k % span + 1 and floor(k / span) + 1, times the scale).
+ */
+function decodeLayout(
+  name: string,
+  ones: Float32Array,
+  tags: Float32Array,
+  low: Float32Array,
+  high: Float32Array | null,
+  span: number,
+): { weight: number; gather: Int32Array; scale: Float32Array | null } {
+  const n = ones.length;
+  if (tags.length !== n || low.length !== n || (high && high.length !== n)) throw new LayoutMismatch(`initializer "${name}" changes size between probes`);
+  const gather = new Int32Array(n);
+  let weight = -1;
+  let scaled = false;
+  const integer = (v: number, s: number, what: string): number => {
+    const q = Math.round(v / s);
+    if (!(q >= 1) || Math.abs(v - Math.fround(q * s)) > 2 ** -20 * Math.abs(v)) {
+      throw new LayoutMismatch(`initializer "${name}" holds a computed value, not a (scaled) weight element (${what})`);
     }
-    current.push(i);
-    size += w.data.length;
-  });
-  if (current.length) groups.push(current);
-  return groups;
-}
-
-/** Which weight a probe initializer holds and where each element comes from. */
-function decodeLayout(name: string, values: Float32Array, group: number[], starts: number[]): { weight: number; gather: Int32Array } {
-  const gather = new Int32Array(values.length);
-  let slot = -1;
-  for (let j = 0; j < values.length; j++) {
-    const v = values[j];
-    if (v === 0) {
+    return q;
+  };
+  for (let j = 0; j < n; j++) {
+    const s = ones[j];
+    if (s === 0) {
       gather[j] = -1;
       continue;
     }
-    if (!Number.isInteger(v) || v < 1) throw new LayoutMismatch(`initializer "${name}" holds a computed value, not a weight element`);
-    const id = v - 1;
-    let s = slot;
-    if (s < 0 || id < starts[s] || (s + 1 < starts.length && id >= starts[s + 1])) {
-      s = upperBound(starts, id) - 1;
-      if (slot >= 0 && s !== slot) throw new LayoutMismatch(`initializer "${name}" mixes two weights`);
-      slot = s;
-    }
-    gather[j] = id - starts[s];
+    if (s !== 1) scaled = true;
+    const w = integer(tags[j], s, 'weight tag') - 1;
+    if (weight >= 0 && w !== weight) throw new LayoutMismatch(`initializer "${name}" mixes two weights`);
+    weight = w;
+    gather[j] = (high ? integer(high[j], s, 'element id') - 1 : 0) * span + integer(low[j], s, 'element id') - 1;
   }
-  if (slot < 0) throw new LayoutMismatch(`initializer "${name}" changed but holds no weight element`);
-  return { weight: group[slot], gather };
-}
-
-function upperBound(sorted: number[], x: number): number {
-  let lo = 0;
-  let hi = sorted.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >> 1;
-    if (sorted[mid] <= x) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo;
+  if (weight < 0) throw new LayoutMismatch(`initializer "${name}" changed but holds no weight element`);
+  return { weight, gather, scale: scaled ? ones : null };
 }
 
 /**

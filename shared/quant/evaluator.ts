@@ -24,7 +24,7 @@ import { CorruptObjectError, InvalidInputError } from '../errors';
 import { modelInput } from '../onnx/layers';
 import { decodeModel } from '../onnx/proto';
 import { ModelSession, type FloatTensor, type Tensor } from '../onnx/runtime';
-import { optimizeWithWeightInputs, type WeightFeed } from '../onnx/runtime-weights';
+import { layoutValues, optimizeWithWeightInputs, type WeightFeed } from '../onnx/runtime-weights';
 import type { LayerTable } from '../onnx/types';
 import { deriveSeed, Rng } from '../rng';
 import type { EvaluationResult } from '../search/results';
@@ -124,22 +124,6 @@ interface Variant {
   session: ModelSession;
   /** Per layer: the graph inputs carrying its weights. */
   weightFeeds: WeightFeed[][];
-}
-
-/** `base * scale`, gathered into onnxruntime's layout (gather null: same order). */
-function layoutWeights(base: Float32Array, scale: number, gather: Int32Array | null): Float32Array {
-  if (!gather) {
-    if (scale === 1) return base;
-    const out = new Float32Array(base.length);
-    for (let j = 0; j < base.length; j++) out[j] = base[j] * scale;
-    return out;
-  }
-  const out = new Float32Array(gather.length);
-  for (let j = 0; j < gather.length; j++) {
-    const g = gather[j];
-    if (g >= 0) out[j] = base[g] * scale;
-  }
-  return out;
 }
 
 /** Checks that a calibration object belongs to the model and its layer table. */
@@ -261,7 +245,7 @@ export async function prepareQuantEvaluator(
       const base = b ? quantizedWeights(i, b.wBits) : l.weight;
       for (const f of v.weightFeeds[i]) {
         const key = `${v.info.floatLayers}|${f.input}|${b ? b.wBits : 'fp32'}|${scale}`;
-        feeds[f.input] = { data: fedWeights(key, () => layoutWeights(base, scale, f.gather)), dims: f.dims };
+        feeds[f.input] = { data: fedWeights(key, () => (f.gather || f.scale || scale !== 1 ? layoutValues(base, f.gather, f.scale, scale) : base)), dims: f.dims };
       }
     });
     return feeds;

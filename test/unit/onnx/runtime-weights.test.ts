@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
-import { decodeModel, type ModelProto } from '../../../shared/onnx/proto';
+import { decodeModel, tensorDims, tensorToFloat32, type ModelProto } from '../../../shared/onnx/proto';
 import { ModelSession, type FloatTensor, type Tensor } from '../../../shared/onnx/runtime';
-import { optimizeWithWeightInputs, type RuntimeWeightsModel } from '../../../shared/onnx/runtime-weights';
+import { layoutValues, optimizeWithWeightInputs, type RuntimeWeightsModel } from '../../../shared/onnx/runtime-weights';
+import { GraphBuilder } from '../../../shared/onnx/builder';
 import { buildFakeQuantModel } from '../../../shared/quant/fake-quant';
 import { Rng } from '../../../shared/rng';
 import { expectClose } from '../../helpers/expect-close';
@@ -19,10 +20,7 @@ function weightModel(m: SmallModel): { model: ModelProto; weights: Array<{ name:
 
 function gathered(rw: RuntimeWeightsModel, name: string, data: Float32Array): Record<string, Tensor> {
   const feeds: Record<string, Tensor> = {};
-  for (const f of rw.feeds.get(name)!) {
-    const out = f.gather ? Float32Array.from(f.gather, (g) => (g < 0 ? 0 : data[g])) : data;
-    feeds[f.input] = { data: out, dims: f.dims };
-  }
+  for (const f of rw.feeds.get(name)!) feeds[f.input] = { data: layoutValues(data, f.gather, f.scale), dims: f.dims };
   return feeds;
 }
 
@@ -73,31 +71,64 @@ describe('weights as inputs in onnxruntime\'s optimized layout', () => {
     }
   });
 
-  it('weights split over several probes are located the same way', async () => {
+  it('finds the layout in three optimizer runs; weights longer than the id span take a fourth, same layout', async () => {
     const { model, weights } = weightModel(m);
-    const split = await optimizeWithWeightInputs(model, weights, { probeValues: 5000 });
-    assert.ok(split.probes >= 2, `${split.probes} probes`);
-    assert.equal(optimized.probes, 1);
+    assert.equal(optimized.probes, 3);
+    const split = await optimizeWithWeightInputs(model, weights, { idSpan: 100 });
+    assert.equal(split.probes, 4);
     for (const [name, feeds] of optimized.feeds) {
       assert.deepEqual(
-        split.feeds.get(name)!.map((f) => [f.input, f.dims, f.gather && Array.from(f.gather)]),
-        feeds.map((f) => [f.input, f.dims, f.gather && Array.from(f.gather)]),
+        split.feeds.get(name)!.map((f) => [f.input, f.dims, f.gather && Array.from(f.gather), f.scale]),
+        feeds.map((f) => [f.input, f.dims, f.gather && Array.from(f.gather), f.scale]),
         name,
       );
     }
   });
 
-  it('a weight folded with another constant (BatchNormalization) falls back to the plain form, still correct', async () => {
+  it('a BatchNormalization folded into the Conv is a per-element scale of the layout; any weights still match the plain graph', async () => {
     const bn = await buildWideCnn(5, { batchNorm: true });
     const { model, weights } = weightModel(bn);
     const rw = await optimizeWithWeightInputs(model, weights);
-    assert.equal(rw.optimized, false);
-    assert.match(rw.reason ?? '', /computed value|folded|depends on the weight values/);
+    const bnPlain = await optimizeWithWeightInputs(model, weights, { optimize: false });
+    assert.equal(rw.optimized, true, rw.reason);
+    const stem = rw.feeds.get(weights[0].name)!;
+    assert.ok(stem.some((f) => f.scale !== null), 'the stem Conv weight carries the BatchNormalization scale');
+    assert.ok([...rw.feeds.values()].flat().filter((f) => f.scale !== null).length === stem.filter((f) => f.scale).length, 'only the stem is scaled');
     const original = await ModelSession.create(bn.bytes);
     try {
       const want = (await original.run({ x }))[original.outputNames[0]].data;
-      const got = await runWith(rw, new Map(weights.map((w) => [w.name, w.data])), x);
-      expectClose(got, want, { atol: 1e-5, rtol: 1e-5 });
+      expectClose(await runWith(rw, new Map(weights.map((w) => [w.name, w.data])), x), want, { atol: 1e-4, rtol: 1e-4 });
+    } finally {
+      await original.release();
+    }
+    const rng = new Rng(12);
+    const other = new Map(weights.map((w) => [w.name, randn(rng, w.data.length, 0.3)]));
+    expectClose(await runWith(rw, other, x), await runWith(bnPlain, other, x), { atol: 1e-4, rtol: 1e-4 });
+  });
+
+  it('a weight the optimizer combines with another constant falls back to the plain form, still correct', async () => {
+    // c2's weight W also feeds Add(W, c), the weight of a third Conv: the optimizer folds W + c into a new constant.
+    const rng = new Rng(4);
+    const g = new GraphBuilder({ name: 'folded', opset: 13 });
+    const input = g.input('x', 'float32', ['N', 1, 12, 12]);
+    const h = g.relu(g.conv(input, { name: 'c1', weight: randn(rng, 16 * 9, 0.4), weightDims: [16, 1, 3, 3], pads: [1, 1, 1, 1] }));
+    const h2 = g.relu(g.conv(h, { name: 'c2', weight: randn(rng, 16 * 16 * 9, 0.1), weightDims: [16, 16, 3, 3], pads: [1, 1, 1, 1] }));
+    const shifted = g.add('c2_w', g.initializer('shift', randn(rng, 16 * 16 * 9, 0.05), [16, 16, 3, 3]));
+    const h3 = g.op('Conv', [h2, shifted], { kernel_shape: [3, 3], pads: [1, 1, 1, 1] });
+    g.output(g.flatten(g.globalAveragePool(h3)));
+    const bytes = g.toBytes();
+    const model = decodeModel(bytes);
+    const weights = ['c1_w', 'c2_w'].map((name) => {
+      const t = model.graph!.initializer!.find((i) => i.name === name)!;
+      return { name, data: tensorToFloat32(t), dims: tensorDims(t) };
+    });
+    const rw = await optimizeWithWeightInputs(model, weights);
+    assert.equal(rw.optimized, false);
+    assert.match(rw.reason ?? '', /computed value|re-ordering|depends on the weight values|reaches/);
+    const original = await ModelSession.create(bytes);
+    try {
+      const want = (await original.run({ x }))[original.outputNames[0]].data;
+      expectClose(await runWith(rw, new Map(weights.map((w) => [w.name, w.data])), x), want, { atol: 1e-5, rtol: 1e-5 });
     } finally {
       await original.release();
     }
