@@ -180,7 +180,7 @@ export function buildFakeQuantModel(model: ModelProto, table: LayerTable, option
           ]
         : [
             node('QuantizeLinear', [c.inputName, layer.divisorInput, t('zero')], t('quantized')),
-            node('Cast', [t('quantized')], t('float')),
+            node('Cast', [t('quantized')], t('float'), toFloat),
             node('Clip', [t('float'), ...bounds], layer.codesName),
           ],
     );

@@ -163,6 +163,25 @@ describe('fake-quant evaluator on a CNN (Conv, depthwise Conv, Gemm)', () => {
     });
   }
 
+  it('opset 11 (Clip on floats after the Cast): the same codes and logits as opset 13', async () => {
+    const old = await buildCnn(2, 11);
+    const ocal = await calibrate(old.bytes, old.table, randomInputs(30, [32, 1, 8, 8]));
+    const oev = await prepareQuantEvaluator(old.bytes, old.table, ocal, { debugOutputs: true });
+    try {
+      assert.ok(oev.layers.every((l) => l.boundsType === 'float32'));
+      assert.ok(ev.layers.every((l) => l.boundsType !== 'float32'));
+      for (const bits of [1, 3, 8]) {
+        const policy = { layers: uniformPolicy(m.table, bits, bits).layers };
+        const names = [...ev.layers.map((l) => l.codesName), m.table.layers.at(-1)!.outputName];
+        const [a, b] = [await oev.run(policy, x, names), await ev.run(policy, x, names)];
+        for (const l of ev.layers) assert.deepEqual(Array.from(a[l.codesName].data), Array.from(b[l.codesName].data), `${bits} bits, codes of ${l.name}`);
+        expectClose(a[names.at(-1)!].data, b[names.at(-1)!].data, { atol: 1e-5, rtol: 1e-5 });
+      }
+    } finally {
+      await oev.close();
+    }
+  });
+
   it('k-means mode feeds at most 2^b distinct weights per layer, deterministically', async () => {
     const km = await prepareQuantEvaluator(m.bytes, m.table, null, { weightMode: 'kmeans', seed: 3 });
     const km2 = await prepareQuantEvaluator(m.bytes, m.table, null, { weightMode: 'kmeans', seed: 3 });
