@@ -24,6 +24,11 @@ export const makeHandler = (deps: HandlerDeps & { evaluators?: EvaluatorCache })
   return instrument('evaluate', deps, async (event: unknown): Promise<EvaluateOutput> => {
     const input = parse(EvaluateInput, event, 'Evaluate input');
     const ctx = await evaluators.get(deps.stores, input.searchId);
+    const session = ctx.evaluator.sessions()[0];
+    if (session && !session.optimized && !ctx.slowPathLogged) {
+      ctx.slowPathLogged = true;
+      deps.logger.warn("policy evaluation runs the plain graph, not onnxruntime's optimized one (slower)", { searchId: input.searchId, reason: session.reason });
+    }
     if (input.mode === 'baseline') {
       const result = await ctx.evaluator.evaluateFp32(ctx.val);
       const key = searchKeys.baseline(input.searchId);

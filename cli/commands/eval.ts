@@ -86,6 +86,8 @@ export function register(program: Command): void {
         const evaluator = await prepareQuantEvaluator(bytes, table, calibration, { ...flags, batchSize });
         try {
           const evaluation = await evaluator.predict(policy, split, { limit });
+          const slow = evaluator.sessions().find((s) => !s.optimized);
+          if (slow) process.stderr.write(`haq eval: note: evaluated on the plain graph, slower than onnxruntime's optimized one (${slow.reason})\n`);
           const sizeBytes = policySizeBytes(table, policy.layers);
           if (opts.json) printJson({ ...evalJson(evaluation), sizeBytes });
           else process.stdout.write(`${evalText(evaluation, `${modelPath} with policy ${opts.policy}`, opts.split)}\n  quantized weights ${sizeBytes} bytes\n`);

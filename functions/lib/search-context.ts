@@ -55,6 +55,8 @@ export interface EvalContext {
   shards: Map<string, Split>;
   /** The held-out test split, loaded on first use by testSplitOf (null: the data folder has none). */
   test?: Promise<Split | null>;
+  /** Set once the slow-path warning (plain graph, see shared/onnx/runtime-weights.ts) was logged. */
+  slowPathLogged?: boolean;
 }
 
 /**
