@@ -102,8 +102,10 @@ export async function optimizeWithWeightInputs(
   try {
     return await optimizedForm(model, weights, what, Math.min(idSpan, idSpanLimit));
   } catch (err) {
-    if (!(err instanceof LayoutMismatch)) throw err;
-    return { ...plainForm(model, weights), reason: err.message };
+    // Also an optimizer failure (no writable temp folder, a model onnxruntime cannot optimize):
+    // the plain form is correct, and a model onnxruntime cannot load at all fails there, clearly.
+    const reason = err instanceof LayoutMismatch ? err.message : `onnxruntime's optimizer failed: ${(err as Error)?.message ?? err}`;
+    return { ...plainForm(model, weights), reason };
   }
 }
 

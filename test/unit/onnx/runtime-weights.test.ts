@@ -106,6 +106,23 @@ describe('weights as inputs in onnxruntime\'s optimized layout', () => {
     expectClose(await runWith(rw, other, x), await runWith(bnPlain, other, x), { atol: 1e-4, rtol: 1e-4 });
   });
 
+  it('no writable temp folder for the optimized graph: the plain form, with the reason', async () => {
+    const { model, weights } = weightModel(m);
+    const saved = process.env.TMPDIR;
+    process.env.TMPDIR = '/nonexistent/haq-tmp';
+    let rw: RuntimeWeightsModel;
+    try {
+      rw = await optimizeWithWeightInputs(model, weights);
+    } finally {
+      if (saved === undefined) delete process.env.TMPDIR;
+      else process.env.TMPDIR = saved;
+    }
+    assert.equal(rw.optimized, false);
+    assert.match(rw.reason ?? '', /optimizer failed: .*ENOENT/);
+    const w = new Map(weights.map((v) => [v.name, v.data]));
+    expectClose(await runWith(rw, w, x), await runWith(plain, w, x), { atol: 1e-6, rtol: 1e-6 });
+  });
+
   it('a weight the optimizer combines with another constant falls back to the plain form, still correct', async () => {
     // c2's weight W also feeds Add(W, c), the weight of a third Conv: the optimizer folds W + c into a new constant.
     const rng = new Rng(4);
