@@ -11,8 +11,9 @@
  * switch after the first few is a handful of map look-ups.
  *
  * Which activations are quantized is part of the graph: all of them (linear mode, every search
- * policy), none (k-means mode, FP32). A policy that leaves only some activations float (a
- * hand-written one for `haq eval`) gets its own session, built once on first use.
+ * policy) or none (k-means mode). A policy that leaves only some activations float (a
+ * hand-written one for `haq eval`) gets its own session, built once on first use. FP32
+ * evaluation (no policy) runs the model as given in a session of its own.
  *
  * The reward uses calibrated post-training quantization, no fine-tuning (HAQ fine-tunes one
  * epoch per episode; haq has no training runtime in the loop).
@@ -97,9 +98,9 @@ export interface QuantEvaluator {
   sessions(): EvaluatorSessionInfo[];
   /** Top-1/top-5 of the policy on the data (fidelity against the FP32 model without labels). */
   evaluate(policy: Policy | { layers: LayerBits[] }, split: Split, options?: SplitOptions): Promise<EvaluationResult>;
-  /** The same numbers for the unquantized model (same session, quantizers bypassed). */
+  /** The same numbers for the unquantized model (the model as given, in its own session). */
   evaluateFp32(split: Split, options?: SplitOptions): Promise<EvaluationResult>;
-  /** Logits and top-1 predictions of a policy (null: FP32) on a split. */
+  /** Logits and top-1 predictions of a policy (null: FP32, the model as given) on a split. */
   predict(policy: Policy | { layers: LayerBits[] } | null, split: Split, options?: SplitOptions): Promise<Evaluation>;
   /** The session feeds for a policy (weights and quantizer scalars): the policy switch. */
   policyFeeds(policy: Policy | { layers: LayerBits[] } | null): Promise<Record<string, Tensor>>;
@@ -255,19 +256,33 @@ export async function prepareQuantEvaluator(
 
   // FP32 top-1 per split: the reference of fidelity mode (splits without labels).
   const fp32Reference = new WeakMap<Split, Int32Array>();
+  // FP32 (no policy): the model as given, in its own session (onnxruntime optimizes its constant
+  // weights directly; no rewrite, no probes), opened on first use.
+  let fp32Session: Promise<ModelSession> | null = null;
+  const fp32 = (): Promise<ModelSession> => {
+    fp32Session ??= ModelSession.create(modelBytes, { threads: options.threads, what: 'FP32 model' });
+    fp32Session.catch(() => (fp32Session = null));
+    return fp32Session;
+  };
+  const splitRun = async (policy: Policy | { layers: LayerBits[] } | null, limit: number | undefined) => {
+    const { inputName, outputNames } = main.fq;
+    const common = { modelDims: declared, inputName, outputName: outputNames[0], batchSize, limit, nowMs: clockMs };
+    if (!policy) return { session: await fp32(), options: common };
+    const extraFeeds = await policyFeeds(policy);
+    return { session: (await sessionFor(policy)).session, options: { ...common, extraFeeds } };
+  };
+
   const predict = async (policy: Policy | { layers: LayerBits[] } | null, split: Split, { limit }: SplitOptions = {}): Promise<Evaluation> => {
-    const feeds = await policyFeeds(policy);
-    const v = await sessionFor(policy);
-    const base = { modelDims: declared, inputName: v.fq.inputName, outputName: v.fq.outputNames[0], batchSize, limit, extraFeeds: feeds, nowMs: clockMs };
-    if (split.labels) return evaluateSession(v.session, split, base);
+    const run = await splitRun(policy, limit);
+    if (split.labels) return evaluateSession(run.session, split, run.options);
     let reference = fp32Reference.get(split);
     if (!reference || reference.length < Math.min(split.samples, limit ?? split.samples)) {
-      const f = await sessionFor(null);
-      const p = await predictSplit(f.session, split, { ...base, extraFeeds: await policyFeeds(null) });
+      const f = await splitRun(null, limit);
+      const p = await predictSplit(f.session, split, f.options);
       reference = top1Predictions(p.logits, p.classes);
       fp32Reference.set(split, reference);
     }
-    return evaluateSession(v.session, split, { ...base, reference });
+    return evaluateSession(run.session, split, { ...run.options, reference });
   };
 
   return {
@@ -288,6 +303,9 @@ export async function prepareQuantEvaluator(
       await Promise.allSettled(variants.values());
       for (const v of opened.splice(0)) await v.session.release();
       variants.clear();
+      const f = fp32Session;
+      fp32Session = null;
+      await (await f?.catch(() => null))?.release();
     },
   };
 }

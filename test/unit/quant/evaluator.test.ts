@@ -257,7 +257,7 @@ describe('the fast session: onnxruntime\'s optimized graph, one session per sear
     }
   });
 
-  it('every search policy runs on the one session; float activations and FP32 open one more each', async () => {
+  it('every search policy runs on the one session; float activations open one more', async () => {
     const labelled = splitFromTensor(x, new Int32Array(x.dims[0]).map((_, i) => i % 10)); // labels: no FP32 reference needed
     for (let i = 0; i < 20; i++) await fast.evaluate({ layers: randomPolicy() }, labelled);
     assert.equal(fast.sessions().length, 1);
@@ -270,9 +270,14 @@ describe('the fast session: onnxruntime\'s optimized graph, one session per sear
       (await plain.run({ layers: mixed }, x))[m.table.layers.at(-1)!.outputName].data,
       { atol: 1e-4, rtol: 1e-4 },
     );
+    // FP32 evaluation runs the model as given in its own session: no rewritten graph.
+    const fp32 = await fast.predict(null, labelled);
+    assert.deepEqual(fast.sessions().map((s) => s.floatLayers), ['', '2']);
     const original = await ModelSession.create(m.bytes);
     try {
       const want = (await original.run({ x }))[original.outputNames[0]].data;
+      expectClose(fp32.logits, want, { atol: 1e-6, rtol: 1e-6 });
+      // run(null) (tests, debug outputs) uses the rewritten graph with every activation float.
       expectClose((await fast.run(null, x))[m.table.layers.at(-1)!.outputName].data, want, { atol: 1e-5, rtol: 1e-5 });
     } finally {
       await original.release();
