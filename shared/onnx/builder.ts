@@ -283,7 +283,8 @@ export class GraphBuilder {
   }
 }
 
-function valueInfo(name: string, type: ElementType, dims?: Dim[]): ValueInfoProto {
+/** A typed graph input/output; string dims are symbolic (dim_param), no dims: shape unknown. */
+export function valueInfo(name: string, type: ElementType, dims?: readonly Dim[]): ValueInfoProto {
   const tensorType: { elemType: number; shape?: { dim: Array<{ dimValue?: number; dimParam?: string }> } } = { elemType: elementTypeCode(type) };
   if (dims) tensorType.shape = { dim: dims.map((d) => (typeof d === 'string' ? { dimParam: d } : { dimValue: d })) };
   return { name, type: { tensorType } };

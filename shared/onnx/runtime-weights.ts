@@ -37,6 +37,7 @@
  */
 import { createHash } from 'node:crypto';
 import { DataType, decodeModel, encodeModel, float32Tensor, tensorDims, tensorToFloat32, type ModelProto, type NodeProto, type TensorProto } from './proto';
+import { valueInfo } from './builder';
 import { optimizeModel } from './runtime';
 
 export interface RuntimeWeight {
@@ -118,7 +119,7 @@ function plainForm(model: ModelProto, weights: readonly RuntimeWeight[]): Omit<R
     graph: {
       ...graph,
       initializer: (graph.initializer ?? []).filter((t) => !names.has(t.name ?? '')),
-      input: [...(graph.input ?? []).filter((v) => !names.has(v.name ?? '')), ...weights.map((w) => floatInput(w.name, w.dims))],
+      input: [...(graph.input ?? []).filter((v) => !names.has(v.name ?? '')), ...weights.map((w) => valueInfo(w.name, 'float32', w.dims))],
     },
   };
   const feeds = new Map(weights.map((w) => [w.name, [{ input: w.name, dims: w.dims, gather: null, scale: null }]]));
@@ -191,7 +192,7 @@ async function optimizedForm(model: ModelProto, weights: readonly RuntimeWeight[
 
   const graph = real.graph ?? {};
   graph.initializer = (graph.initializer ?? []).filter((t) => !derived.has(t.name ?? ''));
-  graph.input = [...(graph.input ?? []), ...[...derived].map((name) => floatInput(name, tensorDims(realInits.get(name)!)))];
+  graph.input = [...(graph.input ?? []), ...[...derived].map((name) => valueInfo(name, 'float32', tensorDims(realInits.get(name)!)))];
   const reordersRemoved = removeLayoutReorders(real);
   // Shapes recorded by the optimizer no longer hold where reorders were removed; the session re-infers them.
   graph.valueInfo = [];
@@ -280,10 +281,6 @@ function tensorFingerprint(t: TensorProto): string {
   if (t.rawData && t.rawData.length) h.update(t.rawData);
   else h.update(JSON.stringify([t.floatData ?? [], t.int32Data ?? [], t.int64Data ?? [], t.doubleData ?? [], t.uint64Data ?? []]));
   return h.digest('hex');
-}
-
-function floatInput(name: string, dims: readonly number[]) {
-  return { name, type: { tensorType: { elemType: DataType.FLOAT, shape: { dim: dims.map((d) => ({ dimValue: d })) } } } };
 }
 
 const attrInt = (n: NodeProto, name: string): number => Number(n.attribute?.find((a) => a.name === name)?.i ?? 0);

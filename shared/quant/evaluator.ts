@@ -159,7 +159,7 @@ export async function prepareQuantEvaluator(
   const variants = new Map<string, Promise<Variant>>();
   const opened: Variant[] = [];
   const openVariant = async (floatActivations: boolean[]): Promise<Variant> => {
-    const fq = buildFakeQuantModel(model, table, { debugOutputs, signed, floatActivations, weights: 'constants' });
+    const fq = buildFakeQuantModel(model, table, { debugOutputs, signed, floatActivations });
     const weights = fq.layers.map((l) => ({ name: l.weightInput, data: l.weight, dims: l.weightDims }));
     const rw = await optimizeWithWeightInputs(fq.model, weights, { what: 'fake-quantized model', optimize: runtimeLayout === 'optimized' });
     const session = await ModelSession.create(rw.bytes, { threads: options.threads, what: 'fake-quantized model', graphOptimization: rw.graphOptimization });
@@ -227,7 +227,9 @@ export async function prepareQuantEvaluator(
     return w;
   };
 
-  const policyFeeds = async (policy: Policy | { layers: LayerBits[] } | null): Promise<Record<string, Tensor>> => {
+  type AnyPolicy = Policy | { layers: LayerBits[] } | null;
+  // The policy switch: validates the policy once, picks its graph, builds the feeds.
+  const policyRun = async (policy: AnyPolicy): Promise<{ v: Variant; feeds: Record<string, Tensor> }> => {
     const bits = policy ? validatePolicy(policy, table).layers : null;
     const needsCalibration = bits?.findIndex((b) => b.aBits !== null) ?? -1;
     if (needsCalibration >= 0) activationParams(needsCalibration, bits![needsCalibration].aBits!); // no calibration: fail before opening a session
@@ -249,10 +251,8 @@ export async function prepareQuantEvaluator(
         feeds[f.input] = { data: fedWeights(key, () => (f.gather || f.scale || scale !== 1 ? layoutValues(base, f.gather, f.scale, scale) : base)), dims: f.dims };
       }
     });
-    return feeds;
+    return { v, feeds };
   };
-  const sessionFor = async (policy: Policy | { layers: LayerBits[] } | null): Promise<Variant> =>
-    variant(policy ? validatePolicy(policy, table).layers.map((b) => b.aBits === null) : allFloat);
 
   // FP32 top-1 per split: the reference of fidelity mode (splits without labels).
   const fp32Reference = new WeakMap<Split, Int32Array>();
@@ -260,19 +260,21 @@ export async function prepareQuantEvaluator(
   // weights directly; no rewrite, no probes), opened on first use.
   let fp32Session: Promise<ModelSession> | null = null;
   const fp32 = (): Promise<ModelSession> => {
-    fp32Session ??= ModelSession.create(modelBytes, { threads: options.threads, what: 'FP32 model' });
-    fp32Session.catch(() => (fp32Session = null));
+    if (!fp32Session) {
+      fp32Session = ModelSession.create(modelBytes, { threads: options.threads, what: 'FP32 model' });
+      fp32Session.catch(() => (fp32Session = null)); // a failed open is retried on the next call
+    }
     return fp32Session;
   };
-  const splitRun = async (policy: Policy | { layers: LayerBits[] } | null, limit: number | undefined) => {
+  const splitRun = async (policy: AnyPolicy, limit: number | undefined) => {
     const { inputName, outputNames } = main.fq;
     const common = { modelDims: declared, inputName, outputName: outputNames[0], batchSize, limit, nowMs: clockMs };
     if (!policy) return { session: await fp32(), options: common };
-    const extraFeeds = await policyFeeds(policy);
-    return { session: (await sessionFor(policy)).session, options: { ...common, extraFeeds } };
+    const { v, feeds } = await policyRun(policy);
+    return { session: v.session, options: { ...common, extraFeeds: feeds } };
   };
 
-  const predict = async (policy: Policy | { layers: LayerBits[] } | null, split: Split, { limit }: SplitOptions = {}): Promise<Evaluation> => {
+  const predict = async (policy: AnyPolicy, split: Split, { limit }: SplitOptions = {}): Promise<Evaluation> => {
     const run = await splitRun(policy, limit);
     if (split.labels) return evaluateSession(run.session, split, run.options);
     let reference = fp32Reference.get(split);
@@ -292,10 +294,10 @@ export async function prepareQuantEvaluator(
     evaluate: async (policy, split, options) => (await predict(policy, split, options)).result,
     evaluateFp32: async (split, options) => (await predict(null, split, options)).result,
     predict,
-    policyFeeds,
+    policyFeeds: async (policy) => (await policyRun(policy)).feeds,
     run: async (policy, inputs, outputNames) => {
-      const v = await sessionFor(policy);
-      return v.session.run({ ...(await policyFeeds(policy)), [v.fq.inputName]: inputs }, outputNames ?? v.fq.outputNames);
+      const { v, feeds } = await policyRun(policy);
+      return v.session.run({ ...feeds, [v.fq.inputName]: inputs }, outputNames ?? v.fq.outputNames);
     },
     activationParams,
     quantizedWeights,

@@ -3,10 +3,10 @@
  * session serves every policy of a search (DESIGN.md "Beyond the reference").
  *
  * For each quantizable layer i (in layer-table order):
- *   - weight: the node's weight input becomes `haq_w_<i>`, a graph input (or, for onnxruntime's
- *     optimizer, a constant that shared/onnx/runtime-weights.ts turns back into inputs); the
- *     evaluator feeds the weights quantized in memory for the policy's wBits (linear or k-means)
- *     MULTIPLIED by the layer's activation scale s (see below);
+ *   - weight: the node's weight input becomes `haq_w_<i>`, a constant holding the FP32 weights
+ *     that shared/onnx/runtime-weights.ts turns into graph inputs (in onnxruntime's optimized
+ *     layout); the evaluator feeds the weights quantized in memory for the policy's wBits (linear
+ *     or k-means) MULTIPLIED by the layer's activation scale s (see below);
  *   - activation: the node's activation input x becomes the integer codes, as floats:
  *       codes = Cast(Clip(QuantizeLinear(x, d, 0), qmin, qmax), float)
  *     QuantizeLinear computes saturate(round_half_even(x / d)) into an 8-bit container (int8 when
@@ -26,6 +26,7 @@
 import { UnsupportedModelError } from '../errors';
 import { assignNodeNames, findLayerCandidates, modelInput, readConstant, type LayerCandidate } from '../onnx/layers';
 import { AttributeType, DataType, encodeModel, float32Tensor, opsetVersion, type ModelProto, type NodeProto, type TensorProto, type ValueInfoProto } from '../onnx/proto';
+import { valueInfo } from '../onnx/builder';
 import type { LayerTable } from '../onnx/types';
 
 /** One quantizable layer of the rewritten graph: its weights and the names of its inputs. */
@@ -53,8 +54,7 @@ export interface FakeQuantLayer {
 }
 
 export interface FakeQuantModel {
-  bytes: Uint8Array;
-  /** The same graph decoded (runtime-weights.ts rewrites it further). */
+  /** The rewritten graph (runtime-weights.ts turns its weights into inputs). */
   model: ModelProto;
   /** The data input's name. */
   inputName: string;
@@ -70,8 +70,6 @@ export interface FakeQuantOptions {
   signed?: readonly boolean[];
   /** Per layer: true leaves the activation float (no quantizer); default all quantized. */
   floatActivations?: readonly boolean[];
-  /** 'inputs' (default): weights are graph inputs; 'constants': FP32 initializers (for the optimizer). */
-  weights?: 'inputs' | 'constants';
 }
 
 /** Output-channel axis of a layer's weight. */
@@ -81,9 +79,7 @@ export function weightChannelAxis(c: Pick<LayerCandidate, 'op' | 'transB'>): num
   return 1; // MatMul weight [K, N]
 }
 
-export function tensorInput(name: string, elemType: number, dims: readonly number[]): ValueInfoProto {
-  return { name, type: { tensorType: { elemType, shape: { dim: dims.map((d) => ({ dimValue: d })) } } } };
-}
+
 
 /** Matches the layer table's layers with the model's candidates, by name (both use assignNodeNames). */
 export function matchLayers(model: ModelProto, table: LayerTable): LayerCandidate[] {
@@ -108,7 +104,7 @@ export function quantizableWeights(model: ModelProto, table: LayerTable): Array<
 }
 
 export function buildFakeQuantModel(model: ModelProto, table: LayerTable, options: FakeQuantOptions = {}): FakeQuantModel {
-  const { debugOutputs = false, signed = [], floatActivations = [], weights = 'inputs' } = options;
+  const { debugOutputs = false, signed = [], floatActivations = [] } = options;
   const opset = opsetVersion(model);
   if (opset < 11) {
     throw new UnsupportedModelError(`the model imports opset ${opset}; the quantizer needs opset >= 11 (QuantizeLinear, Clip with inputs): re-export it with opset 13 or later`, {
@@ -145,20 +141,14 @@ export function buildFakeQuantModel(model: ModelProto, table: LayerTable, option
       activationName: c.inputName,
       codesName: quantized ? t('codes') : c.inputName,
     };
-    if (weights === 'inputs') newInputs.push(tensorInput(layer.weightInput, DataType.FLOAT, weightDims));
-    else newInitializers.push(float32Tensor(layer.weightInput, weight, weightDims));
+    newInitializers.push(float32Tensor(layer.weightInput, weight, weightDims));
     const target = nodes[c.nodeIndex];
     target.input![1] = layer.weightInput;
     if (debugOutputs && c.inputName !== input.name) debug.push({ name: c.inputName, type: { tensorType: { elemType: DataType.FLOAT } } });
     if (!quantized) return layer;
 
     const container = isSigned ? DataType.INT8 : DataType.UINT8;
-    const boundsType = integerClip ? container : DataType.FLOAT;
-    newInputs.push(
-      tensorInput(layer.divisorInput, DataType.FLOAT, []),
-      tensorInput(layer.qminInput, boundsType, []),
-      tensorInput(layer.qmaxInput, boundsType, []),
-    );
+    newInputs.push(valueInfo(layer.divisorInput, 'float32', []), valueInfo(layer.qminInput, layer.boundsType, []), valueInfo(layer.qmaxInput, layer.boundsType, []));
     newInitializers.push({ name: t('zero'), dataType: container, dims: [], rawData: new Uint8Array(1) });
     const node = (op: string, ins: string[], out: string, attribute: NodeProto['attribute'] = []): NodeProto => ({
       name: t(op.toLowerCase()),
@@ -206,7 +196,6 @@ export function buildFakeQuantModel(model: ModelProto, table: LayerTable, option
     },
   };
   return {
-    bytes: encodeModel(out),
     model: out,
     inputName: input.name,
     outputNames: (graph.output ?? []).map((o) => o.name ?? ''),

@@ -14,7 +14,7 @@ const nchwcExpected = process.arch === 'x64';
 
 /** The model with every layer's weight as a constant named haq_w_<i> (no quantizers). */
 function weightModel(m: SmallModel): { model: ModelProto; weights: Array<{ name: string; data: Float32Array; dims: number[] }> } {
-  const fq = buildFakeQuantModel(decodeModel(m.bytes), m.table, { weights: 'constants', floatActivations: m.table.layers.map(() => true) });
+  const fq = buildFakeQuantModel(decodeModel(m.bytes), m.table, { floatActivations: m.table.layers.map(() => true) });
   return { model: fq.model, weights: fq.layers.map((l) => ({ name: l.weightInput, data: l.weight, dims: l.weightDims })) };
 }
 
