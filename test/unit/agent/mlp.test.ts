@@ -13,6 +13,17 @@ function loss(net: Mlp, x: Float32Array, batch: number, c: Float32Array): number
   return s;
 }
 
+/** Central difference (f(v + eps) - f(v - eps)) / 2 eps of f at element i of buf, restored after. */
+function centralDifference(buf: Float32Array, i: number, eps: number, f: () => number): number {
+  const orig = buf[i];
+  buf[i] = orig + eps;
+  const up = f();
+  buf[i] = orig - eps;
+  const down = f();
+  buf[i] = orig;
+  return (up - down) / (2 * eps);
+}
+
 function randomArray(n: number, rng: Rng, scale = 1): Float32Array {
   return Float32Array.from({ length: n }, () => rng.uniform(-scale, scale));
 }
@@ -32,24 +43,14 @@ describe('MLP', () => {
       for (let l = 0; l < grads.weights.length; l++) gradList.push(grads.weights[l], grads.biases[l]);
       params.forEach((p, t) => {
         for (let i = 0; i < p.length; i++) {
-          const orig = p[i];
-          p[i] = orig + eps;
-          const up = loss(net, x, batch, c);
-          p[i] = orig - eps;
-          const down = loss(net, x, batch, c);
-          p[i] = orig;
-          expectClose(gradList[t][i], (up - down) / (2 * eps), { atol: 2e-3, rtol: 2e-2 }, `param tensor ${t}`);
+          const numeric = centralDifference(p, i, eps, () => loss(net, x, batch, c));
+          expectClose(gradList[t][i], numeric, { atol: 2e-3, rtol: 2e-2 }, `param tensor ${t}`);
         }
       });
       // Input gradient (the critic's dQ/da uses it).
       for (let i = 0; i < x.length; i++) {
-        const orig = x[i];
-        x[i] = orig + eps;
-        const up = loss(net, x, batch, c);
-        x[i] = orig - eps;
-        const down = loss(net, x, batch, c);
-        x[i] = orig;
-        expectClose(grads.input[i], (up - down) / (2 * eps), { atol: 2e-3, rtol: 2e-2 }, 'input');
+        const numeric = centralDifference(x, i, eps, () => loss(net, x, batch, c));
+        expectClose(grads.input[i], numeric, { atol: 2e-3, rtol: 2e-2 }, 'input');
       }
     });
   }
