@@ -18,13 +18,15 @@
    null -> float, untouched.
  * The model's metadata_props carry `haq.quantization` (JSON: format, opset, and each layer's
  * representation) and `haq.note` (a sentence on the fake-quant nodes).
+ * A model below opset 13 is first upgraded to 13 (shared/onnx/opset.ts).
  * The default-domain opset is raised to 21 (for INT4/UINT4) only when the model is at opset
  * >= 13 and every op in it has the same inputs and attributes at 13 and 21 (a fixed list);
  * otherwise 4-bit weights are stored in 8-bit containers, and the opset stays.
  * Pure: bytes in, bytes out.
  */
-import { InvalidInputError, UnsupportedModelError } from '../errors';
+import { InvalidInputError } from '../errors';
 import { assignNodeNames } from '../onnx/layers';
+import { upgradeOpset } from '../onnx/opset';
 import { AttributeType, DataType, decodeModel, encodeModel, float32Tensor, opsetVersion, toNumber, type NodeProto, type TensorProto } from '../onnx/proto';
 import type { LayerTable } from '../onnx/types';
 import { deriveSeed, Rng } from '../rng';
@@ -114,7 +116,8 @@ export function exportQuantizedModel(
       `layers ${needsCalibration.join(', ')} quantize activations and need calibrated ranges: pass calibration data (haq export --data DIR with calib-inputs.npy) or set their aBits to null`,
     );
   }
-  const model = decodeModel(modelBytes);
+  // The QDQ form needs opset >= 13 (per-channel DequantizeLinear): older graphs are upgraded.
+  const model = upgradeOpset(decodeModel(modelBytes), 13).model;
   // Each layer's weight (initializer, Constant, Identity) and channel axis, as the evaluator reads them.
   const layerWeights = quantizableWeights(model, table);
   const graph = model.graph ?? {};
@@ -122,9 +125,6 @@ export function exportQuantizedModel(
   const opset = opsetVersion(model);
   const int4 = allowOpset21 && canUseOpset21(opset, new Set((graph.node ?? []).map((n) => n.opType ?? '')));
   const outOpset = int4 ? Math.max(opset, 21) : opset;
-  if (opset < 13) {
-    throw new UnsupportedModelError(`the model imports opset ${opset}; the QDQ export needs opset >= 13 (per-channel DequantizeLinear): re-export it with opset 13 or later`, { opset });
-  }
 
   const nodes: NodeProto[] = (graph.node ?? []).map((n, i) => ({ ...n, name: names[i], input: [...(n.input ?? [])] }));
   const nodeIndexByName = new Map(nodes.map((n, i) => [n.name!, i]));

@@ -27,6 +27,7 @@ import { UnsupportedModelError } from '../errors';
 import { assignNodeNames, findLayerCandidates, modelInput, readConstant, type LayerCandidate } from '../onnx/layers';
 import { AttributeType, DataType, encodeModel, float32Tensor, opsetVersion, type ModelProto, type NodeProto, type TensorProto, type ValueInfoProto } from '../onnx/proto';
 import { valueInfo } from '../onnx/builder';
+import { upgradeOpset } from '../onnx/opset';
 import type { LayerTable } from '../onnx/types';
 
 /** One quantizable layer of the rewritten graph: its weights and the names of its inputs. */
@@ -103,14 +104,11 @@ export function quantizableWeights(model: ModelProto, table: LayerTable): Array<
   });
 }
 
-export function buildFakeQuantModel(model: ModelProto, table: LayerTable, options: FakeQuantOptions = {}): FakeQuantModel {
+export function buildFakeQuantModel(given: ModelProto, table: LayerTable, options: FakeQuantOptions = {}): FakeQuantModel {
   const { debugOutputs = false, signed = [], floatActivations = [] } = options;
+  // The quantizer needs opset >= 11 (QuantizeLinear, Clip with inputs): older graphs are upgraded.
+  const model = upgradeOpset(given, 11).model;
   const opset = opsetVersion(model);
-  if (opset < 11) {
-    throw new UnsupportedModelError(`the model imports opset ${opset}; the quantizer needs opset >= 11 (QuantizeLinear, Clip with inputs): re-export it with opset 13 or later`, {
-      opset,
-    });
-  }
   const integerClip = opset >= 12;
   const graph = model.graph ?? {};
   const names = assignNodeNames(graph);

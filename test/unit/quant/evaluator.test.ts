@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { CorruptObjectError, InvalidDataError, InvalidInputError, InvalidPolicyError, UnsupportedModelError } from '../../../shared/errors';
 import { ModelSession, type FloatTensor } from '../../../shared/onnx/runtime';
+import { decodeModel, encodeModel } from '../../../shared/onnx/proto';
 import { searchKeys } from '../../../shared/keys';
 import { cachedCalibration, Calibration, calibrate } from '../../../shared/quant/calibration';
 import { FsStore } from '../../../shared/store/fs-store';
@@ -163,8 +164,8 @@ describe('fake-quant evaluator on a CNN (Conv, depthwise Conv, Gemm)', () => {
     });
   }
 
-  it('opset 11 (Clip on floats after the Cast): the same codes and logits as opset 13', async () => {
-    const old = await buildCnn(2, 11);
+  for (const opset of [11, 9]) it(`opset ${opset} (${opset < 11 ? 'upgraded to 11, ' : ''}Clip on floats after the Cast): the same codes and logits as opset 13`, async () => {
+    const old = await buildCnn(2, opset);
     const ocal = await calibrate(old.bytes, old.table, randomInputs(30, [32, 1, 8, 8]));
     const oev = await prepareQuantEvaluator(old.bytes, old.table, ocal, { debugOutputs: true });
     try {
@@ -350,11 +351,13 @@ describe('evaluator bad input', () => {
     }
   });
 
-  it('a model below opset 11 is rejected with the fix', async () => {
+  it('a model below opset 7 is rejected with the fix', async () => {
     const m = await buildCnn(2, 10);
-    await assert.rejects(prepareQuantEvaluator(m.bytes, m.table, null), (err: unknown) => {
+    const model = decodeModel(m.bytes);
+    model.opsetImport = [{ domain: '', version: 6 }];
+    await assert.rejects(prepareQuantEvaluator(encodeModel(model), m.table, null), (err: unknown) => {
       assert.ok(err instanceof UnsupportedModelError);
-      assert.match((err as Error).message, /opset 10.*opset 13/);
+      assert.match((err as Error).message, /opset 6; haq reads opset 7 and later/);
       return true;
     });
   });
