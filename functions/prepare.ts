@@ -62,14 +62,14 @@ export const makeHandler = (deps: HandlerDeps) =>
 
     const modelBytes = await stores.models.get(config.modelKey, { maxBytes: limits.modelBytes });
     const model = decodeModel(modelBytes, config.modelKey);
-    const layers = await inspectDecoded(model, modelHash(modelBytes), { inputShape: config.inputShape, what: config.modelKey });
-    await putJson(stores.work, searchKeys.layers(id), layers);
-
     const dataset = await loadDataset(stores.models, config.dataPrefix, ['calib', 'val']);
     const val = requireSplit(dataset, 'val');
     const calib = dataset.calib ?? val;
+    // The data fixes the input shape of the layer table (config.inputShape, if any, must agree).
+    const data = { sampleShape: val.sampleShape, what: `${config.dataPrefix}val-inputs.npy` };
+    const layers = await inspectDecoded(model, modelHash(modelBytes), { inputShape: config.inputShape, data, what: config.modelKey });
+    await putJson(stores.work, searchKeys.layers(id), layers);
     const input0 = modelInput(model, config.modelKey);
-    checkSampleShape(input0.dims, val.sampleShape, `${config.dataPrefix}val-inputs.npy`, input0.name);
     checkSampleShape(input0.dims, calib.sampleShape, `${config.dataPrefix}${dataset.calib ? 'calib' : 'val'}-inputs.npy`, input0.name);
     if (config.evalShards > limitSplit(val, config.evalSamples).samples) {
       throw new InvalidInputError(`evalShards ${config.evalShards} is more than the ${val.samples} validation samples; use at most ${val.samples}`);

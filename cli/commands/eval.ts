@@ -9,6 +9,7 @@
  */
 import type { Command } from 'commander';
 import { stat } from 'node:fs/promises';
+import { join } from 'node:path';
 import { InvalidInputError } from '../../shared/errors';
 import { loadDataset, requireSplit, type Split, type SplitName } from '../../shared/data/dataset';
 import { evaluateFp32, type Evaluation } from '../../shared/data/evaluate';
@@ -69,7 +70,7 @@ export function register(program: Command): void {
     .option('--batch-size <n>', 'samples per onnxruntime run', '128')
     .option('--limit <n>', 'evaluate only the first n samples')
     .option('--policy <file>', 'evaluate the model quantized by this policy JSON (calibrated on <data>/calib-inputs.npy); adds sizeBytes')
-    .option('--input-shape <dims>', 'with --policy: concrete input shape when a non-batch dim is dynamic')
+    .option('--input-shape <dims>', 'with --policy: the input shape for the layer table; the data fixes it, so it must agree with the data')
     .option('--json', 'print JSON: {"top1","top5","samples","seconds","imagesPerSecond"} (+ "sizeBytes" with --policy)');
   addQuantOptions(cmd).action(
     action(async (modelPath: string, opts: EvalCliOptions & QuantCliOptions & { policy?: string }) => {
@@ -80,7 +81,7 @@ export function register(program: Command): void {
       if (opts.policy) {
         // Quantized evaluation (shared/quant): one fake-quantized session, calibrated activations.
         const flags = quantFlags(opts);
-        const table = await inspectForPolicy(bytes, modelPath, opts.inputShape);
+        const table = await inspectForPolicy(bytes, modelPath, opts.inputShape, { sampleShape: split.sampleShape, what: join(opts.data, `${opts.split}-inputs.npy`) });
         const policy = await readPolicyFile(opts.policy, table);
         const calibration = await calibrationFor(bytes, table, policy, opts.data, batchSize);
         const evaluator = await prepareQuantEvaluator(bytes, table, calibration, { ...flags, batchSize });

@@ -10,6 +10,7 @@
  */
 import type { Command } from 'commander';
 import { readFile, stat, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { loadDataset } from '../../shared/data/dataset';
 import { InvalidInputError, InvalidPolicyError } from '../../shared/errors';
 import { parseShape } from '../../shared/onnx/layers';
@@ -84,8 +85,21 @@ export async function calibrationFor(bytes: Uint8Array, table: LayerTable, polic
   return calibrate(bytes, table, dataset.calib, { batchSize });
 }
 
-export async function inspectForPolicy(bytes: Uint8Array, modelPath: string, inputShape?: string): Promise<LayerTable> {
-  return inspectModel(bytes, { what: modelPath, inputShape: inputShape !== undefined ? parseShape(inputShape) : undefined });
+/**
+ * The layer table for a policy command: the input shape comes from the data when there is some
+ * (`data`: a split's sample shape), else from --input-shape or the model's fixed dims.
+ */
+export async function inspectForPolicy(bytes: Uint8Array, modelPath: string, inputShape?: string, data?: { sampleShape: number[]; what: string }): Promise<LayerTable> {
+  return inspectModel(bytes, { what: modelPath, inputShape: inputShape !== undefined ? parseShape(inputShape) : undefined, data });
+}
+
+/** The sample shape of a data folder (calib-inputs.npy, else val-inputs.npy), or undefined when it has neither. */
+async function dataSampleShape(dir: string): Promise<{ sampleShape: number[]; what: string } | undefined> {
+  const info = await stat(dir).catch(() => null);
+  if (!info?.isDirectory()) return undefined; // calibrationFor says what is wrong with it
+  const dataset = await loadDataset(new FsStore(dir), '', ['calib', 'val']);
+  const split = dataset.calib ?? dataset.val;
+  return split ? { sampleShape: split.sampleShape, what: join(dir, `${split.name}-inputs.npy`) } : undefined;
 }
 
 interface ExportCliOptions extends QuantCliOptions {
@@ -103,13 +117,13 @@ export function register(program: Command): void {
     .requiredOption('--policy <file>', 'policy JSON: {"layers":[{"name","wBits","aBits"}, ...]} (aBits null = float activation)')
     .requiredOption('--out <file>', 'where to write the quantized model, e.g. model.quant.onnx')
     .option('--data <dir>', 'data folder with calib-inputs.npy (needed when any aBits is not null)')
-    .option('--input-shape <dims>', 'concrete input shape when a non-batch dim is dynamic, e.g. 1,3,224,224')
+    .option('--input-shape <dims>', 'concrete input shape when a non-batch dim is dynamic and --data does not fix it, e.g. 1,3,224,224')
     .option('--json', 'print JSON: {"out","bytes","opset","sizeBytes","layers"}');
   addQuantOptions(cmd).action(
     action(async (modelPath: string, opts: ExportCliOptions) => {
       const flags = quantFlags(opts);
       const bytes = await readInputFile(modelPath);
-      const table = await inspectForPolicy(bytes, modelPath, opts.inputShape);
+      const table = await inspectForPolicy(bytes, modelPath, opts.inputShape, opts.data ? await dataSampleShape(opts.data) : undefined);
       const policy = await readPolicyFile(opts.policy, table);
       const calibration = await calibrationFor(bytes, table, policy, opts.data);
       const result = exportQuantizedModel(bytes, table, policy, calibration, flags);

@@ -89,7 +89,7 @@ export function register(program: Command): void {
     .option('--eval-samples <n>', 'validation samples per evaluation (0 = all)')
     .option('--shards <n>', 'evaluate each policy as n parallel shards of the validation set')
     .option('--rounds-per-execution <n>', 'continue-as-new after this many rounds (history limit guard)')
-    .option('--input-shape <dims>', 'input shape for a model with dynamic dims, e.g. 1,3,224,224')
+    .option('--input-shape <dims>', 'input shape of the layer table (the data fixes it; when given, it must agree with the data)')
     .option('--out <dir>', 'output folder', 'haq-out')
     .option('--json', 'print the summary as JSON')
     .action(

@@ -3,14 +3,17 @@
  * input shape, find the quantizable layers, resolve their shapes with onnxruntime, assemble.
  */
 import { createHash } from 'node:crypto';
-import { buildLayerTable, findLayerCandidates, modelInput, resolveInputShape, shapeNames } from './layers';
+import { checkSampleShape } from '../data/dataset';
+import { buildLayerTable, findLayerCandidates, inputShapeFromData, modelInput, resolveInputShape, shapeNames } from './layers';
 import { decodeModel, type ModelProto } from './proto';
 import { resolveShapes } from './runtime';
 import type { LayerTable } from './types';
 
 export interface InspectOptions {
-  /** Concrete input shape (from --input-shape); needed when a non-batch dim is dynamic. */
+  /** Concrete input shape (from --input-shape); needed when a non-batch dim is dynamic and no data is given. */
   inputShape?: number[];
+  /** Data at hand: its sample shape fills the dynamic dims (and must agree with inputShape). */
+  data?: { sampleShape: number[]; what: string };
   /** Names the model in messages. */
   what?: string;
 }
@@ -31,7 +34,13 @@ export async function inspectModel(bytes: Uint8Array, options: InspectOptions = 
 export async function inspectDecoded(model: ModelProto, hash: string, options: InspectOptions = {}): Promise<LayerTable> {
   const what = options.what ?? 'model';
   const input = modelInput(model, what);
-  const inputShape = resolveInputShape(input, options.inputShape);
+  let inputShape: number[];
+  if (options.data) {
+    checkSampleShape(input.dims, options.data.sampleShape, options.data.what, input.name ?? '');
+    inputShape = inputShapeFromData(input, options.data.sampleShape, options.data.what, options.inputShape);
+  } else {
+    inputShape = resolveInputShape(input, options.inputShape);
+  }
   const { layers } = findLayerCandidates(model);
   // Resolve shapes even without layers: the model must load in onnxruntime (unknown ops are
   // reported first), then buildLayerTable reports "no quantizable layer".

@@ -287,6 +287,28 @@ export function resolveInputShape(input: { name: string; dims: Array<number | nu
   });
 }
 
+/**
+ * The concrete input shape when data is at hand: the data's sample shape fills every dynamic
+ * dim (a dynamic batch dim is 1; the model's fixed batch dim stays). `override` (--input-shape)
+ * may also be given and must then agree with the data on every dim but the batch.
+ * `sampleShape` must already fit the declared dims (dataset.ts checkSampleShape).
+ */
+export function inputShapeFromData(
+  input: { name: string; dims: Array<number | null> },
+  sampleShape: number[],
+  dataWhat: string,
+  override?: number[],
+): number[] {
+  const shape = [input.dims[0] ?? override?.[0] ?? 1, ...sampleShape];
+  if (override && (override.length !== shape.length || override.slice(1).some((d, i) => d !== sampleShape[i]))) {
+    throw new InvalidInputError(
+      `--input-shape ${override.join(',')} disagrees with ${dataWhat}, whose samples are [${sampleShape.join(', ')}]; drop --input-shape (the data fixes the shape) or pass ${shape.join(',')}`,
+      { override, sampleShape },
+    );
+  }
+  return resolveInputShape(input, shape);
+}
+
 const product = (xs: number[]): number => xs.reduce((a, b) => a * b, 1);
 
 /**
