@@ -455,6 +455,8 @@ export const TABLE_SEARCH: BitFusionSearchOptions = { cycleTolerance: 1e-6, ener
 export interface BitFusionLayerCost {
   cycles: number;
   energyPj: number;
+  /** The DRAM traffic takes longer at the interface width than the compute cycles: memory-bound. */
+  memoryBound: boolean;
 }
 
 /**
@@ -490,5 +492,7 @@ export function bitFusionLayerCost(
     stats = simulateBitFusionConv(target, args, search);
     memo?.set(key, stats);
   }
-  return { cycles: stats.cycles * g.groups, energyPj: stats.energyPj * g.groups };
+  const computeCycles = stats.cycles - stats.memWaitCycles;
+  const memoryBound = (stats.dramRead + stats.dramWrite) / target.bandwidthBitsPerCycle > computeCycles;
+  return { cycles: stats.cycles * g.groups, energyPj: stats.energyPj * g.groups, memoryBound };
 }

@@ -9,7 +9,7 @@ import { CostTable } from './types';
  * Bumped whenever a cost model changes its numbers, so tables cached by an older version are
  * rebuilt rather than reused.
  */
-export const COST_MODEL_VERSION = 2;
+export const COST_MODEL_VERSION = 3;
 
 /** Where the cost table of a model (by content hash) on a target (and batch) is cached. */
 export function costTableCacheKey(modelHash: string, target: Target): string {

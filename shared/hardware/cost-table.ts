@@ -2,21 +2,25 @@ import { InvalidPolicyError } from '../errors';
 import type { LayerTable } from '../onnx/types';
 import type { Policy } from '../quant/policy';
 import type { SimulationResult } from '../search/results';
-import { bismoLayerCycles } from './bismo';
+import { bismoLayerStages } from './bismo';
 import { bitFusionLayerCost, type BitFusionStats } from './bitfusion';
 import { layerGeometry, type ConvGeometry } from './geometry';
 import { nativePrecisions, rooflineLayerCost } from './roofline';
 import { resolveTarget, type Target } from './targets';
-import type { CostTable, Grid8, LayerCost } from './types';
+import type { BoundKind, CostTable, Grid8, LayerCost } from './types';
 
 /** Bit widths a cost table covers: weights and activations 1..8, indexed [bits-1]. */
 export const BITS = [1, 2, 3, 4, 5, 6, 7, 8] as const;
 
-/** One layer at one (wBits, aBits): cycles where the model counts them, seconds, picojoules where it has energy. */
+/**
+ * One layer at one (wBits, aBits): cycles where the model counts them, seconds, picojoules where
+ * it has energy, and what bounds it (the busiest BISMO stage; compute or memory elsewhere).
+ */
 export interface PointCost {
   cycles: number | null;
   seconds: number;
   energyPj: number | null;
+  bound: BoundKind;
 }
 
 /** Per-table memo for models whose per-shape work is expensive (BitFusion's tiling search). */
@@ -24,19 +28,19 @@ interface Memo {
   bitfusion: Map<string, BitFusionStats>;
 }
 
-function pointCost(target: Target, g: ConvGeometry, wBits: number, aBits: number, memo: Memo): PointCost {
+export function pointCost(target: Target, g: ConvGeometry, wBits: number, aBits: number, memo: Memo = { bitfusion: new Map() }): PointCost {
   switch (target.kind) {
     case 'bismo': {
-      const cycles = bismoLayerCycles(target, g, wBits, aBits);
-      return { cycles, seconds: cycles / target.frequencyHz, energyPj: null };
+      const s = bismoLayerStages(target, g, wBits, aBits);
+      return { cycles: s.cycles, seconds: s.cycles / target.frequencyHz, energyPj: null, bound: s.bound };
     }
     case 'bitfusion': {
-      const { cycles, energyPj } = bitFusionLayerCost(target, g, wBits, aBits, memo.bitfusion);
-      return { cycles, seconds: cycles / target.frequencyHz, energyPj };
+      const { cycles, energyPj, memoryBound } = bitFusionLayerCost(target, g, wBits, aBits, memo.bitfusion);
+      return { cycles, seconds: cycles / target.frequencyHz, energyPj, bound: memoryBound ? 'memory' : 'compute' };
     }
     case 'roofline': {
       const c = rooflineLayerCost(target, g, wBits, aBits);
-      return { cycles: null, seconds: c.seconds, energyPj: c.energyPj };
+      return { cycles: null, seconds: c.seconds, energyPj: c.energyPj, bound: c.computeBound ? 'compute' : 'memory' };
     }
   }
 }
@@ -76,12 +80,14 @@ export function buildCostTable(layerTable: LayerTable, targetIn: Target, options
     const cycles: Grid8 = [];
     const ms: Grid8 = [];
     const uj: Grid8 = [];
+    const bound: BoundKind[][] = [];
     let hasCycles = true;
     let hasEnergy = true;
     for (const w of BITS) {
       const cRow: number[] = [];
       const msRow: number[] = [];
       const ujRow: number[] = [];
+      const boundRow: BoundKind[] = [];
       for (const a of BITS) {
         const c = pointCost(target, g, w, a, memo);
         if (c.cycles === null) hasCycles = false;
@@ -89,10 +95,12 @@ export function buildCostTable(layerTable: LayerTable, targetIn: Target, options
         cRow.push(c.cycles ?? 0);
         msRow.push(msOf(c.seconds));
         ujRow.push(c.energyPj === null ? 0 : ujOf(c.energyPj));
+        boundRow.push(c.bound);
       }
       cycles.push(cRow);
       ms.push(msRow);
       uj.push(ujRow);
+      bound.push(boundRow);
     }
     const floats = BITS.map((w) => pointCost(target, g, w, floatBits, memo));
     return {
@@ -100,6 +108,7 @@ export function buildCostTable(layerTable: LayerTable, targetIn: Target, options
       latencyCycles: hasCycles ? cycles : null,
       latencyMs: ms,
       energyUj: hasEnergy ? uj : null,
+      bound,
       params: layer.params,
       floatActivation: {
         aBits: floatBits,

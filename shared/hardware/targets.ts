@@ -18,22 +18,32 @@ export const BismoTarget = z
     kind: z.literal('bismo'),
     name,
     description: z.string().optional(),
-    /** Rows of the DPU array (LHS = weight rows per tile). */
+    /** Rows of the DPU array (weight rows per tile). */
     dm: positiveInt,
-    /** Columns of the DPU array (RHS = activation columns per tile). */
+    /** Columns of the DPU array (activation columns per tile). */
     dn: positiveInt,
-    /** Bits in one binary dot product per DPU per cycle. */
+    /** Bits in one binary dot product per DPU per cycle (one buffer word). */
     dk: positiveInt,
     frequencyHz: positive,
-    /** DRAM ports (AXI) and their width; reads and writes use separate AXI channels. */
-    axiPorts: positiveInt,
-    axiWidthBits: positiveInt,
+    /** DRAM read channel of each operand: weights (LHS) and activations (RHS) are fetched in parallel. */
+    lhsFetchBitsPerCycle: positive,
+    rhsFetchBitsPerCycle: positive,
+    /**
+     * DRAM write channel of the result stage. Absent: result writes are not charged, as in HAQ's
+     * BISMO tables (the cloud table shows no layer bounded by them).
+     */
+    resultBitsPerCycle: positive.optional(),
     batch: positiveInt,
-    /** Depth of each DPU row's LHS buffer and each column's RHS buffer, in Dk-bit words (BISMO's bm, bn). */
+    /** Depth of each DPU row's weight buffer and each column's activation buffer, in Dk-bit words (BISMO's bm, bn). */
     lhsBufferWords: positiveInt,
     rhsBufferWords: positiveInt,
     /** Accumulator (result) width written back to DRAM. */
     accumulatorBits: positiveInt.default(32),
+    /**
+     * How a convolution's batch maps onto products: "image", one product per image (N = output
+     * pixels; what HAQ's tables do), or "batch", one product whose N columns are all images' pixels.
+     */
+    batching: z.enum(['image', 'batch']).default('image'),
   })
   .strict();
 export type BismoTarget = z.infer<typeof BismoTarget>;
@@ -115,12 +125,17 @@ export type TargetKind = Target['kind'];
 /**
  * Built-in targets. Sources:
  * - BISMO: Umuroglu et al., "BISMO: A Scalable Bit-Serial Matrix Multiplication Overlay for
- *   Reconfigurable Computing", FPL 2018 (arXiv:1806.08862). Dk = 256, array sizes and AXI ports
- *   as HAQ (Wang et al., CVPR 2019, Sec. 4 / Table 1: edge = Zynq-7020, batch 1, 8x8; cloud =
- *   VU9P, batch 16, 16x16). Edge clock 200 MHz: BISMO's 6.5 binary TOPS on the PYNQ-Z1
+ *   Reconfigurable Computing", FPL 2018 (arXiv:1806.08862), costed as HAQ's own tables do.
+ *   Cloud: Dm = Dn = 16, Dk = 256 and one 256-bit word per cycle on each operand's read channel
+ *   (two of HAQ's 4 x 256-bit AXI ports), result writes not charged: fitted to HAQ's BISMO cloud
+ *   table (test/fixtures/reference/haq-bismo-cloud, docs/hardware.md); batch 16 (HAQ Sec. 4).
+ *   Edge: the same model with HAQ's edge configuration (Zynq-7020, batch 1, 8x8 array,
+ *   4 x 64-bit AXI -> 64 bits per cycle per operand, by analogy with the cloud fit); Dk = 256 as
+ *   BISMO's PYNQ-Z1 instance. Edge clock 200 MHz: BISMO's 6.5 binary TOPS on the PYNQ-Z1
  *   = 2*Dm*Dn*Dk ops/cycle (32768) x ~200 MHz. Cloud clock 250 MHz: the AWS F1 (VU9P) default
- *   kernel clock (assumption, not stated by HAQ). Buffer depths bm = bn = 1024 (edge, fits
- *   the 4.9 Mb BRAM of the Zynq-7020 twice) and 4096 (cloud): assumptions.
+ *   kernel clock (assumption: the table is in cycles and HAQ does not state it). Buffer depths
+ *   1024 (edge: 16 buffers x 256 bits x 1024 = 4.2 Mb of the Zynq-7020's 4.9 Mb BRAM) and 4096
+ *   (cloud, 34 Mb of the VU9P's 76 Mb): assumptions; no reference layer exceeds them.
  * - BitFusion: Sharma et al., ISCA 2018, the Eyeriss-comparable configuration (bf_e_conf.ini of
  *   hsharma35/bitfusion): 16x32, 500 MHz, 32/64/16 KB IBUF/WBUF/OBUF, 192 bit/cycle, batch 16.
  *   Energy constants: the simulator's own derivation (systolic_array_synth.csv scaled by N*M/16,
@@ -153,32 +168,34 @@ export const builtinTargets: Readonly<Record<string, Target>> = Object.freeze({
   'bismo-edge': {
     kind: 'bismo',
     name: 'bismo-edge',
-    description: 'BISMO on Xilinx Zynq-7020 (HAQ edge): 8x8 DPUs, Dk 256, 4x64-bit AXI, 200 MHz, batch 1',
+    description: 'BISMO on Xilinx Zynq-7020 (HAQ edge): 8x8 DPUs, Dk 256, 64-bit read channel per operand, 200 MHz, batch 1',
     dm: 8,
     dn: 8,
     dk: 256,
     frequencyHz: 200e6,
-    axiPorts: 4,
-    axiWidthBits: 64,
+    lhsFetchBitsPerCycle: 64,
+    rhsFetchBitsPerCycle: 64,
     batch: 1,
     lhsBufferWords: 1024,
     rhsBufferWords: 1024,
     accumulatorBits: 32,
+    batching: 'image',
   },
   'bismo-cloud': {
     kind: 'bismo',
     name: 'bismo-cloud',
-    description: 'BISMO on Xilinx VU9P (HAQ cloud): 16x16 DPUs, Dk 256, 4x256-bit AXI, 250 MHz, batch 16',
+    description: 'BISMO on Xilinx VU9P (HAQ cloud, fitted to its latency table): 16x16 DPUs, Dk 256, 256-bit read channel per operand, 250 MHz, batch 16',
     dm: 16,
     dn: 16,
     dk: 256,
     frequencyHz: 250e6,
-    axiPorts: 4,
-    axiWidthBits: 256,
+    lhsFetchBitsPerCycle: 256,
+    rhsFetchBitsPerCycle: 256,
     batch: 16,
     lhsBufferWords: 4096,
     rhsBufferWords: 4096,
     accumulatorBits: 32,
+    batching: 'image',
   },
   bitfusion: {
     kind: 'bitfusion',
@@ -289,6 +306,14 @@ export function parseTargetSpec(spec: Record<string, unknown>, what = 'custom ha
   if (typeof kind !== 'string' || !(kind in schemas)) {
     throw new UnknownTargetError(
       `${what}: "kind" is ${JSON.stringify(kind)}; use one of ${Object.keys(schemas).join(', ')} (see docs/hardware.md)`,
+      { kind },
+    );
+  }
+  if (kind === 'bismo' && ('axiPorts' in spec || 'axiWidthBits' in spec)) {
+    const label = typeof spec.name === 'string' ? `${what} "${spec.name}"` : what;
+    throw new UnknownTargetError(
+      `${label} (kind bismo): axiPorts/axiWidthBits are replaced by lhsFetchBitsPerCycle and rhsFetchBitsPerCycle ` +
+        '(the read channel of weights and of activations, e.g. 256 and 256 for one 256-bit AXI port each; see docs/hardware.md)',
       { kind },
     );
   }

@@ -8,6 +8,13 @@ import { z } from 'zod';
 export const Grid8 = z.array(z.array(z.number()).length(8)).length(8);
 export type Grid8 = number[][];
 
+/**
+ * What bounds a layer at one bit-width pair: the busiest BISMO stage (fetch, execute, result),
+ * or whether a BitFusion or roofline layer is limited by its compute or its memory traffic.
+ */
+export const BoundKind = z.enum(['fetch', 'execute', 'result', 'compute', 'memory']);
+export type BoundKind = z.infer<typeof BoundKind>;
+
 export const LayerCost = z.object({
   name: z.string(),
   /** Accelerator cycles where the model counts cycles, else null. */
@@ -15,6 +22,8 @@ export const LayerCost = z.object({
   latencyMs: Grid8,
   /** Microjoules where the model has an energy model, else null. */
   energyUj: Grid8.nullable(),
+  /** What bounds the layer at each (wBits, aBits), indexed like the grids. Optional: older tables lack it. */
+  bound: z.array(z.array(BoundKind).length(8)).length(8).optional(),
   /** Weight elements: model size in bytes is params x wBits / 8 (bias stays float and is not counted). */
   params: z.number(),
   /**

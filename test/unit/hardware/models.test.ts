@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
-import { bismoLayerCycles, bismoMatmulStages } from '../../../shared/hardware/bismo';
+import { bismoLayerCycles, bismoMatmulShape, bismoMatmulStages } from '../../../shared/hardware/bismo';
 import { bitFusionLayerCost } from '../../../shared/hardware/bitfusion';
 import { buildCostTable, uniformCosts } from '../../../shared/hardware/cost-table';
 import { layerGeometry } from '../../../shared/hardware/geometry';
@@ -31,33 +31,79 @@ function conv(partial: Partial<LayerInfo> & Pick<LayerInfo, 'inChannels' | 'outC
   };
 }
 
-test('BISMO execute stage: ceil(M/Dm) * ceil(N/Dn) * ceil(K/Dk) * w * a', () => {
+const bits = [1, 2, 3, 4, 5, 6, 7, 8];
+
+test('BISMO stages: execute = ceil(M/Dm)*ceil(N/Dn)*ceil(K/Dk)*w*a; fetch = the busier read channel; cycles >= both', () => {
   for (const [w, a] of [[1, 1], [2, 3], [8, 8]]) {
     const s = bismoMatmulStages(edge, { m: 100, k: 1000, n: 50 }, w, a);
     assert.equal(s.executeCycles, Math.ceil(100 / 8) * Math.ceil(50 / 8) * Math.ceil(1000 / 256) * w * a);
-    assert.equal(s.cycles, Math.max(s.fetchCycles, s.executeCycles, s.resultCycles));
+    // 64-bit channels: a 256-bit word takes 4 cycles; weights read once (they fit), activations once per plane.
+    assert.equal(s.fetchCycles, Math.max(100 * 4 * w * 4, a * 50 * 4 * 4));
+    assert.equal(s.resultCycles, 0, 'result writes are not charged unless resultBitsPerCycle is given');
+    assert.ok(s.cycles >= Math.max(s.fetchCycles, s.executeCycles));
   }
 });
 
-test('BISMO fetch stage: padded bit-planes over 4 x 64-bit AXI, read once when stripes fit', () => {
-  // M = 16 rows, K = 512, N = 64: L stripe = 2 words x w planes, R fits entirely.
-  const s = bismoMatmulStages(edge, { m: 16, k: 512, n: 64 }, 4, 2);
-  const lhsBits = 16 * 512 * 4;
-  const rhsBits = 64 * 512 * 2;
-  assert.equal(s.fetchCycles, Math.ceil((lhsBits + rhsBits) / 256));
-  assert.equal(s.resultCycles, Math.ceil((16 * 64 * 32) / 256));
-  // A K too deep for the buffers: the weight stripe is re-read for every activation tile.
-  const tiny = { ...edge, lhsBufferWords: 1, rhsBufferWords: 1 };
-  const t = bismoMatmulStages(tiny, { m: 16, k: 512, n: 64 }, 4, 2);
-  assert.ok(t.fetchCycles > s.fetchCycles);
+// Closed forms of the cloud schedules (docs/hardware.md), per image, on shapes of HAQ's table.
+const closedForms: Array<[string, { m: number; k: number; n: number }, (w: number, a: number) => number]> = [
+  // 960 x 160 weights, 49 pixels: stream; fetch-bound w(959 + 4a) or execute-bound 237wa + 48a + w - 1.
+  ['pointwise 160->960 at 7x7', { m: 960, k: 160, n: 49 }, (w, a) => Math.max(w * (959 + 4 * a), 237 * w * a + 48 * a + w - 1)],
+  // 16 depthwise channels, 28x28: every activation plane streams 784 columns; w - 1 to drain.
+  ['depthwise group at 28x28', { m: 16, k: 144, n: 784 }, (w, a) => 784 * a + w - 1],
+  // 64 x 384 weights, 196 pixels, w = 8: preload; weights (512 cycles) then 12 of 13 column tiles per plane.
+  ['pointwise 192->64 at 14x14, w = 8', { m: 64, k: 192, n: 196 }, (_w, a) => (a >= 5 ? 512 + a * (12 * 32 + 1) - 1 : NaN)],
+];
+
+test('BISMO closed forms on the cloud array (table-driven over every bit pair)', () => {
+  for (const [what, shape, expected] of closedForms) {
+    for (const w of bits) {
+      for (const a of bits) {
+        const want = expected(w, a);
+        if (Number.isNaN(want) || (what.includes('w = 8') && w !== 8)) continue;
+        assert.equal(bismoMatmulStages(cloud, shape, w, a).cycles, want, `${what} at w${w}a${a}`);
+      }
+    }
+  }
 });
 
-test('BISMO conv via im2col; depthwise one group at a time', () => {
+test('BISMO layers: im2col per image; depthwise packs Dm channels (block-diagonal); linear takes the batch as columns', () => {
   const c = conv({ inChannels: 32, outChannels: 64, kernel: [3, 3], stride: [1, 1], groups: 1, inputShape: [1, 32, 28, 28], outputShape: [1, 64, 28, 28] });
-  const g = layerGeometry(c, 1);
-  assert.equal(bismoLayerCycles(edge, g, 2, 2), bismoMatmulStages(edge, { m: 64, k: 288, n: 784 }, 2, 2).cycles);
-  const dw = conv({ inChannels: 32, outChannels: 32, kernel: [3, 3], stride: [1, 1], groups: 32, inputShape: [1, 32, 28, 28], outputShape: [1, 32, 28, 28] });
-  assert.equal(bismoLayerCycles(edge, layerGeometry(dw, 1), 4, 4), 32 * bismoMatmulStages(edge, { m: 1, k: 9, n: 784 }, 4, 4).cycles);
+  assert.deepEqual(bismoMatmulShape(cloud, layerGeometry(c, 16)), { count: 16, m: 64, k: 288, n: 784 });
+  assert.deepEqual(bismoMatmulShape({ ...cloud, batching: 'batch' }, layerGeometry(c, 16)), { count: 1, m: 64, k: 288, n: 784 * 16 });
+  const dw = conv({ inChannels: 40, outChannels: 40, kernel: [3, 3], stride: [1, 1], groups: 40, inputShape: [1, 40, 28, 28], outputShape: [1, 40, 28, 28] });
+  assert.deepEqual(bismoMatmulShape(cloud, layerGeometry(dw, 2)), { count: 3 * 2, m: 16, k: 9 * 16, n: 784 });
+  assert.deepEqual(bismoMatmulShape(edge, layerGeometry(dw, 1)), { count: 5, m: 8, k: 9 * 8, n: 784 });
+  const shape = bismoMatmulShape(cloud, layerGeometry(dw, 2));
+  assert.equal(bismoLayerCycles(cloud, layerGeometry(dw, 2), 4, 4), shape.count * bismoMatmulStages(cloud, shape, 4, 4).cycles);
+  const fcLayer: LayerInfo = { ...c, kind: 'linear', op: 'Gemm', inChannels: 1280, outChannels: 1000, kernel: [1, 1], groups: 1, inputShape: [1, 1280], outputShape: [1, 1000] };
+  assert.deepEqual(bismoMatmulShape(cloud, layerGeometry(fcLayer, 16)), { count: 1, m: 1000, k: 1280, n: 16 });
+});
+
+test('BISMO buffers: weights that do not fit run in blocks of rows that do (activations re-read per block); K split when a word does not fit', () => {
+  const shape = { m: 256, k: 2048, n: 196 }; // 32 weight tiles x 8 words x 8 planes = 2048 words per DPU row
+  const deep = { ...edge, lhsBufferWords: 2048 };
+  const fits = bismoMatmulStages(deep, shape, 8, 8);
+  assert.equal(bismoMatmulStages({ ...edge, lhsBufferWords: 8192 }, shape, 8, 8).cycles, fits.cycles, 'a deeper buffer than needed changes nothing');
+  // 1024 words: two blocks of 128 rows, each exactly the product of 128 rows.
+  const blocks = bismoMatmulStages(edge, shape, 8, 8);
+  const half = bismoMatmulStages(edge, { ...shape, m: 128 }, 8, 8);
+  assert.equal(blocks.cycles, 2 * half.cycles);
+  assert.ok(blocks.cycles >= fits.cycles && blocks.fetchCycles > fits.fetchCycles);
+  // 32 words: not even one 8-word x 8-plane tile fits; K in chunks of 4 words.
+  const chunked = bismoMatmulStages({ ...edge, lhsBufferWords: 32 }, shape, 8, 8);
+  const chunk = bismoMatmulStages({ ...edge, lhsBufferWords: 32 }, { ...shape, k: 1024 }, 8, 8);
+  assert.equal(chunked.cycles, 2 * chunk.cycles);
+  assert.throws(() => bismoMatmulStages({ ...edge, lhsBufferWords: 4 }, shape, 8, 8), /cannot hold one 8-bit weight word/);
+});
+
+test('BISMO result stage: charged when resultBitsPerCycle is given, and bounds wide outputs of shallow layers', () => {
+  const shape = { m: 256, k: 16, n: 3136 };
+  const free = bismoMatmulStages(cloud, shape, 1, 1);
+  const charged = bismoMatmulStages({ ...cloud, resultBitsPerCycle: 256 }, shape, 1, 1);
+  assert.equal(charged.resultCycles, (256 * 3136 * 32) / 256);
+  assert.equal(charged.bound, 'result');
+  assert.equal(charged.cycles, charged.resultCycles);
+  assert.ok(free.cycles < charged.cycles);
 });
 
 test('BISMO on MobileNet-V2 (53 layers): uniform totals fall monotonically and smoothly with bits', () => {

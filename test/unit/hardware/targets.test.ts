@@ -23,8 +23,8 @@ test('HAQ configurations: BISMO edge/cloud arrays, AXI and batch; BitFusion Eyer
   const cloud = resolveTarget('bismo-cloud');
   const bf = resolveTarget('bitfusion');
   assert.ok(edge.kind === 'bismo' && cloud.kind === 'bismo' && bf.kind === 'bitfusion');
-  assert.deepEqual([edge.dm, edge.dn, edge.dk, edge.axiPorts, edge.axiWidthBits, edge.batch], [8, 8, 256, 4, 64, 1]);
-  assert.deepEqual([cloud.dm, cloud.dn, cloud.dk, cloud.axiPorts, cloud.axiWidthBits, cloud.batch], [16, 16, 256, 4, 256, 16]);
+  assert.deepEqual([edge.dm, edge.dn, edge.dk, edge.lhsFetchBitsPerCycle, edge.rhsFetchBitsPerCycle, edge.batch], [8, 8, 256, 64, 64, 1]);
+  assert.deepEqual([cloud.dm, cloud.dn, cloud.dk, cloud.lhsFetchBitsPerCycle, cloud.rhsFetchBitsPerCycle, cloud.batch], [16, 16, 256, 256, 256, 16]);
   assert.deepEqual([bf.n, bf.m, bf.frequencyHz, bf.ibufBytes, bf.wbufBytes, bf.obufBytes, bf.bandwidthBitsPerCycle, bf.batch], [16, 32, 500e6, 32768, 65536, 16384, 192, 16]);
 });
 
@@ -62,7 +62,8 @@ const bad: Array<[string, Record<string, unknown>, RegExp]> = [
   ['misspelt field', { ...example('my-chip.json'), bandwith: 1 }, /Unrecognized key/],
   ['roofline without peaks', { ...example('my-gpu.json'), peakOpsPerSecond: {} }, /give at least one precision/],
   ['roofline energy missing a precision', { ...example('my-gpu.json'), energy: { pjPerOp: { '8': 0.1 }, pjPerByte: 20 } }, /pjPerOp has no entry for precision 4, 16/],
-  ['bismo with a negative array size', { kind: 'bismo', name: 'b', dm: -8, dn: 8, dk: 256, frequencyHz: 2e8, axiPorts: 4, axiWidthBits: 64, batch: 1, lhsBufferWords: 1024, rhsBufferWords: 1024 }, /dm: Number must be greater than 0/],
+  ['bismo with a negative array size', { kind: 'bismo', name: 'b', dm: -8, dn: 8, dk: 256, frequencyHz: 2e8, lhsFetchBitsPerCycle: 64, rhsFetchBitsPerCycle: 64, batch: 1, lhsBufferWords: 1024, rhsBufferWords: 1024 }, /dm: Number must be greater than 0/],
+  ['bismo with the old AXI fields', { kind: 'bismo', name: 'old', dm: 8, dn: 8, dk: 256, frequencyHz: 2e8, axiPorts: 4, axiWidthBits: 64, batch: 1, lhsBufferWords: 1024, rhsBufferWords: 1024 }, /"old" \(kind bismo\): axiPorts\/axiWidthBits are replaced by lhsFetchBitsPerCycle and rhsFetchBitsPerCycle/],
 ];
 for (const [what, spec, message] of bad) {
   test(`custom target with a bad field (${what}): UnknownTargetError naming it`, () => {
