@@ -9,8 +9,10 @@ A few rows are malformed (empty arrays in class 0): they are skipped and counted
 
 Splits (deterministic, seed below): per class a seeded permutation of the valid rows; the
 first HOLDOUT_PER_CLASS rows of every class form the held-out pool, the rest is the training
-pool. The held-out pool is shuffled once and cut into calib (512), val (2000) and test (2000);
-none of those images is ever used for training. All three models share models/zoo/data/.
+pool. The held-out pool is shuffled once and cut into calib (512), val (4000), select (2000)
+and test (4000); none of those images is ever used for training. All three models share
+models/zoo/data/. val is the search's reward signal, select re-scores the best candidates
+(data the reward never saw), test gives the held-out figures.
 
 Models take float [N,1,28,28] in [0,1] (uint8 * 1/255); the Fashion-MNIST mean/std
 normalisation is inside the model (a Sub and a Div node). Output: logits [N,10].
@@ -29,10 +31,11 @@ import torch.nn.functional as F
 
 SEED = 20190616  # HAQ, CVPR 2019
 NUM_CLASSES = 10
-HOLDOUT_PER_CLASS = 460  # 4 600 held out >= 512 + 2000 + 2000
+HOLDOUT_PER_CLASS = 1060  # 10 600 held out >= 512 + 4000 + 2000 + 4000
 CALIB_COUNT = 512
-VAL_COUNT = 2000
-TEST_COUNT = 2000
+VAL_COUNT = 4000
+SELECT_COUNT = 2000
+TEST_COUNT = 4000
 INPUT_SCALE = 1.0 / 255.0  # uint8 * scale + offset -> model input in [0,1]
 # Fashion-MNIST training-set pixel statistics on the [0,1] scale (Xiao et al. 2017 data).
 PIXEL_MEAN = 0.2860
@@ -74,11 +77,12 @@ def split(per_class, rng):
     hold_x, hold_y = np.concatenate(hold_x), np.concatenate(hold_y)
     mix = rng.permutation(len(hold_x))
     hold_x, hold_y = hold_x[mix], hold_y[mix]
-    cuts = np.cumsum([CALIB_COUNT, VAL_COUNT, TEST_COUNT])
+    cuts = np.cumsum([CALIB_COUNT, VAL_COUNT, SELECT_COUNT, TEST_COUNT])
     splits = {
         'calib': (hold_x[:cuts[0]], hold_y[:cuts[0]]),
         'val': (hold_x[cuts[0]:cuts[1]], hold_y[cuts[0]:cuts[1]]),
-        'test': (hold_x[cuts[1]:cuts[2]], hold_y[cuts[1]:cuts[2]]),
+        'select': (hold_x[cuts[1]:cuts[2]], hold_y[cuts[1]:cuts[2]]),
+        'test': (hold_x[cuts[2]:cuts[3]], hold_y[cuts[2]:cuts[3]]),
     }
     return splits, (np.concatenate(train_x), np.concatenate(train_y))
 
@@ -93,7 +97,7 @@ def write_data(out_dir, splits):
     os.makedirs(out_dir, exist_ok=True)
     calib_x, _ = splits['calib']
     np.save(os.path.join(out_dir, 'calib-inputs.npy'), calib_x.reshape(-1, 1, 28, 28))
-    for name in ('val', 'test'):
+    for name in ('val', 'select', 'test'):
         x, y = splits[name]
         np.save(os.path.join(out_dir, f'{name}-inputs.npy'), x.reshape(-1, 1, 28, 28))
         np.save(os.path.join(out_dir, f'{name}-labels.npy'), y.astype(np.int64))
@@ -322,7 +326,8 @@ def main():
     train_x, train_y = train_x[pick], train_y[pick]
     data_dir = os.path.join(args.out, 'data')
     write_data(data_dir, splits)
-    log(f'data: {data_dir} (calib {CALIB_COUNT}, val {VAL_COUNT}, test {TEST_COUNT}); '
+    log(f'data: {data_dir} (calib {CALIB_COUNT}, val {VAL_COUNT}, select {SELECT_COUNT}, '
+        f'test {TEST_COUNT}); '
         f'training on {len(train_x)} images')
 
     for name in args.models.split(','):
@@ -333,6 +338,7 @@ def main():
         elapsed = train(name, model, train_x, train_y, splits['val'], epochs, args.lr, log)
         test_acc = accuracy(model, *splits['test'])
         val_acc = accuracy(model, *splits['val'])
+        select_acc = accuracy(model, *splits['select'])
         model_dir = os.path.join(args.out, name)
         os.makedirs(model_dir, exist_ok=True)
         onnx_path = os.path.join(model_dir, 'model.onnx')
@@ -352,6 +358,7 @@ def main():
                         'Shirt', 'Sneaker', 'Bag', 'Ankle boot'],
             'testTop1Torch': round(test_acc * 100, 2),
             'valTop1Torch': round(val_acc * 100, 2),
+            'selectTop1Torch': round(select_acc * 100, 2),
             'testTop1Onnxruntime': None,  # filled by models/verify-zoo.ts
             'epochs': epochs,
             'trainImages': len(train_x),

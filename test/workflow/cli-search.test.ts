@@ -34,7 +34,7 @@ describe('haq search', () => {
     assert.match(r.stderr, /episode 2\/2/, 'progress lines on stderr when not a TTY');
     // Held-out figures from the zoo data's test split, as recorded in policy.json.
     assert.equal(summary.valSamples, 100);
-    assert.equal(summary.testSamples, 2000);
+    assert.equal(summary.testSamples, 4000);
     assert.equal(summary.testAccuracyMode, 'labels');
     assert.ok(typeof summary.testTop1 === 'number' && typeof summary.testTop1Fp32 === 'number');
     assert.equal(summary.testTop1, policy.metrics.testTop1);
@@ -48,7 +48,7 @@ describe('haq search', () => {
     assert.equal(r.code, 0, r.stderr);
     const m = JSON.parse(readFileSync(join(out, 'policy.json'), 'utf8')).metrics;
     assert.match(r.stdout, new RegExp(`validation \\(selection, 100 samples\\): top-1 ${m.top1.toFixed(2)} %`));
-    assert.match(r.stdout, new RegExp(`test \\(held-out, 2000 samples\\): top-1 ${m.testTop1.toFixed(2)} % \\(FP32 ${m.testTop1Fp32.toFixed(2)} %, uniform 8/8 ${m.uniform8.testTop1.toFixed(2)} %`));
+    assert.match(r.stdout, new RegExp(`test \\(held-out, 4000 samples\\): top-1 ${m.testTop1.toFixed(2)} % \\(FP32 ${m.testTop1Fp32.toFixed(2)} %, uniform 8/8 ${m.uniform8.testTop1.toFixed(2)} %`));
   });
 
   const bad: Array<[string, string[], RegExp]> = [

@@ -81,7 +81,7 @@ describe('search state machine, embedded, end to end', () => {
   it('records held-out test-split figures equal to a direct evaluation of the same policies', async () => {
     const m = policyOf(clean).metrics;
     assert.equal(m.valSamples, 100, 'validation limited by evalSamples');
-    assert.equal(m.testSamples, 2000, 'the whole test split');
+    assert.equal(m.testSamples, 4000, 'the whole test split');
     assert.equal(m.testAccuracyMode, 'labels');
     // An independent evaluator (its own session) over the search's layer table and calibration.
     const [table, calibration] = await Promise.all([
