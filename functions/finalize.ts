@@ -26,7 +26,7 @@ import { parse } from '../shared/validate';
 import { FinalizeInput, type FinalizeOutput } from './lib/contracts';
 import { releaseLock } from './lib/lock';
 import { instrument, lambdaHandler, type HandlerDeps } from './lib/runtime';
-import { EvaluatorCache, testSplitOf, readCalibration, readCostTable, readLayers, readSearchConfig } from './lib/search-context';
+import { EvaluatorCache, quantSettings, quantizationRecord, testSplitOf, readCalibration, readCostTable, readLayers, readSearchConfig } from './lib/search-context';
 import { lockScope, writeStatus } from './lib/status';
 
 const uniformBits = (layers: LayerTable, bits: number, activations: boolean): LayerBits[] =>
@@ -141,6 +141,7 @@ export const makeHandler = (deps: HandlerDeps & { evaluators?: EvaluatorCache })
       model: { name: config.model, hash: layers.modelHash },
       target,
       constraint: config.constraint,
+      quantization: quantizationRecord(config, calibration),
       metrics: {
         ...(best.policy.metrics ?? {}),
         searchId,
@@ -166,12 +167,7 @@ export const makeHandler = (deps: HandlerDeps & { evaluators?: EvaluatorCache })
     };
 
     const modelBytes = await models.get(config.modelKey);
-    const exported = exportQuantizedModel(modelBytes, layers, policy, calibration, {
-      weightMode: activations ? 'linear' : 'kmeans',
-      perChannel: config.quant.weightGranularity === 'per-channel',
-      clipMethod: config.quant.activationCalibration,
-      seed: config.seed,
-    });
+    const exported = exportQuantizedModel(modelBytes, layers, policy, calibration, quantSettings(config));
 
     const report: ReportData = {
       searchId,

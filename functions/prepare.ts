@@ -62,7 +62,8 @@ export const makeHandler = (deps: HandlerDeps) =>
 
     const modelBytes = await stores.models.get(config.modelKey, { maxBytes: limits.modelBytes });
     const model = decodeModel(modelBytes, config.modelKey);
-    const dataset = await loadDataset(stores.models, config.dataPrefix, ['calib', 'val']);
+    // The test split is only scored in Finalize, but a broken one (NaN/Inf, wrong shape) fails here, before any work.
+    const dataset = await loadDataset(stores.models, config.dataPrefix, ['calib', 'val', 'test']);
     const val = requireSplit(dataset, 'val');
     const calib = dataset.calib ?? val;
     // The data fixes the input shape of the layer table (config.inputShape, if any, must agree).
@@ -71,6 +72,7 @@ export const makeHandler = (deps: HandlerDeps) =>
     await putJson(stores.work, searchKeys.layers(id), layers);
     const input0 = modelInput(model, config.modelKey);
     checkSampleShape(input0.dims, calib.sampleShape, `${config.dataPrefix}${dataset.calib ? 'calib' : 'val'}-inputs.npy`, input0.name);
+    if (dataset.test) checkSampleShape(input0.dims, dataset.test.sampleShape, `${config.dataPrefix}test-inputs.npy`, input0.name);
     if (config.evalShards > limitSplit(val, config.evalSamples).samples) {
       throw new InvalidInputError(`evalShards ${config.evalShards} is more than the ${val.samples} validation samples; use at most ${val.samples}`);
     }

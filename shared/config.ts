@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { Constraint } from './quant/policy';
+import { Constraint, RecoveryMode } from './quant/policy';
 
 /**
  * The configuration of one search: CLI flags, or `models/<name>/search.json` beside an
@@ -37,13 +37,18 @@ export const SearchConfig = z
     inputShape: z.array(z.number().int().positive()).optional(),
     /** Validation samples used per evaluation (0 = all). */
     evalSamples: z.number().int().nonnegative().default(0),
-    /** Calibration samples for activation ranges. */
-    calibSamples: z.number().int().positive().default(256),
+    /**
+     * Calibration samples (the first N of calib-inputs.npy; 0 = all) for the activation ranges and
+     * the accuracy recovery. policy.json records the count, so haq eval/export use the same ones.
+     */
+    calibSamples: z.number().int().nonnegative().default(0),
     quant: z
       .object({
         weightGranularity: z.enum(['per-channel', 'per-tensor']).default('per-channel'),
         activationCalibration: z.enum(['mse', 'max', 'percentile']).default('mse'),
         percentile: z.number().gt(50).max(100).default(99.99),
+        /** Accuracy recovery without training (shared/quant/recovery.ts); 'none' = round to nearest. */
+        recovery: RecoveryMode.default('none'),
       })
       .default({}),
     /** Evaluate each policy as this many parallel shards of the validation set (a Map in the state machine). */

@@ -69,21 +69,22 @@ export function register(program: Command): void {
     .option('--split <name>', 'which split to evaluate: val, test or calib', 'val')
     .option('--batch-size <n>', 'samples per onnxruntime run', '128')
     .option('--limit <n>', 'evaluate only the first n samples')
-    .option('--policy <file>', 'evaluate the model quantized by this policy JSON (calibrated on <data>/calib-inputs.npy); adds sizeBytes')
+    .option('--policy <file>', 'evaluate the model quantized by this policy JSON (calibrated on <data>/calib-inputs.npy as its "quantization" record says); adds sizeBytes')
     .option('--input-shape <dims>', 'with --policy: the input shape for the layer table; the data fixes it, so it must agree with the data')
     .option('--json', 'print JSON: {"top1","top5","samples","seconds","imagesPerSecond"} (+ "sizeBytes" with --policy)');
   addQuantOptions(cmd).action(
     action(async (modelPath: string, opts: EvalCliOptions & QuantCliOptions & { policy?: string }) => {
       const batchSize = positiveInt(opts.batchSize, '--batch-size');
+      if (opts.policy) quantFlags(opts); // bad flags fail before any work
       const limit = opts.limit !== undefined ? positiveInt(opts.limit, '--limit') : undefined;
       const bytes = await readInputFile(modelPath);
       const split = await loadEvalData(opts.data, opts.split);
       if (opts.policy) {
         // Quantized evaluation (shared/quant): one fake-quantized session, calibrated activations.
-        const flags = quantFlags(opts);
         const table = await inspectForPolicy(bytes, modelPath, opts.inputShape, { sampleShape: split.sampleShape, what: join(opts.data, `${opts.split}-inputs.npy`) });
         const policy = await readPolicyFile(opts.policy, table);
-        const calibration = await calibrationFor(bytes, table, policy, opts.data, batchSize);
+        const flags = quantFlags(opts, policy);
+        const calibration = await calibrationFor(bytes, table, policy, opts.data, flags, (line) => process.stderr.write(`haq eval: note: ${line}\n`));
         const evaluator = await prepareQuantEvaluator(bytes, table, calibration, { ...flags, batchSize });
         try {
           const evaluation = await evaluator.predict(policy, split, { limit });

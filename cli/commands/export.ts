@@ -11,7 +11,7 @@
 import type { Command } from 'commander';
 import { readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { loadDataset } from '../../shared/data/dataset';
+import { inputBatch, loadDataset } from '../../shared/data/dataset';
 import { InvalidInputError, InvalidPolicyError } from '../../shared/errors';
 import { parseShape } from '../../shared/onnx/layers';
 import { inspectModel } from '../../shared/onnx/inspect';
@@ -26,33 +26,56 @@ import { action, formatTable, printJson } from '../output';
 import { readInputFile } from './inspect';
 
 export interface QuantCliOptions {
-  weights: string;
-  clipMethod: string;
+  weights?: string;
+  clipMethod?: string;
   perTensor?: boolean;
   inputShape?: string;
 }
 
+/** How to quantize: the flags, else what policy.json records, else the defaults. */
 export interface QuantFlags {
   weightMode: WeightMode;
   clipMethod: ClipMethod;
   perChannel: boolean;
+  /** k-means seed (the search's seed when policy.json records it). */
+  seed: number;
+  /** Calibrate on the first N samples of calib-inputs.npy (0: all). */
+  calibSamples: number;
+  percentile: number;
+  /** The search's calibration data hash, to warn when the folder holds other data. */
+  calibSha256: string | null;
 }
 
 /** Adds --weights, --clip-method, --per-tensor to a command. */
 export function addQuantOptions(cmd: Command): Command {
   return cmd
-    .option('--weights <mode>', 'weight quantization: linear (symmetric, per channel) or kmeans (2^b shared values per layer)', 'linear')
-    .option('--clip-method <method>', 'activation clip range from calibration: mse, percentile or max', 'mse')
+    .option('--weights <mode>', "weight quantization: linear (symmetric, per channel) or kmeans (2^b shared values per layer); default: the policy's, else linear")
+    .option('--clip-method <method>', "activation clip range from calibration: mse, percentile or max; default: the policy's, else mse")
     .option('--per-tensor', 'one weight scale per layer instead of one per output channel');
 }
 
-export function quantFlags(opts: QuantCliOptions): QuantFlags {
-  if (opts.weights !== 'linear' && opts.weights !== 'kmeans') {
-    throw new InvalidInputError(`--weights ${opts.weights} must be linear or kmeans`, { value: opts.weights });
+/**
+ * The quantizer settings: each flag given on the command line wins, then the policy's
+ * `quantization` record (what the search used, so eval and export reproduce its figures and its
+ * model), then the defaults.
+ */
+export function quantFlags(opts: QuantCliOptions, policy?: Policy): QuantFlags {
+  const rec = policy?.quantization;
+  const weights = opts.weights ?? rec?.weights ?? 'linear';
+  if (weights !== 'linear' && weights !== 'kmeans') {
+    throw new InvalidInputError(`--weights ${weights} must be linear or kmeans`, { value: weights });
   }
-  const method = ClipMethod.safeParse(opts.clipMethod);
+  const method = ClipMethod.safeParse(opts.clipMethod ?? rec?.clipMethod ?? 'mse');
   if (!method.success) throw new InvalidInputError(`--clip-method ${opts.clipMethod} must be mse, percentile or max`, { value: opts.clipMethod });
-  return { weightMode: opts.weights, clipMethod: method.data, perChannel: !opts.perTensor };
+  return {
+    weightMode: weights,
+    clipMethod: method.data,
+    perChannel: opts.perTensor ? false : (rec?.perChannel ?? true),
+    seed: rec?.seed ?? 0,
+    calibSamples: rec?.calibSamples ?? 0,
+    percentile: rec?.percentile ?? 99.99,
+    calibSha256: rec?.calibSha256 ?? null,
+  };
 }
 
 /** Reads a policy JSON file (any file with a "layers" list) and validates it against the model. */
@@ -70,19 +93,39 @@ export async function readPolicyFile(path: string, table: LayerTable): Promise<P
 }
 
 /**
- * Calibrates on DIR/calib-inputs.npy when some layer quantizes its activation; null when none
- * does. Throws InvalidInputError when calibration is needed and the folder has no calib split.
+ * Calibrates on DIR/calib-inputs.npy (its first `flags.calibSamples` samples, as the search did)
+ * when some layer quantizes its activation; null when none does. Throws InvalidInputError when
+ * calibration is needed and the folder has no calib split or fewer samples than the policy's
+ * search used; `warn` gets a note when the samples are not the ones the search calibrated on.
  */
-export async function calibrationFor(bytes: Uint8Array, table: LayerTable, policy: Policy, dataDir: string | undefined, batchSize?: number): Promise<Calibration | null> {
+export async function calibrationFor(
+  bytes: Uint8Array,
+  table: LayerTable,
+  policy: Policy,
+  dataDir: string | undefined,
+  flags: QuantFlags,
+  warn: (line: string) => void = () => undefined,
+): Promise<Calibration | null> {
   const quantized = policy.layers.filter((l) => l.aBits !== null).map((l) => l.name);
   if (quantized.length === 0) return null;
   const hint = `layers ${quantized.slice(0, 5).join(', ')}${quantized.length > 5 ? ', ...' : ''} quantize activations, which needs calibration data`;
   if (!dataDir) throw new InvalidInputError(`${hint}: pass --data DIR with calib-inputs.npy (or set aBits to null)`);
   const info = await stat(dataDir).catch(() => null);
   if (!info?.isDirectory()) throw new InvalidInputError(`--data ${dataDir} is not a folder; pass the folder that holds calib-inputs.npy`, { dir: dataDir });
-  const dataset = await loadDataset(new FsStore(dataDir), '', ['calib']).catch(() => null);
-  if (!dataset?.calib) throw new InvalidInputError(`${hint}, but ${dataDir} has no calib-inputs.npy; add a calibration split (a few hundred samples)`, { dir: dataDir });
-  return calibrate(bytes, table, dataset.calib, { batchSize });
+  const dataset = await loadDataset(new FsStore(dataDir), '', ['calib']);
+  if (!dataset.calib) throw new InvalidInputError(`${hint}, but ${dataDir} has no calib-inputs.npy; add a calibration split (a few hundred samples)`, { dir: dataDir });
+  const available = dataset.calib.samples;
+  if (flags.calibSamples > available) {
+    throw new InvalidInputError(
+      `the policy was calibrated on ${flags.calibSamples} samples but ${dataDir}/calib-inputs.npy has ${available}; pass the data folder the search used`,
+      { dir: dataDir, calibSamples: flags.calibSamples, available },
+    );
+  }
+  const calibration = await calibrate(bytes, table, inputBatch(dataset.calib, 0, flags.calibSamples || available), { percentile: flags.percentile });
+  if (flags.calibSha256 && calibration.dataSha256 !== flags.calibSha256) {
+    warn(`${dataDir}/calib-inputs.npy is not the data the search calibrated on (sha256 differs): the figures and the model will differ from the search's`);
+  }
+  return calibration;
 }
 
 /**
@@ -121,11 +164,12 @@ export function register(program: Command): void {
     .option('--json', 'print JSON: {"out","bytes","opset","sizeBytes","layers"}');
   addQuantOptions(cmd).action(
     action(async (modelPath: string, opts: ExportCliOptions) => {
-      const flags = quantFlags(opts);
+      quantFlags(opts); // bad flags fail before any work
       const bytes = await readInputFile(modelPath);
       const table = await inspectForPolicy(bytes, modelPath, opts.inputShape, opts.data ? await dataSampleShape(opts.data) : undefined);
       const policy = await readPolicyFile(opts.policy, table);
-      const calibration = await calibrationFor(bytes, table, policy, opts.data);
+      const flags = quantFlags(opts, policy);
+      const calibration = await calibrationFor(bytes, table, policy, opts.data, flags, (line) => process.stderr.write(`haq export: note: ${line}\n`));
       const result = exportQuantizedModel(bytes, table, policy, calibration, flags);
       await writeFile(opts.out, result.bytes).catch((err: NodeJS.ErrnoException) => {
         throw new InvalidInputError(`--out ${opts.out} cannot be written (${err.code ?? err.message})`, { path: opts.out });

@@ -10,7 +10,8 @@ import { CostTable } from '../../shared/hardware/types';
 import { searchKeys } from '../../shared/keys';
 import { LayerTable } from '../../shared/onnx/types';
 import { Calibration } from '../../shared/quant/calibration';
-import { prepareQuantEvaluator, type QuantEvaluator } from '../../shared/quant/evaluator';
+import { prepareQuantEvaluator, type QuantEvaluator, type QuantEvaluatorOptions } from '../../shared/quant/evaluator';
+import type { QuantizationRecord } from '../../shared/quant/policy';
 import { getJson } from '../../shared/store/object-store';
 import type { Stores } from './runtime';
 
@@ -18,6 +19,31 @@ export const readLayers = (stores: Stores, id: string) => getJson(stores.work, s
 export const readCostTable = (stores: Stores, id: string) => getJson(stores.work, searchKeys.costTable(id), CostTable);
 export const readCalibration = (stores: Stores, id: string) => getJson(stores.work, searchKeys.calibration(id), Calibration);
 export const readSearchConfig = (stores: Stores, id: string) => getJson(stores.work, searchKeys.config(id), SearchConfig);
+
+/** How a search quantizes. Model-size mode: k-means weights, float activations (DESIGN.md "The algorithm"). */
+export function quantSettings(config: SearchConfig): Required<Pick<QuantEvaluatorOptions, 'weightMode' | 'perChannel' | 'clipMethod' | 'seed'>> {
+  return {
+    weightMode: config.constraint.kind === 'size' ? 'kmeans' : 'linear',
+    perChannel: config.quant.weightGranularity === 'per-channel',
+    clipMethod: config.quant.activationCalibration,
+    seed: config.seed,
+  };
+}
+
+/** What policy.json records so that haq eval/export quantize exactly as the search did. */
+export function quantizationRecord(config: SearchConfig, calibration: Calibration | null): QuantizationRecord {
+  const q = quantSettings(config);
+  return {
+    weights: q.weightMode,
+    perChannel: q.perChannel,
+    clipMethod: calibration ? q.clipMethod : null,
+    percentile: config.quant.percentile,
+    calibSamples: calibration?.samples ?? 0,
+    calibSha256: calibration?.dataSha256 ?? null,
+    recovery: config.quant.recovery,
+    seed: config.seed,
+  };
+}
 
 /** The validation split a search evaluates on (config.evalSamples > 0 keeps the first N samples). */
 export function limitSplit(split: Split, samples: number): Split {
@@ -109,13 +135,7 @@ async function loadEvalContext(stores: Stores, searchId: string): Promise<EvalCo
     stores.models.get(config.modelKey, { maxBytes: limits.modelBytes }),
     loadDataset(stores.models, config.dataPrefix, ['val']),
   ]);
-  const evaluator = await prepareQuantEvaluator(modelBytes, layers, calibration, {
-    // Model-size mode: k-means weights, float activations (DESIGN.md "The algorithm").
-    weightMode: config.constraint.kind === 'size' ? 'kmeans' : 'linear',
-    perChannel: config.quant.weightGranularity === 'per-channel',
-    clipMethod: config.quant.activationCalibration,
-    seed: config.seed,
-  });
+  const evaluator = await prepareQuantEvaluator(modelBytes, layers, calibration, quantSettings(config));
   const val = limitSplit(requireSplit(dataset, 'val'), config.evalSamples);
   return { config, evaluator, val, shards: new Map() };
 }

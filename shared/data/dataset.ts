@@ -6,14 +6,15 @@
  *   meta.json                       optional {"inputScale": s, "inputOffset": o}
  * Inputs are float32 (float64 is converted) in the model's layout [N, ...], or uint8, which
  * becomes x * inputScale + inputOffset (default 1/255 and 0: bytes 0..255 -> [0, 1]).
- * meta.json only applies to uint8 inputs. Labels are int64/int32 (also uint8/int8/int16) class
- * indices, shape [N] or [N, 1].
+ * Float inputs with a NaN or an infinity are refused (InvalidDataError naming the file, the
+ * count and the first index). meta.json only applies to uint8 inputs. Labels are int64/int32
+ * (also uint8/int8/int16) class indices, shape [N] or [N, 1].
  */
 import { limits } from '../limits';
 import { z } from 'zod';
 import { InvalidDataError } from '../errors';
 import type { ObjectStore } from '../store/object-store';
-import { decodeNpy, type NpyArray } from './npy';
+import { countNonFinite, decodeNpy, type NpyArray } from './npy';
 
 export const DatasetMeta = z
   .object({
@@ -105,6 +106,15 @@ export async function loadSplit(store: ObjectStore, prefix: string, name: SplitN
   }
   if (inputs.shape.length < 2 || inputs.shape[0] === 0) {
     throw new InvalidDataError(`${where} has shape (${inputs.shape.join(', ')}); inputs must be [N, ...] with N >= 1 samples in the model's layout`, { file: inputsKey });
+  }
+  const bad = countNonFinite(inputs.data);
+  if (bad.count > 0) {
+    const per = inputs.shape.slice(1).reduce((a, b) => a * b, 1);
+    throw new InvalidDataError(
+      `${where} holds ${bad.count} NaN/Inf value${bad.count === 1 ? '' : 's'}, the first at flat index ${bad.first} (sample ${Math.floor(bad.first / per)}); ` +
+        'replace or drop those samples',
+      { file: inputsKey, count: bad.count, firstIndex: bad.first },
+    );
   }
   const labelsKey = join(prefix, dataFiles.labels(name));
   let labels: Int32Array | null = null;

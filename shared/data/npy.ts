@@ -77,6 +77,22 @@ function typedView(dtype: NpyDtype, buffer: ArrayBufferLike, n: number): NpyData
   }
 }
 
+/** How many values of a float array are NaN or +-Inf, and the flat index of the first one (-1: none). */
+export function countNonFinite(data: NpyData): { count: number; first: number } {
+  let count = 0;
+  let first = -1;
+  if (!(data instanceof Float32Array || data instanceof Float64Array)) return { count, first };
+  for (let i = 0; i < data.length; i++) {
+    const v = data[i];
+    if (v - v !== 0) {
+      // NaN - NaN and Inf - Inf are NaN; every finite value gives 0.
+      count++;
+      if (first < 0) first = i;
+    }
+  }
+  return { count, first };
+}
+
 /** The dtype of a typed array (for writing). */
 export function dtypeOf(data: NpyData): NpyDtype {
   if (data instanceof Float32Array) return 'float32';

@@ -7,6 +7,7 @@
  * tensor's min and max |x| (the sign decides unsigned vs signed quantization), the second
  * fills a histogram of |x| over [0, max |x|], from which clip-range.ts picks the clip values.
  */
+import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import { inputBatch, type Split } from '../data/dataset';
 import { InvalidDataError } from '../errors';
@@ -39,6 +40,8 @@ export const Calibration = z.object({
   version: z.literal(1),
   modelHash: z.string(),
   samples: z.number().int().positive(),
+  /** sha256 of the calibration samples as fed (float32, after the uint8 scaling): the same data gives the same hash. */
+  dataSha256: z.string(),
   histogramBins: z.number().int().positive(),
   percentile: z.number(),
   layers: z.array(LayerCalibration).min(1),
@@ -52,6 +55,11 @@ export interface CalibrationOptions {
   percentile?: number;
   mseCandidates?: number;
   threads?: number;
+}
+
+/** sha256 of a float tensor's values (little-endian float32 bytes). */
+export function tensorSha256(t: FloatTensor): string {
+  return createHash('sha256').update(new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength)).digest('hex');
 }
 
 /** The batch size a model accepts: its fixed batch dim, or the requested size when the dim is dynamic. */
@@ -147,6 +155,7 @@ export async function calibrate(modelBytes: Uint8Array, table: LayerTable, calib
     version: 1,
     modelHash: table.modelHash,
     samples: calib.dims[0],
+    dataSha256: tensorSha256(calib),
     histogramBins,
     percentile,
     layers: table.layers.map((l) => {

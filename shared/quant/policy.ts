@@ -26,11 +26,41 @@ export const Constraint = z.object({
 });
 export type Constraint = z.infer<typeof Constraint>;
 
+/**
+ * Accuracy recovery applied after quantization (shared/quant/recovery.ts): 'none' rounds weights
+ * to nearest; 'bias' adds empirical bias correction; 'full' (default) reconstructs each layer's
+ * weight rounding from calibration data (GPTQ-style) and corrects the bias.
+ */
+export const RecoveryMode = z.enum(['none', 'bias', 'full']);
+export type RecoveryMode = z.infer<typeof RecoveryMode>;
+
+/**
+ * How a policy's figures were computed: `haq eval --policy` and `haq export` read it from
+ * policy.json so that they quantize exactly as the search did (same calibration samples, clip
+ * method, recovery, k-means seed).
+ */
+export const QuantizationRecord = z.object({
+  weights: z.enum(['linear', 'kmeans']),
+  perChannel: z.boolean(),
+  /** Activation clip values (null in model-size mode: activations stay float). */
+  clipMethod: z.enum(['max', 'percentile', 'mse']).nullable(),
+  percentile: z.number(),
+  /** The first calibSamples samples of calib-inputs.npy (0: no calibration, model-size mode). */
+  calibSamples: z.number().int().nonnegative(),
+  /** sha256 of those samples' bytes as stored (null: no calibration). */
+  calibSha256: z.string().nullable(),
+  recovery: RecoveryMode,
+  /** Seed of the k-means initialisation (model-size mode). */
+  seed: z.number().int().nonnegative(),
+});
+export type QuantizationRecord = z.infer<typeof QuantizationRecord>;
+
 export const Policy = z.object({
   model: z.object({ name: z.string(), hash: z.string().optional() }).passthrough().optional(),
   target: z.string().optional(),
   constraint: Constraint.optional(),
   layers: z.array(LayerBits).min(1),
+  quantization: QuantizationRecord.optional(),
   metrics: z.record(z.unknown()).optional(),
 });
 export type Policy = z.infer<typeof Policy>;

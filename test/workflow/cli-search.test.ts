@@ -51,6 +51,26 @@ describe('haq search', () => {
     assert.match(r.stdout, new RegExp(`test \\(held-out, 4000 samples\\): top-1 ${m.testTop1.toFixed(2)} % \\(FP32 ${m.testTop1Fp32.toFixed(2)} %, uniform 8/8 ${m.uniform8.testTop1.toFixed(2)} %`));
   });
 
+  it("one calibration: haq eval --policy reproduces the search's val and test top-1, haq export writes Finalize's model byte for byte", async () => {
+    const out = join(tmp.dir, 'reproduce');
+    const r = await haq(['search', model, '--data', data, ...small, '--seed', '3', '--out', out, '--json']);
+    assert.equal(r.code, 0, r.stderr);
+    const policyPath = join(out, 'policy.json');
+    const policy = JSON.parse(readFileSync(policyPath, 'utf8'));
+    assert.equal(policy.quantization.calibSamples, 512, 'every calibration sample by default');
+    assert.equal(policy.quantization.clipMethod, 'mse');
+    assert.match(policy.quantization.calibSha256, /^[0-9a-f]{64}$/);
+    const [val, test, exported] = await Promise.all([
+      haq(['eval', model, '--data', data, '--policy', policyPath, '--limit', '100', '--json']),
+      haq(['eval', model, '--data', data, '--policy', policyPath, '--split', 'test', '--json']),
+      haq(['export', model, '--data', data, '--policy', policyPath, '--out', join(out, 'exported.onnx'), '--json']),
+    ]);
+    for (const x of [val, test, exported]) assert.equal(x.code, 0, x.stderr);
+    assert.equal(JSON.parse(val.stdout).top1, policy.metrics.top1);
+    assert.equal(JSON.parse(test.stdout).top1, policy.metrics.testTop1);
+    assert.ok(readFileSync(join(out, 'exported.onnx')).equals(readFileSync(join(out, 'model.quant.onnx'))), 'the same model bytes');
+  });
+
   const bad: Array<[string, string[], RegExp]> = [
     ['an unknown constraint kind', ['--constraint', 'speed:0.5'], /InvalidInputError: --constraint.*latency:0\.5/],
     ['a zero episode count', ['--episodes', '0'], /InvalidInputError: --episodes 0/],

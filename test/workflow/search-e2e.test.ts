@@ -284,5 +284,24 @@ describe('search state machine, embedded, end to end', () => {
       assert.equal(status.error?.name, 'InvalidDataError');
       assert.deepEqual(snapshot(bad.stores.results.root), before);
     });
+
+    it('a NaN in the test split fails Prepare with one line naming the file, count and first index; earlier results untouched', async () => {
+      const dir = join(tmp.dir, 'nan-data');
+      mkdirSync(dir, { recursive: true });
+      for (const f of ['calib-inputs.npy', 'val-inputs.npy', 'val-labels.npy', 'meta.json']) copyFileSync(join(data, f), join(dir, f));
+      const { encodeNpy } = await import('../../shared/data/npy');
+      const images = new Float32Array(3 * 784);
+      images[784 + 5] = NaN;
+      writeFileSync(join(dir, 'test-inputs.npy'), encodeNpy({ data: images, shape: [3, 1, 28, 28] }));
+      const bad = await runLocalSearch({ modelPath: model, dataDir: dir, outDir: out, config: base, retryDelayMs: 0 });
+      assert.equal(bad.outcome.status, 'FAILED');
+      const status = await getJson(bad.stores.work, searchKeys.status(bad.searchId), SearchStatus);
+      assert.equal(status.error?.name, 'InvalidDataError');
+      assert.match(status.error!.message, /test-inputs\.npy .*holds 1 NaN\/Inf value, the first at flat index 789 \(sample 1\)/);
+      assert.doesNotMatch(status.error!.message, /\n/);
+      assert.equal(await bad.stores.work.exists(searchKeys.calibration(bad.searchId)), false, 'nothing computed before the check');
+      assert.deepEqual(snapshot(bad.stores.results.root), before);
+      assert.deepEqual(await bad.stores.work.list('locks/'), [], 'the failed search released its lock');
+    });
   });
 });

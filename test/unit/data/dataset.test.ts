@@ -66,6 +66,8 @@ describe('loadDataset', () => {
       ['int-inputs', { 'val-inputs.npy': encodeNpy({ data: new Int32Array(2), shape: [1, 2] }) }, /is int32; inputs must be float32 or uint8/],
       ['rank1', { 'val-inputs.npy': encodeNpy({ data: new Float32Array(2), shape: [2] }) }, /inputs must be \[N, \.\.\.\]/],
       ['meta', { 'meta.json': '{"inputScale": -1}', 'val-inputs.npy': encodeNpy({ data: new Uint8Array(2), shape: [1, 2] }) }, /meta\.json.*inputScale/],
+      ['nan', { 'calib-inputs.npy': encodeNpy({ data: Float32Array.from([0, 1, NaN, 2, -Infinity, 3]), shape: [3, 2] }) }, /calib-inputs\.npy .*holds 2 NaN\/Inf values, the first at flat index 2 \(sample 1\)/],
+      ['inf64', { 'test-inputs.npy': encodeNpy({ data: Float64Array.from([0, 1, 2, Infinity]), shape: [2, 2] }) }, /test-inputs\.npy .*holds 1 NaN\/Inf value, the first at flat index 3 \(sample 1\)/],
       ['meta-json', { 'meta.json': '{oops', 'val-inputs.npy': encodeNpy({ data: new Uint8Array(2), shape: [1, 2] }) }, /meta\.json .* is not valid JSON/],
     ];
     for (const [name, files, pattern] of cases) {

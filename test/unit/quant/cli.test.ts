@@ -82,6 +82,31 @@ describe('haq eval --policy / haq export', () => {
     }
   });
 
+  it("reads the policy's quantization record: its calibration samples and clip method; notes other calibration data", async () => {
+    const names = m.table.layers.map((l) => l.name);
+    const first = await calibrate(m.bytes, m.table, { data: calib.data.subarray(0, 20 * 8), dims: [20, 8] });
+    const record = { weights: 'linear', perChannel: true, clipMethod: 'max', percentile: 99.99, calibSamples: 20, calibSha256: first.dataSha256, recovery: 'none', seed: 0 };
+    writeFileSync(p('recorded.json'), JSON.stringify({ ...policy(names), quantization: record }));
+    writeFileSync(p('other-data.json'), JSON.stringify({ ...policy(names), quantization: { ...record, calibSha256: '0'.repeat(64) } }));
+    writeFileSync(p('too-many.json'), JSON.stringify({ ...policy(names), quantization: { ...record, calibSamples: 49 } }));
+    const [recorded, otherData, tooMany] = await Promise.all([
+      haq(['eval', p('mlp.onnx'), '--data', p('data'), '--policy', p('recorded.json'), '--json']),
+      haq(['eval', p('mlp.onnx'), '--data', p('data'), '--policy', p('other-data.json'), '--json']),
+      haq(['export', p('mlp.onnx'), '--data', p('data'), '--policy', p('too-many.json'), '--out', p('x.onnx')]),
+    ]);
+    assert.equal(recorded.code, 0, recorded.stderr);
+    assert.doesNotMatch(recorded.stderr, /note/);
+    const ev = await prepareQuantEvaluator(m.bytes, m.table, first, { clipMethod: 'max' });
+    try {
+      assert.equal(JSON.parse(recorded.stdout).top1, (await ev.evaluate(policy(names), splitFromTensor(val, labels))).top1);
+    } finally {
+      await ev.close();
+    }
+    assert.equal(otherData.code, 0, otherData.stderr);
+    assert.match(otherData.stderr, /haq eval: note: .*calib-inputs\.npy is not the data the search calibrated on/);
+    assertOneLineError(tooMany, 'InvalidInputError', /calibrated on 49 samples but .*calib-inputs\.npy has 48/);
+  });
+
   it('bad input: one clear error line each', async () => {
     const model = p('mlp.onnx');
     const [broken, unknown, bits, other, shape, noData] = await Promise.all([
