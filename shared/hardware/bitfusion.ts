@@ -94,18 +94,12 @@ function tileSizes(total: number, unit = 1): number[] {
 
 /**
  * Simulates one convolution (one group, the whole batch) the way BitFusion's optimizer does:
- * the best (fewest cycles, then least energy) tiling and loop order. With the default
- * cycleTolerance 0 the result is the simulator's own, column for column. A tolerance t > 0
- * (cost tables use 1e-6) skips tilings that could lower the cycles by at most a fraction t
- * and cannot lower the energy: the cycles found are then within t of the optimum.
+ * the best (fewest cycles, then least energy) tiling and loop order: the simulator's own
+ * result, column for column. Cost tables use it as is: a search that accepted cycles within
+ * even 1e-6 of the optimum can land on a schedule with a quarter of the simulator's energy
+ * (VGG-7 conv5_1_b of the published sweep), because the fewest-cycles rule ignores energy.
  */
-export function simulateBitFusionConv(target: BitFusionTarget, args: BitFusionArgs, options: BitFusionSearchOptions = {}): BitFusionStats {
-  const cycleTolerance = options.cycleTolerance ?? 0;
-  const energySlack = options.energySlack ?? 0;
-  // Phase 1 minimises cycles (then energy); phase 2, only with energySlack > 0, minimises
-  // energy among schedules within cycleCap = (1 + energySlack) x the phase-1 cycles.
-  let energyFirst = false;
-  let cycleCap = Infinity;
+export function simulateBitFusionConv(target: BitFusionTarget, args: BitFusionArgs): BitFusionStats {
   const { kh, kw, oh: OH, ow: OW, sh, sw, ic: IC, oc: OC, b: B, iprec, wprec, im2col } = args;
   const { n: N, m: M, energy: e } = target;
   const bw = target.bandwidthBitsPerCycle;
@@ -197,15 +191,11 @@ export function simulateBitFusionConv(target: BitFusionTarget, args: BitFusionAr
     const middle = dramRead + dramWrite - initialReads - m2;
     const stalls = Math.max(0, ceilDiv(middle, bw) - cand.compute) + latency;
     const cycles = cand.compute + stalls;
-    if (energyFirst) {
-      if (cycles > cycleCap) return;
-    } else if (best && cycles > best.cycles) return;
+    if (best && cycles > best.cycles) return;
     const obufRead = s2 + inner.outRead;
     const obufWrite = s2 + inner.outWrite;
     const energyPj = energyAt(s0, s1, s2);
-    if (energyFirst) {
-      if (best && (energyPj > best.energyPj || (energyPj === best.energyPj && cycles >= best.cycles))) return;
-    } else if (best && cycles === best.cycles && energyPj >= best.energyPj) return;
+    if (best && cycles === best.cycles && energyPj >= best.energyPj) return;
     // The path runs innermost first; the order is reported outermost first, single-tile loops last.
     const chosen = path
       .slice(0, pathLength)
@@ -265,9 +255,8 @@ export function simulateBitFusionConv(target: BitFusionTarget, args: BitFusionAr
     const l1 = s1 * (flags & 2 ? p1 : all);
     const l2 = s2 * (flags & 4 ? p2 : all);
     const minCycles = Math.max(cand.compute + ceilDiv(m0 + m1 + m2, bw) + ceilDiv(m2, bw), ceilDiv(l0 + l1 + 2 * l2, bw));
-    if (energyFirst) return minCycles > cycleCap || energyAt(l0, l1, l2) > best.energyPj;
     if (minCycles > best.cycles) return true;
-    return minCycles >= best.cycles * (1 - cycleTolerance) && energyAt(l0, l1, l2) >= best.energyPj;
+    return minCycles === best.cycles && energyAt(l0, l1, l2) >= best.energyPj;
   };
 
   // Two loops indexing the same buffers with the same tile count (OW and OH of a square
@@ -338,8 +327,8 @@ export function simulateBitFusionConv(target: BitFusionTarget, args: BitFusionAr
     cand = c;
     // SRAM accesses of the inner loops do not depend on the tile loop order.
     inner = innerAccesses(target, { kh, kw, ic: c.ic, oc: c.oc, oh: c.oh, ow: c.ow, b: c.b }, iprec, wprec, im2col, c.numTiles, pf);
-    if (best && (energyFirst || c.lowerBound >= best.cycles * (1 - cycleTolerance))) {
-      // It can at best tie on cycles (within the tolerance): skip it unless it could beat the best energy.
+    if (best && c.lowerBound >= best.cycles) {
+      // It can at best tie on cycles: skip it unless it could beat the best energy.
       const minEnergyPj =
         c.compute * e.coreDynamicPjPerCycle +
         inner.wgtRead * e.wbufReadPjPerBit +
@@ -349,7 +338,7 @@ export function simulateBitFusionConv(target: BitFusionTarget, args: BitFusionAr
         (c.minOut + inner.outRead) * e.obufReadPjPerBit +
         (c.minOut + inner.outWrite) * e.obufWritePjPerBit +
         (c.minWgt + c.minAct + 2 * c.minOut) * e.dramPjPerBit;
-      if (energyFirst ? minEnergyPj > best.energyPj : minEnergyPj >= best.energyPj) return;
+      if (minEnergyPj >= best.energyPj) return;
     }
     let active = 0;
     for (let l = 0; l < 5; l++) {
@@ -371,11 +360,6 @@ export function simulateBitFusionConv(target: BitFusionTarget, args: BitFusionAr
   for (const c of rest) {
     if (best && c.lowerBound > best.cycles) break;
     evaluate(c);
-  }
-  if (best && energySlack > 0) {
-    energyFirst = true;
-    cycleCap = Math.floor(best.cycles * (1 + energySlack));
-    for (const c of candidates.filter((x) => x.lowerBound <= cycleCap).sort((x, y) => x.lowerBound - y.lowerBound)) evaluate(c);
   }
   if (!best) {
     throw new RangeError(
@@ -433,24 +417,16 @@ function innerAccesses(
   return { actRead, wgtRead, outRead: out, outWrite: out };
 }
 
-export interface BitFusionSearchOptions {
-  /** Accept cycles within this fraction of the optimum to search less (0 = exact). */
-  cycleTolerance?: number;
-  /**
-   * After the fewest-cycles schedule is found, take the least-energy schedule whose cycles are
-   * within this fraction of it (0 = the simulator's rule: fewest cycles, energy breaks ties).
-   */
-  energySlack?: number;
-}
-
 /**
- * Cost tables: cycles within 1e-6 of the optimum (a few cycles per layer) for speed, and the
- * least-energy schedule within 1% of the fewest cycles. The simulator's own rule can pick a
- * schedule 0.005% faster that moves twice the DRAM bits (e.g. ResNet-50 layer4.0.conv2 at
- * w5/a5), so energy jumped by up to 80% between neighbouring bit widths; with the 1% slack the
- * zoo models' energy grids are monotone in each bit width to within 2%.
+ * Whether a layer is lowered by im2col. BitFusion's simulator does so for the convolution that
+ * reads the network input (a 1-3 channel image), where channel-wise mapping would leave most of
+ * the N input lanes idle. haq applies it to the first quantizable layer when it is an ungrouped
+ * convolution with fewer input channels than the array has rows; a first layer with 64 input
+ * channels (one layer cut out of a network) runs channel-wise, as it would inside the network.
  */
-export const TABLE_SEARCH: BitFusionSearchOptions = { cycleTolerance: 1e-6, energySlack: 1e-2 };
+export function usesIm2col(target: Pick<BitFusionTarget, 'n'>, g: ConvGeometry): boolean {
+  return g.first && !g.linear && g.groups === 1 && g.icPerGroup < target.n;
+}
 
 export interface BitFusionLayerCost {
   cycles: number;
@@ -469,7 +445,6 @@ export function bitFusionLayerCost(
   wBits: number,
   aBits: number,
   memo?: Map<string, BitFusionStats>,
-  search: BitFusionSearchOptions = TABLE_SEARCH,
 ): BitFusionLayerCost {
   const args: BitFusionArgs = {
     kh: g.kh,
@@ -483,13 +458,13 @@ export function bitFusionLayerCost(
     b: g.batch,
     iprec: aBits,
     wprec: wBits,
-    // fc layers never use im2col (simulator.get_FC_cycles); the first conv does.
-    im2col: g.first && !g.linear,
+    // fc layers never use im2col (simulator.get_FC_cycles); the image-reading first conv does.
+    im2col: usesIm2col(target, g),
   };
   const key = `${args.kh},${args.kw},${args.oh},${args.ow},${args.sh},${args.sw},${args.ic},${args.oc},${args.b},${aBits},${wBits},${args.im2col}`;
   let stats = memo?.get(key);
   if (!stats) {
-    stats = simulateBitFusionConv(target, args, search);
+    stats = simulateBitFusionConv(target, args);
     memo?.set(key, stats);
   }
   const computeCycles = stats.cycles - stats.memWaitCycles;
