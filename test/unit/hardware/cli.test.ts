@@ -32,7 +32,7 @@ describe('haq zoo and haq cost', () => {
     assert.equal(summary.layers, 28);
   });
 
-  it('cost --json: {target, layers: [{name, latencyCycles, latencyMs, energyUj}], uniform "1".."8"}', async () => {
+  it('cost --json: {target, layers: [{name, latencyCycles, latencyMs, energyUj, bound}], uniform "1".."8"}', async () => {
     const r = await haq(['cost', model, '--hardware', 'bitfusion', '--batch', '2', '--json']);
     assert.equal(r.code, 0, r.stderr);
     const doc = JSON.parse(r.stdout) as { target: { name: string; batch: number }; layers: Array<Record<string, unknown>>; uniform: Record<string, Record<string, number>> };
@@ -41,13 +41,30 @@ describe('haq zoo and haq cost', () => {
     assert.equal(doc.target.batch, 2);
     assert.equal(doc.layers.length, 28);
     for (const l of doc.layers) {
-      assert.deepEqual(Object.keys(l), ['name', 'latencyCycles', 'latencyMs', 'energyUj']);
+      assert.deepEqual(Object.keys(l), ['name', 'latencyCycles', 'latencyMs', 'energyUj', 'bound']);
       grid(l.latencyCycles);
       grid(l.latencyMs);
       grid(l.energyUj);
+      const bound = l.bound as string[][];
+      assert.ok(bound.length === 8 && bound.every((row) => row.length === 8 && row.every((b) => b === 'compute' || b === 'memory')));
     }
     assert.deepEqual(Object.keys(doc.uniform), ['1', '2', '3', '4', '5', '6', '7', '8']);
     assert.deepEqual(Object.keys(doc.uniform['8']), ['latencyMs', 'energyUj', 'sizeBytes']);
+  });
+
+  it('cost --explain on bismo-edge: the bounding stage per layer at 8/8, 4/4, 2/2 and the 8x8 map', async () => {
+    const r = await haq(['cost', model, '--hardware', 'bismo-edge', '--explain']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /What bounds each layer on bismo-edge: F fetch .* E execute .* R result/);
+    const explained = r.stdout.slice(r.stdout.indexOf('What bounds'));
+    const rows = explained.split('\n').filter((line) => /^conv\d+\.(dw|pw)\s/.test(line));
+    assert.equal(rows.length, 26, 'every depthwise and pointwise layer has a row');
+    for (const row of rows) {
+      const map = row.trim().split(/\s+/).slice(-8);
+      assert.ok(map.every((group) => /^[FER]{8}$/.test(group)), row);
+    }
+    // A depthwise layer streams 8 channels per product: fetch-bound at every bit pair.
+    assert.match(rows.find((row) => row.startsWith('conv2.dw')) ?? '', /fetch 64/);
   });
 
   it('cost with a custom target file (docs/examples/my-chip.json) prints the readable table', async () => {
