@@ -28,7 +28,7 @@ interface Memo {
   bitfusion: Map<string, BitFusionStats>;
 }
 
-export function pointCost(target: Target, g: ConvGeometry, wBits: number, aBits: number, memo: Memo = { bitfusion: new Map() }): PointCost {
+function pointCost(target: Target, g: ConvGeometry, wBits: number, aBits: number, memo: Memo): PointCost {
   switch (target.kind) {
     case 'bismo': {
       const s = bismoLayerStages(target, g, wBits, aBits);
