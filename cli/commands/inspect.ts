@@ -51,6 +51,17 @@ export function inspectJson(table: LayerTable): Record<string, unknown> {
   };
 }
 
+/**
+ * "1.23M MACs, 4.1 % of the model's MACs" for the ops left in float, noting those whose MACs are
+ * unknown (inside If/Loop/Scan bodies, which may or may not run).
+ */
+export function floatShareText(table: LayerTable): string {
+  const skippedMacs = table.totals.skippedMacs ?? 0;
+  const share = (100 * skippedMacs) / (table.totals.macs + skippedMacs || 1);
+  const unknown = table.skipped.filter((s) => s.macs === null).length;
+  return `${human(skippedMacs)} MACs, ${share.toFixed(share < 1 ? 2 : 1)} % of the model's MACs${unknown ? ` (${unknown} inside subgraphs not counted)` : ''}`;
+}
+
 const human = (n: number): string => (n >= 1e9 ? `${(n / 1e9).toFixed(2)}G` : n >= 1e6 ? `${(n / 1e6).toFixed(2)}M` : n >= 1e4 ? `${(n / 1e3).toFixed(1)}k` : String(n));
 
 /** The readable table. */
@@ -77,7 +88,11 @@ export function inspectText(table: LayerTable, path: string): string {
     `total: ${table.totals.params} params (${human(table.totals.params)}), ${table.totals.macs} MACs (${human(table.totals.macs)})`,
   ];
   if (table.skipped.length) {
-    lines.push('', `not quantized (${table.skipped.length}):`, ...table.skipped.map((s) => `  ${s.name} (${s.op}): ${s.reason}`));
+    lines.push(
+      '',
+      `not quantized, left in float (${table.skipped.length}): ${floatShareText(table)}`,
+      ...table.skipped.map((s) => `  ${s.name} (${s.op}, ${s.macs === null ? 'MACs unknown' : `${human(s.macs)} MACs`}): ${s.reason}`),
+    );
   }
   return lines.join('\n');
 }

@@ -4,7 +4,7 @@
  */
 import { createHash } from 'node:crypto';
 import { checkSampleShape } from '../data/dataset';
-import { buildLayerTable, findLayerCandidates, inputShapeFromData, modelInput, resolveInputShape, shapeNames } from './layers';
+import { buildLayerTable, inputShapeFromData, modelInput, resolveInputShape, shapeNames } from './layers';
 import { decodeModel, type ModelProto } from './proto';
 import { resolveShapes } from './runtime';
 import type { LayerTable } from './types';
@@ -41,9 +41,8 @@ export async function inspectDecoded(model: ModelProto, hash: string, options: I
   } else {
     inputShape = resolveInputShape(input, options.inputShape);
   }
-  const { layers } = findLayerCandidates(model);
   // Resolve shapes even without layers: the model must load in onnxruntime (unknown ops are
   // reported first), then buildLayerTable reports "no quantizable layer".
-  const shapes = await resolveShapes(model, { name: input.name, shape: inputShape }, shapeNames(layers), { what });
+  const shapes = await resolveShapes(model, { name: input.name, shape: inputShape }, shapeNames(model), { what });
   return buildLayerTable(model, { modelHash: hash, inputShape, shapes, what });
 }

@@ -37,6 +37,9 @@ import type { LayerInfo, LayerTable } from './types';
 
 export type SkippedLayer = LayerTable['skipped'][number];
 
+/** A skipped op before shapes are known: `nodeIndex` in graph.node, null inside a subgraph (MACs unknown). */
+export type SkippedCandidate = Omit<SkippedLayer, 'macs'> & { nodeIndex: number | null };
+
 /** A quantizable node before shapes are known. */
 export interface LayerCandidate {
   /** Position of the node in graph.node. */
@@ -58,6 +61,9 @@ export interface LayerCandidate {
 }
 
 const quantizableOps = new Set(['Conv', 'Gemm', 'MatMul']);
+/** Ops with multiply-accumulates that haq leaves in float. */
+const floatOps = new Set(['ConvTranspose', 'LSTM', 'GRU', 'RNN', 'Einsum']);
+const isDefaultDomain = (domain: string | null | undefined): boolean => !domain || domain === 'ai.onnx';
 const subgraphOps = new Set(['If', 'Loop', 'Scan']);
 
 /**
@@ -80,6 +86,27 @@ export function assignNodeNames(graph: GraphProto): string[] {
     used.add(name);
     return name;
   });
+}
+
+/**
+ * Every tensor name that `nodes` (default: the graph's) read, including the outer-scope names
+ * their If/Loop/Scan bodies read, plus the graph's outputs: what must stay defined.
+ */
+export function tensorsRead(graph: GraphProto, nodes: readonly NodeProto[] = graph.node ?? []): Set<string> {
+  const names = new Set<string>((graph.output ?? []).map((o) => o.name ?? ''));
+  const visit = (list: readonly NodeProto[]) => {
+    for (const n of list) {
+      for (const name of n.input ?? []) names.add(name);
+      for (const a of n.attribute ?? []) {
+        for (const g of a.g ? [a.g] : a.graphs ?? []) {
+          for (const o of g.output ?? []) names.add(o.name ?? '');
+          visit(g.node ?? []);
+        }
+      }
+    }
+  };
+  visit(nodes);
+  return names;
 }
 
 export interface ConstantSource {
@@ -140,12 +167,12 @@ export function readConstant(model: ModelProto, name: string): { data: Float32Ar
 }
 
 /** Finds the quantizable layers and the skipped ones, in graph order. */
-export function findLayerCandidates(model: ModelProto): { layers: LayerCandidate[]; skipped: SkippedLayer[] } {
+export function findLayerCandidates(model: ModelProto): { layers: LayerCandidate[]; skipped: SkippedCandidate[] } {
   const graph = model.graph ?? {};
   const names = assignNodeNames(graph);
   const constants = constantSources(graph);
   const layers: LayerCandidate[] = [];
-  const skipped: SkippedLayer[] = [];
+  const skipped: SkippedCandidate[] = [];
   (graph.node ?? []).forEach((node, nodeIndex) => {
     const op = node.opType ?? '';
     const name = names[nodeIndex];
@@ -153,8 +180,8 @@ export function findLayerCandidates(model: ModelProto): { layers: LayerCandidate
       skipped.push(...subgraphLayers(node, name));
       return;
     }
-    if (op === 'ConvTranspose') {
-      skipped.push({ name, op, reason: 'ConvTranspose is not quantized (only Conv, Gemm and MatMul are)' });
+    if (floatOps.has(op) && isDefaultDomain(node.domain)) {
+      skipped.push({ nodeIndex, name, op, reason: `${op} has no quantized form in haq (only Conv, Gemm and MatMul are quantized)` });
       return;
     }
     if (!quantizableOps.has(op) || (node.domain && node.domain !== 'ai.onnx')) return;
@@ -165,6 +192,7 @@ export function findLayerCandidates(model: ModelProto): { layers: LayerCandidate
     if (!weight) {
       const aConst = constants.has(inputs[0] ?? '');
       skipped.push({
+        nodeIndex,
         name,
         op,
         reason: aConst
@@ -176,14 +204,14 @@ export function findLayerCandidates(model: ModelProto): { layers: LayerCandidate
     const weightDims = tensorDims(weight.tensor);
     const weightType = weight.tensor.dataType ?? 0;
     if (weightType !== DataType.FLOAT) {
-      skipped.push({ name, op, reason: `its weight "${weight.name}" is ${dataTypeName(weightType)}, not float32 (already quantized?)` });
+      skipped.push({ nodeIndex, name, op, reason: `its weight "${weight.name}" is ${dataTypeName(weightType)}, not float32 (already quantized?)` });
       return;
     }
     const bias = op === 'MatMul' ? null : inputs[2] ? constants.get(inputs[2])?.name ?? inputs[2] : null;
     const base = { nodeIndex, name, inputName: inputs[0], weightName: weight.name, weightInput: inputs[1], biasName: bias, outputName, weightDims };
     if (op === 'Conv') {
       if (weightDims.length !== 4) {
-        skipped.push({ name, op, reason: `Conv with ${weightDims.length - 2} spatial dims; only 2-D convolutions are quantized` });
+        skipped.push({ nodeIndex, name, op, reason: `Conv with ${weightDims.length - 2} spatial dims; only 2-D convolutions are quantized` });
         return;
       }
       const s = attrInts(node, 'strides') ?? [1, 1];
@@ -191,7 +219,7 @@ export function findLayerCandidates(model: ModelProto): { layers: LayerCandidate
       return;
     }
     if (weightDims.length !== 2) {
-      skipped.push({ name, op, reason: `its weight "${weight.name}" has ${weightDims.length} dims [${weightDims.join(', ')}]; only 2-D weights are quantized` });
+      skipped.push({ nodeIndex, name, op, reason: `its weight "${weight.name}" has ${weightDims.length} dims [${weightDims.join(', ')}]; only 2-D weights are quantized` });
       return;
     }
     layers.push({
@@ -206,17 +234,17 @@ export function findLayerCandidates(model: ModelProto): { layers: LayerCandidate
   return { layers, skipped };
 }
 
-/** Conv/Gemm/MatMul nodes inside a node's subgraph attributes (recursively). */
-function subgraphLayers(node: NodeProto, nodeName: string): SkippedLayer[] {
-  const out: SkippedLayer[] = [];
+/** Conv/Gemm/MatMul and float-only ops inside a node's subgraph attributes (recursively). */
+function subgraphLayers(node: NodeProto, nodeName: string): SkippedCandidate[] {
+  const out: SkippedCandidate[] = [];
   for (const attr of node.attribute ?? []) {
     const graphs = attr.type === AttributeType.GRAPHS ? attr.graphs ?? [] : attr.g ? [attr.g] : [];
     for (const g of graphs) {
       const names = assignNodeNames(g);
       (g.node ?? []).forEach((inner, i) => {
         const path = `${nodeName}/${attr.name}/${names[i]}`;
-        if (quantizableOps.has(inner.opType ?? '')) {
-          out.push({ name: path, op: inner.opType ?? '', reason: `inside the "${attr.name}" subgraph of ${node.opType} node ${nodeName}; ops in If/Loop/Scan bodies are not quantized` });
+        if (quantizableOps.has(inner.opType ?? '') || floatOps.has(inner.opType ?? '')) {
+          out.push({ nodeIndex: null, name: path, op: inner.opType ?? '', reason: `inside the "${attr.name}" subgraph of ${node.opType} node ${nodeName}; ops in If/Loop/Scan bodies are not quantized` });
         }
         if (subgraphOps.has(inner.opType ?? '')) out.push(...subgraphLayers(inner, path));
       });
@@ -358,9 +386,43 @@ export function layerInfo(c: LayerCandidate, index: number, inputShape: number[]
   return { ...common, kind: 'linear', inChannels: k, outChannels: nOut, kernel: [1, 1], stride: [1, 1], macs: rows * k * nOut };
 }
 
-/** The tensor names whose shapes buildLayerTable needs. */
-export function shapeNames(candidates: LayerCandidate[]): string[] {
-  return [...new Set(candidates.flatMap((c) => [c.inputName, c.outputName]))];
+/** The tensor names whose shapes buildLayerTable needs: the layers' activations and the skipped top-level ops' inputs and output. */
+export function shapeNames(model: ModelProto): string[] {
+  const { layers, skipped } = findLayerCandidates(model);
+  const nodes = model.graph?.node ?? [];
+  const constants = constantSources(model.graph ?? {});
+  const ofSkipped = skipped.flatMap((s) => (s.nodeIndex === null ? [] : [...(nodes[s.nodeIndex].input ?? []), nodes[s.nodeIndex].output?.[0] ?? '']));
+  return [...new Set([...layers.flatMap((c) => [c.inputName, c.outputName]), ...ofSkipped])].filter((n) => n !== '' && !constants.has(n));
+}
+
+/**
+ * Multiply-accumulates of an op left in float, from its tensors' shapes (constants' dims or
+ * resolved shapes); null when a shape is missing or the op has no simple count (Einsum):
+ *   MatMul, Gemm:        outputs * K (K = A's last dim; Gemm: A[1], or A[0] with transA)
+ *   Conv (1-D, 3-D):     outputs * (c_in / group) * prod(kernel)
+ *   ConvTranspose:       inputs * (c_out / group) * prod(kernel) (weight [c_in, c_out/group, k...])
+ *   LSTM, GRU, RNN:      seq * batch * (|W| + |R|) (X [seq, batch, in] or [batch, seq, in])
+ */
+export function floatOpMacs(node: NodeProto, shapeOf: (name: string) => number[] | undefined): number | null {
+  const ins = (node.input ?? []).map((n) => (n ? shapeOf(n) : undefined));
+  const out = shapeOf(node.output?.[0] ?? '');
+  const [a, w, r] = ins;
+  switch (node.opType) {
+    case 'MatMul':
+      return a && out ? product(out) * a[a.length - 1] : null;
+    case 'Gemm':
+      return a && out ? product(out) * (attrInt(node, 'transA', 0) ? a[0] : a[1]) : null;
+    case 'Conv':
+      return w && out ? product(out) * product(w.slice(1)) : null;
+    case 'ConvTranspose':
+      return a && w ? product(a) * product(w.slice(1)) : null;
+    case 'LSTM':
+    case 'GRU':
+    case 'RNN':
+      return a && w && r ? a[0] * a[1] * (product(w) + product(r)) : null;
+    default:
+      return null;
+  }
 }
 
 /** Assembles the table. Throws UnsupportedModelError when there is no quantizable layer. */
@@ -385,11 +447,21 @@ export function buildLayerTable(
     }
     return layerInfo(c, i, inShape, outShape);
   });
+  const constants = constantSources(model.graph ?? {});
+  const shapeOf = (name: string) => (constants.has(name) ? tensorDims(constants.get(name)!.tensor) : args.shapes.get(name));
+  const skippedLayers: SkippedLayer[] = skipped.map(({ nodeIndex, ...s }) => ({
+    ...s,
+    macs: nodeIndex === null ? null : floatOpMacs(model.graph!.node![nodeIndex], shapeOf),
+  }));
   return {
     modelHash: args.modelHash,
     inputShape: args.inputShape,
     layers,
-    totals: { params: layers.reduce((a, l) => a + l.params, 0), macs: layers.reduce((a, l) => a + l.macs, 0) },
-    skipped,
+    totals: {
+      params: layers.reduce((a, l) => a + l.params, 0),
+      macs: layers.reduce((a, l) => a + l.macs, 0),
+      skippedMacs: skippedLayers.reduce((a, l) => a + (l.macs ?? 0), 0),
+    },
+    skipped: skippedLayers,
   };
 }

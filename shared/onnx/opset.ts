@@ -21,7 +21,7 @@
  * with an UnsupportedModelError naming the op and the node. Pure: a decoded model in, a new model out.
  */
 import { UnsupportedModelError } from '../errors';
-import { assignNodeNames } from './layers';
+import { assignNodeNames, tensorsRead } from './layers';
 import {
   AttributeType,
   findAttribute,
@@ -288,15 +288,6 @@ function collectNames(graph: GraphProto, into: Set<string>): void {
   }
 }
 
-/** Every tensor a node of the model reads, or a graph output, across subgraphs. */
-function collectReads(graph: GraphProto, into: Set<string>): void {
-  for (const o of graph.output ?? []) into.add(o.name ?? '');
-  for (const n of graph.node ?? []) {
-    for (const name of n.input ?? []) into.add(name);
-    for (const a of n.attribute ?? []) for (const g of a.g ? [a.g] : a.graphs ?? []) collectReads(g, into);
-  }
-}
-
 /** The steps that apply between two opsets, in `since` order. */
 function applicableSteps(from: number, to: number): Step[] {
   return steps.filter((s) => from < s.since && s.since <= to).sort((a, b) => a.since - b.since);
@@ -315,8 +306,7 @@ export function upgradeOpset(model: ModelProto, target: number, what = 'model'):
   const todo = applicableSteps(from, target);
   const names = new Set<string>();
   collectNames(model.graph ?? {}, names);
-  const reads = new Set<string>();
-  collectReads(model.graph ?? {}, reads);
+  const reads = tensorsRead(model.graph ?? {});
   let counter = 0;
   const fresh = (base: string): string => {
     let name = base;

@@ -44,8 +44,18 @@ export const LayerTable = z.object({
   /** The graph input's shape the table was resolved for. */
   inputShape: z.array(z.number().int().positive()),
   layers: z.array(LayerInfo).min(1),
-  totals: z.object({ params: z.number(), macs: z.number() }),
-  /** Things seen but not quantized (MatMul of two activations, ops inside subgraphs), for the user. */
-  skipped: z.array(z.object({ name: z.string(), op: z.string(), reason: z.string() })).default([]),
+  totals: z.object({
+    params: z.number(),
+    /** MACs of the quantizable layers. */
+    macs: z.number(),
+    /** MACs of the ops left in float (`skipped` entries whose MACs are known). */
+    skippedMacs: z.number().optional(),
+  }),
+  /**
+   * Ops with multiply-accumulates that stay float: MatMul/Gemm of two activations (attention),
+   * Conv with 1 or 3 spatial dims, ConvTranspose, recurrent layers (LSTM, GRU, RNN), Einsum, and
+   * every Conv/Gemm/MatMul inside an If/Loop/Scan subgraph. `macs` is null when unknown (subgraphs).
+   */
+  skipped: z.array(z.object({ name: z.string(), op: z.string(), reason: z.string(), macs: z.number().nullable().default(null) })).default([]),
 });
 export type LayerTable = z.infer<typeof LayerTable>;

@@ -25,7 +25,7 @@
  * Pure: bytes in, bytes out.
  */
 import { InvalidInputError } from '../errors';
-import { assignNodeNames } from '../onnx/layers';
+import { assignNodeNames, tensorsRead } from '../onnx/layers';
 import { upgradeOpset } from '../onnx/opset';
 import { AttributeType, DataType, decodeModel, encodeModel, float32Tensor, opsetVersion, toNumber, type NodeProto, type TensorProto } from '../onnx/proto';
 import type { LayerTable } from '../onnx/types';
@@ -224,8 +224,7 @@ export function exportQuantizedModel(
 
   const rewritten: NodeProto[] = [];
   nodes.forEach((n, i) => rewritten.push(...(inserts.get(i) ?? []), n));
-  const used = new Set(rewritten.flatMap((n) => n.input ?? []));
-  for (const o of graph.output ?? []) used.add(o.name ?? '');
+  const used = tensorsRead(graph, rewritten); // subgraphs read outer-scope initializers too
   const kept = (graph.initializer ?? []).filter((t) => used.has(t.name ?? ''));
   // Constant nodes whose output only the float weights used are dropped too.
   const finalNodes = rewritten.filter((n) => n.opType !== 'Constant' || (n.output ?? []).some((o) => used.has(o)));

@@ -24,7 +24,7 @@
  * Pure: a decoded model in, a new model out (the input model is not modified).
  */
 import { UnsupportedModelError } from '../errors';
-import { assignNodeNames, findLayerCandidates, modelInput, readConstant, type LayerCandidate } from '../onnx/layers';
+import { assignNodeNames, findLayerCandidates, modelInput, readConstant, tensorsRead, type LayerCandidate } from '../onnx/layers';
 import { AttributeType, DataType, encodeModel, float32Tensor, opsetVersion, type ModelProto, type NodeProto, type TensorProto, type ValueInfoProto } from '../onnx/proto';
 import { valueInfo } from '../onnx/builder';
 import { upgradeOpset } from '../onnx/opset';
@@ -179,8 +179,7 @@ export function buildFakeQuantModel(given: ModelProto, table: LayerTable, option
   const rewritten: NodeProto[] = [];
   nodes.forEach((n, i) => rewritten.push(...(inserts.get(i) ?? []), n));
   // Initializers only the quantized layers used are dropped: the session would never read them.
-  const stillUsed = new Set(rewritten.flatMap((n) => n.input ?? []));
-  for (const o of graph.output ?? []) stillUsed.add(o.name ?? '');
+  const stillUsed = tensorsRead(graph, rewritten); // subgraphs read outer-scope initializers too
   const initializer = (graph.initializer ?? []).filter((t) => stillUsed.has(t.name ?? ''));
   const seenDebug = new Set((graph.output ?? []).map((o) => o.name));
   const out: ModelProto = {

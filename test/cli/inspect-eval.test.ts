@@ -66,7 +66,7 @@ describe('haq inspect', { concurrency: 3 }, () => {
     const out = JSON.parse(r.stdout);
     assert.deepEqual(Object.keys(out.layers[0]), ['name', 'kind', 'inChannels', 'outChannels', 'kernel', 'stride', 'groups', 'inputShape', 'outputShape', 'params', 'macs']);
     assert.deepEqual(out.layers.map((l: { name: string; macs: number }) => [l.name, l.macs]), [['conv1', 221184], ['conv2', 73728], ['fc', 160]]);
-    assert.deepEqual(out.totals, { params: 1528, macs: 295072 });
+    assert.deepEqual(out.totals, { params: 1528, macs: 295072, skippedMacs: 0 });
   });
 
   it('prints a readable table without --json, and honours --input-shape', async () => {
