@@ -203,6 +203,7 @@ export const makeHandler = (deps: HandlerDeps & { evaluators?: EvaluatorCache })
       validationSamples: baseline.samples,
       heldOut: held ? { samples: held.samples, accuracyMode: held.accuracyMode, baselineTop1: held.top1Fp32 } : null,
       history: history.episodes.filter((e) => !e.probe).map((e) => ({ episode: e.episode, reward: e.reward, top1: e.top1, costRatio: e.costRatio })),
+      float: { ops: layers.skipped.map(({ name, op, macs, reason }) => ({ name, op, macs, reason })), quantizedMacs: layers.totals.macs },
     };
     report.strategies = await strategyComparison(results, resultKeys.prefix(config.model, target, constraint), searchId, {
       strategy: config.strategy,

@@ -52,6 +52,8 @@ export interface ReportData {
    */
   heldOut: { samples: number; accuracyMode: 'labels' | 'fidelity'; baselineTop1: number } | null;
   strategies?: Array<{ strategy: string; top1: number; costRatio: number | null }>;
+  /** Ops with MACs the policy leaves in float (the layer table's `skipped`), and the quantized layers' MACs. */
+  float?: { ops: Array<{ name: string; op: string; macs: number | null; reason: string }>; quantizedMacs: number };
 }
 
 const esc = (s: string): string => s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
@@ -92,6 +94,18 @@ function splitsNote(d: ReportData): string {
   }
   const mode = d.heldOut.accuracyMode === 'fidelity' ? ' (fidelity: no test-labels.npy, agreement with the FP32 model)' : '';
   return `<p class="note">${val} Test (held-out): ${d.heldOut.samples} samples of test-inputs.npy${mode}, never seen by the search: the unbiased estimate.</p>`;
+}
+
+/** What the policy leaves in float and its share of the model's MACs (empty when everything is quantized). */
+function floatSection(d: ReportData): string {
+  const ops = d.float?.ops ?? [];
+  if (ops.length === 0) return '';
+  const macs = ops.reduce((a, o) => a + (o.macs ?? 0), 0);
+  const share = (100 * macs) / (macs + d.float!.quantizedMacs || 1);
+  const unknown = ops.filter((o) => o.macs === null).length;
+  return `<h2>Left in float</h2>
+<p>${ops.length} op${ops.length > 1 ? 's have' : ' has'} no quantized form and run${ops.length > 1 ? '' : 's'} in float: ${fmt(macs)} MACs, <b>${fmt(share)} %</b> of the model's MACs${unknown ? ` (${unknown} inside If/Loop/Scan bodies, MACs not counted)` : ''}. The accuracies above run them in float; the hardware costs cover the quantized layers only.</p>
+${table(['op', 'type', 'MACs', 'why'], ops.map((o) => [o.name, o.op, o.macs === null ? 'unknown' : fmt(o.macs), o.reason]))}`;
 }
 
 function table(headers: string[], rows: string[][]): string {
@@ -150,6 +164,7 @@ ${splitsNote(d)}
 ${charts.map((svg) => `<figure>${svg}</figure>`).join('\n')}
 <h2>Layers</h2>
 ${table(['#', 'layer', 'wBits', 'aBits', 'latency ms', '8/8 ms', 'energy uJ', '8/8 uJ', 'weight bytes'], layerRows)}
+${floatSection(d)}
 ${strategyRows.length ? `<h2>Strategies</h2>${table(['strategy', 'top-1 %', `${costName} (x 8/8)`], strategyRows)}` : ''}
 </body></html>
 `;

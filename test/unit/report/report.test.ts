@@ -54,6 +54,21 @@ describe('renderReport', () => {
     assert.ok(html.includes('net&lt;&amp;&gt;') && !html.includes('net<&>'));
   });
 
+  it('says which ops stay float and their share of the MACs (none: no section)', async () => {
+    assert.doesNotMatch(await renderReport(data()), /Left in float/);
+    const float = {
+      quantizedMacs: 900,
+      ops: [
+        { name: 'attn', op: 'MatMul', macs: 100, reason: 'a MatMul between two activations' },
+        { name: 'if/then_branch/fc', op: 'Gemm', macs: null, reason: 'inside the "then_branch" subgraph' },
+      ],
+    };
+    const html = await renderReport({ ...data(), float });
+    // 100 / (100 + 900) = 10 %
+    assert.match(html, /2 ops have no quantized form and run in float: 100 MACs, <b>10 %<\/b> of the model's MACs \(1 inside If\/Loop\/Scan bodies, MACs not counted\)/);
+    assert.match(html, /<td>attn<\/td><td>MatMul<\/td><td>100<\/td>/);
+  });
+
   it('tabulates the policy against uniform 8/8 and the best uniform bitwidth', async () => {
     const html = await renderReport(data());
     // latency 3/6 = 0.5x, energy 7/13, size 150/200 = 0.75x, top-1 delta 88.5 - 90 = -1.5
