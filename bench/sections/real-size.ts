@@ -1,0 +1,77 @@
+/**
+ * Real-size searches: `haq zoo resnet-50` at 224x224 (random weights) and the corpus text
+ * detector (ppocr-det, 62 quantizable layers) at 640x640, each a full local search (few
+ * episodes, a few hundred samples) in a process of its own; then every state's recorded input
+ * replayed per Lambda function in a fresh process (as a cold Lambda runs it). Reported: wall
+ * time, seconds per episode, the search process's peak RSS and the peak RSS per function kind,
+ * against the memory infra gives each function (infra/function-specs.ts).
+ */
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { functionSpecs } from '../../infra/function-specs';
+import { inspectModel } from '../../shared/onnx/inspect';
+import { buildZooModel } from '../../shared/zoo/architectures';
+import { ensureCorpus, readManifest } from '../../scripts/corpus/fetch';
+import { ensureCorpusData } from '../../scripts/corpus/inputs';
+import { probeSearch } from '../memory-probe';
+import type { BenchContext, BenchSection, BenchTable } from '../types';
+
+export const order = 75;
+
+/** Function kinds in the order of a search (file names in functions/). */
+const kinds = ['prepare', 'simulate', 'evaluate', 'act', 'update', 'finalize'];
+
+export async function run(ctx: BenchContext): Promise<BenchSection> {
+  const counts = ctx.quick ? { calib: 4, val: 8 } : { calib: 64, val: 200 };
+  const episodes = ctx.quick ? 1 : 3;
+  const files = await ensureCorpus({ only: ['ppocr-det'], log: ctx.log });
+  const det = readManifest().models.find((m) => m.name === 'ppocr-det')!;
+  const resnetPath = join(ctx.scratch, 'resnet-50.onnx');
+  writeFileSync(resnetPath, buildZooModel('resnet-50', { seed: 1, resolution: 224 }));
+  const runs = [
+    {
+      name: 'resnet-50 (zoo, random weights)',
+      path: resnetPath,
+      data: await ensureCorpusData({ name: 'zoo-resnet-50', inputs: { generator: 'scene', sampleShape: [3, 224, 224] } }, counts),
+      shape: [1, 3, 224, 224],
+    },
+    { name: 'ppocr-det (corpus)', path: files.get('ppocr-det')!, data: await ensureCorpusData(det, counts), shape: [1, ...det.inputs.sampleShape] },
+  ];
+  const memoryMb = Object.fromEntries(functionSpecs.map((s) => [s.entry.replace(/^functions\/|\.ts$/g, ''), s.memorySizeMb]));
+  const figures: BenchSection['figures'] = {};
+  const table: BenchTable = {
+    title: 'Real-size searches: time and peak memory',
+    headers: ['model', 'input', 'layers', 'GMAC / sample', 'search s', 's / episode', 'search process MiB', ...kinds.map((k) => `${k} MiB (Lambda ${memoryMb[k]})`)],
+    rows: [],
+    note:
+      `${episodes} episodes (random warm-up), ${counts.val} validation and ${counts.calib} calibration samples, bismo-edge latency 0.6; peak RSS (maxRSS) of the search process and of each ` +
+      'function replaying its heaviest recorded input in a fresh node process (tsx, not the esbuild bundle); Lambda memory from infra/function-specs.ts',
+  };
+  const peaks: Record<string, number> = {};
+  for (const r of runs) {
+    if (ctx.signal?.aborted) break;
+    const layers = await inspectModel(new Uint8Array(readFileSync(r.path)), { inputShape: r.shape });
+    ctx.log(`${r.name}: searching (${layers.layers.length} layers)`);
+    const p = await probeSearch(
+      { modelPath: r.path, dataDir: r.data, outDir: join(ctx.scratch, r.name.split(' ')[0]), config: { hardware: 'bismo-edge', constraint: { kind: 'latency', ratio: 0.6 }, episodes, warmupEpisodes: episodes, seed: 1 } },
+      ctx.root,
+      true,
+    );
+    for (const k of kinds) peaks[k] = Math.max(peaks[k] ?? 0, p.handlerPeakRssMb[k] ?? 0);
+    table.rows.push([
+      r.name,
+      r.shape.slice(1).join('x'),
+      layers.layers.length,
+      Number((layers.totals.macs / 1e9).toFixed(2)),
+      Number(p.seconds.toFixed(1)),
+      p.secondsPerEpisode === null ? null : Number(p.secondsPerEpisode.toFixed(1)),
+      Math.round(p.peakRssMb),
+      ...kinds.map((k) => (p.handlerPeakRssMb[k] === undefined ? null : Math.round(p.handlerPeakRssMb[k]))),
+    ]);
+    figures[`${r.name.split(' ')[0]}.searchPeakRssMb`] = Math.round(p.peakRssMb);
+    figures[`${r.name.split(' ')[0]}.secondsPerEpisode`] = p.secondsPerEpisode;
+    ctx.log(`${r.name}: ${p.seconds.toFixed(0)} s, peak ${Math.round(p.peakRssMb)} MiB; per function ${JSON.stringify(p.handlerPeakRssMb)}`);
+  }
+  for (const k of kinds) figures[`${k}.peakRssMb`] = peaks[k] === undefined ? null : Math.round(peaks[k]);
+  return { id: 'real-size', title: 'Real-size searches and Lambda memory', figures, tables: [table] };
+}
