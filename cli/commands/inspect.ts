@@ -4,7 +4,9 @@
  */
 import type { Command } from 'commander';
 import { readFile, stat } from 'node:fs/promises';
-import { InvalidInputError } from '../../shared/errors';
+import { InvalidInputError, UnsupportedModelError } from '../../shared/errors';
+import { summarizeChanges, upgradeOpset, type OpsetChange } from '../../shared/onnx/opset';
+import { decodeModel, opsetVersion } from '../../shared/onnx/proto';
 import { formatBytes, limits } from '../../shared/limits';
 import { inspectModel } from '../../shared/onnx/inspect';
 import { parseShape } from '../../shared/onnx/layers';
@@ -25,6 +27,23 @@ export async function readInputFile(path: string, what = 'model file', maxBytes:
     if (code === 'ENOENT') throw new InvalidInputError(`${what} ${path} does not exist`, { path });
     if (code === 'EISDIR') throw new InvalidInputError(`${what} ${path} is a folder; pass the .onnx file`, { path });
     throw new InvalidInputError(`${what} ${path} cannot be read: ${(err as Error).message}`, { path });
+  }
+}
+
+/**
+ * The model's opset and what quantizing it takes: nothing (13 and later), an upgrade (the
+ * converted nodes), or a refusal (the op and node that cannot be converted).
+ */
+export function opsetNote(bytes: Uint8Array, what: string): { version: number; upgrade: OpsetChange[]; refused: string | null; note: string | null } {
+  const model = decodeModel(bytes, what);
+  const version = opsetVersion(model);
+  try {
+    const { changes } = upgradeOpset(model, 13, what);
+    const note = version >= 13 ? null : `opset ${version}: quantizing upgrades the graph to opset 13${changes.length ? `, converting ${summarizeChanges(changes)}` : ' (no node changes)'}`;
+    return { version, upgrade: changes, refused: null, note };
+  } catch (err) {
+    if (!(err instanceof UnsupportedModelError)) throw err;
+    return { version, upgrade: [], refused: err.message, note: `cannot be quantized: ${err.message}` };
   }
 }
 
@@ -103,14 +122,15 @@ export function register(program: Command): void {
     .description('List the quantizable layers of an ONNX model (Conv, depthwise Conv, Gemm, MatMul with constant weights) with shapes, #params and MACs')
     .argument('<model>', 'ONNX model file')
     .option('--input-shape <dims>', 'concrete input shape, e.g. 1,3,224,224 (needed when a non-batch dim is dynamic; a dynamic batch dim defaults to 1)')
-    .option('--json', 'print JSON: {"layers":[...],"totals":{"params","macs"}}')
+    .option('--json', 'print JSON: {"layers":[...],"totals":{"params","macs","skippedMacs"},"skipped":[...],"opset":{"version","upgrade","refused"}}')
     .action(
       action(async (modelPath: string, opts: { inputShape?: string; json?: boolean }) => {
         const bytes = await readInputFile(modelPath);
         const inputShape = opts.inputShape !== undefined ? parseShape(opts.inputShape) : undefined;
         const table = await inspectModel(bytes, { inputShape, what: modelPath });
-        if (opts.json) printJson(inspectJson(table));
-        else process.stdout.write(`${inspectText(table, modelPath)}\n`);
+        const opset = opsetNote(bytes, modelPath);
+        if (opts.json) printJson({ ...inspectJson(table), opset });
+        else process.stdout.write(`${inspectText(table, modelPath)}${opset.note ? `\n\n${opset.note}` : ''}\n`);
       }),
     );
 }

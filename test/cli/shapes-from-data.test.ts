@@ -35,6 +35,12 @@ before(async () => {
 });
 
 describe('shapes from the data, opset-9 model', () => {
+  it('inspect says how quantizing upgrades the opset-9 graph', async () => {
+    const r = await haq(['inspect', p('old.onnx'), '--input-shape', '1,3,10,14']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /opset 9: quantizing upgrades the graph to opset 13, converting Clip x1 \(min\/max attributes to inputs\), Slice x1 .*Softmax x1/);
+  });
+
   it('eval --policy needs no --input-shape when the data fixes the dims', async () => {
     const r = await haq(['eval', p('old.onnx'), '--data', p('data'), '--policy', p('policy.json'), '--json']);
     assert.equal(r.code, 0, r.stderr);
