@@ -35,16 +35,20 @@ const locks = 'locks/';
 const models = 'models/';
 
 /**
- * Sizes per role. Lambda gives CPU in proportion to memory (1,769 MB = one vCPU), so the
- * onnxruntime functions (Prepare: FP32 accuracy and calibration; Evaluate: one policy on a
- * validation shard) and the DDPG update get the most. The state machines time every task
- * out at 900 s (Lambda's maximum).
+ * Sizes per role, from the peak memory measured per function on a real-size search (bench
+ * section real-size: ResNet-50 at 224x224, 200 validation and 64 calibration samples, each
+ * function replayed in a fresh process): memory >= 1.2 x the peak, rounded up to 64 MB.
+ * Prepare (calibration exposes every layer input for a batch of 64) peaked at 8,028 MiB, so
+ * it gets Lambda's maximum; Evaluate 3,477 MiB -> 4,416 MB; Finalize 3,892 MiB -> 4,928 MB.
+ * Simulate, Act and Update peaked near 160 MiB: their sizes are for CPU (Lambda gives CPU in
+ * proportion to memory, 1,769 MB = one vCPU; Update trains the DDPG networks). The state
+ * machines time every task out at 900 s (Lambda's maximum).
  */
 export const functionSpecs: FunctionSpec[] = [
   {
     id: 'Prepare',
     entry: 'functions/prepare.ts',
-    memorySizeMb: 3008,
+    memorySizeMb: 10240,
     timeoutSeconds: 900,
     onnxruntime: true,
     description: 'Parses the ONNX model, builds the layer table, calibrates activations, takes the per-model lock',
@@ -65,7 +69,7 @@ export const functionSpecs: FunctionSpec[] = [
   {
     id: 'Evaluate',
     entry: 'functions/evaluate.ts',
-    memorySizeMb: 3008,
+    memorySizeMb: 4416,
     timeoutSeconds: 900,
     onnxruntime: true,
     description: 'Accuracy of the FP32 model or one quantized policy on a validation shard (onnxruntime)',
@@ -96,7 +100,7 @@ export const functionSpecs: FunctionSpec[] = [
   {
     id: 'Finalize',
     entry: 'functions/finalize.ts',
-    memorySizeMb: 3008,
+    memorySizeMb: 4928,
     timeoutSeconds: 900,
     onnxruntime: true,
     description: 'Writes the best policy, report and quantized model to the results bucket; releases the lock',
