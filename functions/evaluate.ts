@@ -15,7 +15,9 @@ import { EvaluatorCache, shardSplit } from './lib/search-context';
 
 export interface EvaluateOutput {
   key: string;
-  top1: number;
+  top1: number | null;
+  metric: string;
+  score: number;
   samples: number;
 }
 
@@ -30,10 +32,10 @@ export const makeHandler = (deps: HandlerDeps & { evaluators?: EvaluatorCache })
       deps.logger.warn("policy evaluation runs the plain graph, not onnxruntime's optimized one (slower)", { searchId: input.searchId, reason: session.reason });
     }
     if (input.mode === 'baseline') {
-      const result = await ctx.evaluator.evaluateFp32(ctx.val);
+      const result = await ctx.evaluator.evaluateFp32(ctx.val, { metric: ctx.metric });
       const key = searchKeys.baseline(input.searchId);
       await putJson(deps.stores.work, key, result);
-      return { key, top1: result.top1, samples: result.samples };
+      return { key, top1: result.top1, metric: result.metric, score: result.score, samples: result.samples };
     }
     await maybeInjectFault(deps, 'evaluate', input.searchId, `${input.round}-${input.index}-${input.shard}`);
     if (input.shard >= input.shardCount) throw new InvalidInputError(`shard ${input.shard} is not below shardCount ${input.shardCount}`);
@@ -46,13 +48,13 @@ export const makeHandler = (deps: HandlerDeps & { evaluators?: EvaluatorCache })
       split = shardSplit(ctx.val, input.shard, input.shardCount);
       ctx.shards.set(shardKey, split);
     }
-    const result = await ctx.evaluator.evaluate(policy, split);
+    const result = await ctx.evaluator.evaluate(policy, split, { metric: ctx.metric });
     const key =
       input.shardCount > 1
         ? searchKeys.evaluationShard(input.searchId, input.round, input.index, input.shard)
         : searchKeys.evaluation(input.searchId, input.round, input.index);
     await putJson(deps.stores.work, key, result);
-    return { key, top1: result.top1, samples: result.samples };
+    return { key, top1: result.top1, metric: result.metric, score: result.score, samples: result.samples };
   });
 };
 

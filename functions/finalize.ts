@@ -22,6 +22,7 @@ import { createBudgetModel, policyCost, withinBudget } from '../shared/search/bu
 import { BestPolicy, EvaluationResult, SearchHistory } from '../shared/search/results';
 import { getJson, putJson, type ObjectStore } from '../shared/store/object-store';
 import type { SearchConfig } from '../shared/config';
+import type { MetricName } from '../shared/data/metrics';
 import { parse } from '../shared/validate';
 import { FinalizeInput, type FinalizeOutput } from './lib/contracts';
 import { releaseLock } from './lib/lock';
@@ -57,9 +58,11 @@ export async function strategyComparison(
   for (const key of keys) {
     try {
       const m = (await getJson(results, key, Policy)).metrics ?? {};
-      if (typeof m.strategy !== 'string' || typeof m.top1 !== 'number') continue;
+      // The metric's score (older policies have only top1).
+      const score = typeof m.score === 'number' ? m.score : m.top1;
+      if (typeof m.strategy !== 'string' || typeof score !== 'number') continue;
       const prev = best.get(m.strategy);
-      if (!prev || m.top1 > prev.top1) best.set(m.strategy, { strategy: m.strategy, top1: m.top1, costRatio: typeof m.costRatio === 'number' ? m.costRatio : null });
+      if (!prev || score > prev.top1) best.set(m.strategy, { strategy: m.strategy, top1: score, costRatio: typeof m.costRatio === 'number' ? m.costRatio : null });
     } catch {
       // an unreadable neighbour is not this search's problem
     }
@@ -67,14 +70,14 @@ export async function strategyComparison(
   return [...best.values()].sort((a, b) => a.strategy.localeCompare(b.strategy));
 }
 
-/** Top-1 on the held-out test split of the FP32 model, the selected policy and the uniform references. */
+/** The metric's score on the held-out test split of the FP32 model, the selected policy and the uniform references. */
 export interface HeldOutFigures {
   samples: number;
   accuracyMode: 'labels' | 'fidelity';
-  top1Fp32: number;
-  top1: number;
-  uniform8Top1: number;
-  bestUniformTop1: number | null;
+  fp32: EvaluationResult;
+  best: EvaluationResult;
+  uniform8: EvaluationResult;
+  bestUniform: EvaluationResult | null;
 }
 
 /**
@@ -86,12 +89,13 @@ export async function evaluateHeldOut(
   evaluator: QuantEvaluator,
   test: Split,
   policies: { best: { layers: LayerBits[] }; uniform8: LayerBits[]; bestUniform: LayerBits[] | null },
+  metric: MetricName | undefined,
 ): Promise<HeldOutFigures> {
-  const fp32 = await evaluator.evaluateFp32(test);
-  const best = await evaluator.evaluate(policies.best, test);
-  const u8 = await evaluator.evaluate({ layers: policies.uniform8 }, test);
-  const ub = policies.bestUniform === null ? null : policies.bestUniform === policies.uniform8 ? u8 : await evaluator.evaluate({ layers: policies.bestUniform }, test);
-  return { samples: fp32.samples, accuracyMode: fp32.mode, top1Fp32: fp32.top1, top1: best.top1, uniform8Top1: u8.top1, bestUniformTop1: ub?.top1 ?? null };
+  const fp32 = await evaluator.evaluateFp32(test, { metric });
+  const best = await evaluator.evaluate(policies.best, test, { metric });
+  const u8 = await evaluator.evaluate({ layers: policies.uniform8 }, test, { metric });
+  const ub = policies.bestUniform === null ? null : policies.bestUniform === policies.uniform8 ? u8 : await evaluator.evaluate({ layers: policies.bestUniform }, test, { metric });
+  return { samples: fp32.samples, accuracyMode: fp32.mode, fp32, best, uniform8: u8, bestUniform: ub };
 }
 
 export const makeHandler = (deps: HandlerDeps & { evaluators?: EvaluatorCache }) => {
@@ -117,23 +121,40 @@ export const makeHandler = (deps: HandlerDeps & { evaluators?: EvaluatorCache })
     const ctx = await evaluators.get(deps.stores, searchId);
     const u8Bits = uniformBits(layers, 8, activations);
     const u8Sim = costPolicy(costTable, { layers: u8Bits });
-    const u8Eval = await ctx.evaluator.evaluate({ layers: u8Bits }, ctx.val);
+    const u8Eval = await ctx.evaluator.evaluate({ layers: u8Bits }, ctx.val, { metric: ctx.metric });
     const ub = bestUniformBits(config, layers, costTable);
     const ubBits = ub === null ? null : ub === 8 ? u8Bits : uniformBits(layers, ub, activations);
     const ubSim = ubBits ? costPolicy(costTable, { layers: ubBits }) : null;
-    const ubEval = ubBits ? (ub === 8 ? u8Eval : await ctx.evaluator.evaluate({ layers: ubBits }, ctx.val)) : null;
+    const ubEval = ubBits ? (ub === 8 ? u8Eval : await ctx.evaluator.evaluate({ layers: ubBits }, ctx.val, { metric: ctx.metric })) : null;
 
     // Held-out: the test split, when the data folder has one (not limited by evalSamples).
     const test = await testSplitOf(deps.stores, ctx);
-    const held = test ? await evaluateHeldOut(ctx.evaluator, test, { best: best.policy, uniform8: u8Bits, bestUniform: ubBits }) : null;
+    const held = test ? await evaluateHeldOut(ctx.evaluator, test, { best: best.policy, uniform8: u8Bits, bestUniform: ubBits }, ctx.metric) : null;
 
     const bestSim = costPolicy(costTable, best.policy);
     // The uniform references as policy.json metrics and the report show them.
-    const uniform8 = { top1: u8Eval.top1, testTop1: held?.uniform8Top1 ?? null, latencyMs: u8Sim.latencyMs, energyUj: u8Sim.energyUj, sizeBytes: u8Sim.sizeBytes };
+    const uniform8 = {
+      top1: u8Eval.top1,
+      testTop1: held?.uniform8.top1 ?? null,
+      score: u8Eval.score,
+      testScore: held?.uniform8.score ?? null,
+      latencyMs: u8Sim.latencyMs,
+      energyUj: u8Sim.energyUj,
+      sizeBytes: u8Sim.sizeBytes,
+    };
     const bestUniform =
       ub === null
         ? null
-        : { bits: ub, top1: ubEval!.top1, testTop1: held?.bestUniformTop1 ?? null, latencyMs: ubSim!.latencyMs, energyUj: ubSim!.energyUj, sizeBytes: ubSim!.sizeBytes };
+        : {
+            bits: ub,
+            top1: ubEval!.top1,
+            testTop1: held?.bestUniform?.top1 ?? null,
+            score: ubEval!.score,
+            testScore: held?.bestUniform?.score ?? null,
+            latencyMs: ubSim!.latencyMs,
+            energyUj: ubSim!.energyUj,
+            sizeBytes: ubSim!.sizeBytes,
+          };
     const target = costTable.target.name;
     const constraint = resultKeys.constraintLabel(config.constraint.kind, config.constraint.ratio);
     const policy: Policy = {
@@ -150,10 +171,16 @@ export const makeHandler = (deps: HandlerDeps & { evaluators?: EvaluatorCache })
         episode: best.episode,
         top1: best.top1,
         top1Fp32: best.top1Fp32,
+        metric: baseline.metric,
+        rewardName: config.reward,
+        score: best.score,
+        scoreFp32: best.scoreFp32,
         valSamples: baseline.samples,
         // Held-out test split (null: the data folder has no test-inputs.npy).
-        testTop1: held?.top1 ?? null,
-        testTop1Fp32: held?.top1Fp32 ?? null,
+        testTop1: held?.best.top1 ?? null,
+        testTop1Fp32: held?.fp32.top1 ?? null,
+        testScore: held?.best.score ?? null,
+        testScoreFp32: held?.fp32.score ?? null,
         testSamples: held?.samples ?? null,
         testAccuracyMode: held?.accuracyMode ?? null,
         reward: best.reward,
@@ -176,7 +203,8 @@ export const makeHandler = (deps: HandlerDeps & { evaluators?: EvaluatorCache })
       constraint: config.constraint,
       strategy: config.strategy,
       seed: config.seed,
-      baselineTop1: baseline.top1,
+      metric: baseline.metric,
+      baselineTop1: baseline.score,
       accuracyMode: baseline.mode,
       layers: policy.layers.map((l, i) => ({
         name: l.name,
@@ -190,24 +218,24 @@ export const makeHandler = (deps: HandlerDeps & { evaluators?: EvaluatorCache })
         size8Bytes: u8Sim.layers[i].sizeBytes,
       })),
       best: {
-        top1: best.top1,
-        testTop1: held?.top1 ?? null,
+        top1: best.score,
+        testTop1: held?.best.score ?? null,
         reward: best.reward,
         episode: best.episode,
         latencyMs: bestSim.latencyMs,
         energyUj: bestSim.energyUj,
         sizeBytes: bestSim.sizeBytes,
       },
-      uniform8,
-      bestUniform,
+      uniform8: { ...uniform8, top1: uniform8.score, testTop1: uniform8.testScore },
+      bestUniform: bestUniform ? { ...bestUniform, top1: bestUniform.score, testTop1: bestUniform.testScore } : null,
       validationSamples: baseline.samples,
-      heldOut: held ? { samples: held.samples, accuracyMode: held.accuracyMode, baselineTop1: held.top1Fp32 } : null,
-      history: history.episodes.filter((e) => !e.probe).map((e) => ({ episode: e.episode, reward: e.reward, top1: e.top1, costRatio: e.costRatio })),
+      heldOut: held ? { samples: held.samples, accuracyMode: held.accuracyMode, baselineTop1: held.fp32.score } : null,
+      history: history.episodes.filter((e) => !e.probe).map((e) => ({ episode: e.episode, reward: e.reward, top1: e.score, costRatio: e.costRatio })),
       float: { ops: layers.skipped.map(({ name, op, macs, reason }) => ({ name, op, macs, reason })), quantizedMacs: layers.totals.macs },
     };
     report.strategies = await strategyComparison(results, resultKeys.prefix(config.model, target, constraint), searchId, {
       strategy: config.strategy,
-      top1: best.top1,
+      top1: best.score,
       costRatio: best.costRatio,
     });
     const html = await renderReport(report);
@@ -229,13 +257,16 @@ export const makeHandler = (deps: HandlerDeps & { evaluators?: EvaluatorCache })
       quantModel: keys.quantModel,
       top1: best.top1,
       top1Fp32: best.top1Fp32,
-      testTop1: held?.top1 ?? null,
+      testTop1: held?.best.top1 ?? null,
+      metric: baseline.metric,
+      score: best.score,
+      testScore: held?.best.score ?? null,
       reward: best.reward,
       finishedAt: deps.now().toISOString(),
     });
     await writeStatus(work, searchId, { state: 'succeeded', bestReward: best.reward }, deps.now());
     await releaseLock(work, lockScope(config), searchId);
-    return { searchId, model: config.model, target, constraint, keys, top1: best.top1, top1Fp32: best.top1Fp32, reward: best.reward };
+    return { searchId, model: config.model, target, constraint, keys, top1: best.top1, top1Fp32: best.top1Fp32, metric: baseline.metric, score: best.score, reward: best.reward };
   });
 };
 

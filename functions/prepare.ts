@@ -11,7 +11,9 @@ import { checkSampleShape, loadDataset, requireSplit } from '../shared/data/data
 import { InvalidInputError } from '../shared/errors';
 import { modelKeys, searchKeys } from '../shared/keys';
 import { modelInput } from '../shared/onnx/layers';
-import { decodeModel } from '../shared/onnx/proto';
+import { decodeModel, valueInfoDims } from '../shared/onnx/proto';
+import { isClassifierShape, resolveMetric } from '../shared/data/metrics';
+import { checkRewardFits, defaultReward } from '../shared/search/reward';
 import { inspectDecoded, modelHash } from '../shared/onnx/inspect';
 import { calibrate } from '../shared/quant/calibration';
 import { putJson } from '../shared/store/object-store';
@@ -41,11 +43,23 @@ export const makeHandler = (deps: HandlerDeps) =>
         fromFile = parseJsonText(SearchJson, text, `${searchJsonKey} in ${stores.models.location}`);
       }
     }
-    const config = parse(
+    const requested = parse(
       SearchConfig,
       { ...fromFile, ...request.overrides, model: request.model, modelKey: request.modelKey, dataPrefix: request.dataPrefix },
       'search config',
     );
+    // The metric and reward, resolved once from the model's first output and the data (validated below).
+    const modelBytes = await stores.models.get(requested.modelKey, { maxBytes: limits.modelBytes });
+    const model = decodeModel(modelBytes, requested.modelKey);
+    // The test split is only scored at the end, but a broken one (NaN/Inf, wrong shape) fails here, before any work.
+    const dataset = await loadDataset(stores.models, requested.dataPrefix, ['calib', 'val', 'test']);
+    const val = requireSplit(dataset, 'val');
+    const firstOutput = model.graph?.output?.[0];
+    // An output without a declared shape counts as a classifier's when the data has labels.
+    const firstOutputDims = (firstOutput && valueInfoDims(firstOutput)) ?? (val.labels ? [null, null] : []);
+    const metric = resolveMetric(requested.metric, { hasLabels: val.labels !== null, firstOutputDims });
+    const config = { ...requested, metric, reward: requested.reward === 'auto' ? defaultReward(metric) : requested.reward };
+    checkRewardFits(config.reward, { hasLabels: val.labels !== null, classifier: isClassifierShape(firstOutputDims) });
     if (config.warmupEpisodes > config.episodes && config.strategy === 'ddpg') {
       // Not an error: HAQ's warm-up is random episodes; fewer episodes just means all random.
       deps.logger.warn('every episode is a warm-up episode', { episodes: config.episodes, warmupEpisodes: config.warmupEpisodes });
@@ -60,11 +74,6 @@ export const makeHandler = (deps: HandlerDeps) =>
       deps.now(),
     );
 
-    const modelBytes = await stores.models.get(config.modelKey, { maxBytes: limits.modelBytes });
-    const model = decodeModel(modelBytes, config.modelKey);
-    // The test split is only scored in Finalize, but a broken one (NaN/Inf, wrong shape) fails here, before any work.
-    const dataset = await loadDataset(stores.models, config.dataPrefix, ['calib', 'val', 'test']);
-    const val = requireSplit(dataset, 'val');
     const calib = dataset.calib ?? val;
     // The data fixes the input shape of the layer table (config.inputShape, if any, must agree).
     const data = { sampleShape: val.sampleShape, what: `${config.dataPrefix}val-inputs.npy` };

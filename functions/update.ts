@@ -45,6 +45,8 @@ export const makeHandler = (deps: HandlerDeps) =>
       episodesTotal: summary.episodesTotal,
       bestReward: summary.bestReward,
       bestTop1: summary.bestTop1,
+      bestScore: summary.bestScore ?? null,
+      metric: config.metric === 'auto' ? 'top1' : config.metric,
       budgetUse: summary.budgetUse,
     };
   });

@@ -1,5 +1,7 @@
 import { z } from 'zod';
+import { METRIC_NAMES } from './data/metrics';
 import { Constraint, RecoveryMode } from './quant/policy';
+import { REWARD_NAMES } from './search/reward';
 
 /**
  * The configuration of one search: CLI flags, or `models/<name>/search.json` beside an
@@ -35,6 +37,18 @@ export const SearchConfig = z
     batch: z.number().int().positive().optional(),
     /** Input shape when the model's is dynamic, e.g. [1, 1, 28, 28]. */
     inputShape: z.array(z.number().int().positive()).optional(),
+    /**
+     * What a policy's accuracy is measured by (shared/data/metrics.ts): top1 (accuracy, or
+     * agreement with FP32 without labels), sqnr (output SQNR, dB) or cosine (output cosine
+     * similarity); auto: top1 for labels or a classifier output [N, classes], else sqnr.
+     * Prepare writes the resolved name into config.json.
+     */
+    metric: z.enum(['auto', ...METRIC_NAMES]).default('auto'),
+    /**
+     * The reward the agent learns from (shared/search/reward.ts): top1 (HAQ's), ce, kl, sqnr or
+     * cosine; auto picks by the metric. Prepare writes the resolved name into config.json.
+     */
+    reward: z.enum(['auto', ...REWARD_NAMES]).default('auto'),
     /** Validation samples used per evaluation (0 = all). */
     evalSamples: z.number().int().nonnegative().default(0),
     /**

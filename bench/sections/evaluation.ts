@@ -171,7 +171,7 @@ export async function run(ctx: BenchContext): Promise<BenchSection> {
         for (let r = 0; r < repeats; r++) {
           const fp = await fp32Run();
           fp32Seconds.push(fp.seconds);
-          fp32Top1 = fp.top1;
+          fp32Top1 = fp.top1 ?? Number.NaN;
           mode = fp.mode;
           samples = fp.samples;
           policySeconds.push((await ev.evaluate(p88, m.val, { limit })).seconds);

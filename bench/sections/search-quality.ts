@@ -152,7 +152,7 @@ export async function run(ctx: BenchContext): Promise<BenchSection> {
           name,
           setting.target,
           ratio === setting.ratio ? `${setting.kind} ${ratio}` : `${setting.kind} ${ratio} (${setting.ratio} infeasible)`,
-          Number(fp32.top1.toFixed(2)),
+          Number(fp32.score.toFixed(2)),
           ...STRATEGIES.map((s) => Number(mean(best[s]).toFixed(2))),
           ...STRATEGIES.map((s) => Number(spread(best[s]).toFixed(2))),
         ]);

@@ -7,7 +7,8 @@
 import type { Command } from 'commander';
 import { readFile } from 'node:fs/promises';
 import { InvalidInputError } from '../../shared/errors';
-import { Strategy, type SearchConfigInput } from '../../shared/config';
+import { SearchConfig, Strategy, type SearchConfigInput } from '../../shared/config';
+import { metricLabels } from '../../shared/report/labels';
 import { ConstraintSpec } from '../../functions/compare';
 import { parse } from '../../shared/validate';
 import { runLocalSearch } from '../embedded/local';
@@ -28,6 +29,8 @@ export interface SearchCliOptions {
   shards?: string;
   roundsPerExecution?: string;
   inputShape?: string;
+  metric?: string;
+  reward?: string;
   json?: boolean;
 }
 
@@ -45,6 +48,8 @@ export function configFromFlags(o: SearchCliOptions): Omit<SearchConfigInput, 'm
     constraint: parse(ConstraintSpec, o.constraint, '--constraint'),
     strategy: parse(Strategy, o.strategy, '--strategy'),
   };
+  if (o.metric !== undefined) config.metric = parse(SearchConfig.innerType().shape.metric, o.metric, '--metric');
+  if (o.reward !== undefined) config.reward = parse(SearchConfig.innerType().shape.reward, o.reward, '--reward');
   const ints: Array<[keyof SearchCliOptions, string, string, number]> = [
     ['episodes', 'episodes', '--episodes', 1],
     ['warmup', 'warmupEpisodes', '--warmup', 0],
@@ -70,7 +75,10 @@ export function configFromFlags(o: SearchCliOptions): Omit<SearchConfigInput, 'm
 const setupSteps: Record<string, (output: unknown) => string> = {
   Prepare: () => 'model parsed, data checked, activations calibrated',
   BuildCostTable: (o) => `cost table built (8/8 latency ${Number((o as { latencyMs: number }).latencyMs).toPrecision(4)} ms)`,
-  Baseline: (o) => `FP32 top-1 ${Number((o as { top1: number }).top1).toFixed(2)} %`,
+  Baseline: (o) => {
+    const b = o as { metric?: 'top1' | 'sqnr' | 'cosine'; score: number; top1: number | null };
+    return b.top1 !== null ? `FP32 top-1 ${Number(b.top1).toFixed(2)} %` : `FP32 baseline evaluated (scored by ${metricLabels(b.metric).name})`;
+  },
 };
 
 export function register(program: Command): void {
@@ -90,6 +98,8 @@ export function register(program: Command): void {
     .option('--shards <n>', 'evaluate each policy as n parallel shards of the validation set')
     .option('--rounds-per-execution <n>', 'continue-as-new after this many rounds (history limit guard)')
     .option('--input-shape <dims>', 'input shape of the layer table (the data fixes it; when given, it must agree with the data)')
+    .option('--metric <name>', 'auto | top1 | sqnr | cosine: what accuracy is measured by (auto: top-1 for labels or a classifier output [N, classes], else output SQNR vs FP32)')
+    .option('--reward <name>', 'auto | top1 | ce | kl | sqnr | cosine: what the agent learns from (top1 is HAQ\'s; docs/search.md)')
     .option('--out <dir>', 'output folder', 'haq-out')
     .option('--json', 'print the summary as JSON')
     .action(
@@ -129,6 +139,12 @@ export function register(program: Command): void {
           target: result.final.target,
           constraint: policy.constraint,
           strategy: m.strategy,
+          metric: m.metric,
+          rewardName: m.rewardName,
+          score: m.score,
+          scoreFp32: m.scoreFp32,
+          testScore: m.testScore ?? null,
+          testScoreFp32: m.testScoreFp32 ?? null,
           top1: m.top1,
           top1Fp32: m.top1Fp32,
           valSamples: m.valSamples,
@@ -153,19 +169,21 @@ export function register(program: Command): void {
           printJson(summary);
           return;
         }
-        const pct = (v: unknown): string => (typeof v === 'number' ? `${v.toFixed(2)} %` : '-');
+        const labels = metricLabels(m.metric);
+        const pct = (v: unknown): string => (typeof v === 'number' ? labels.format(v) : '-');
+        const what = labels.name;
         const heldOut =
-          typeof m.testTop1 === 'number'
-            ? `  test (held-out, ${m.testSamples} samples${m.testAccuracyMode === 'fidelity' ? ', fidelity' : ''}): top-1 ${pct(m.testTop1)} ` +
-              `(FP32 ${pct(m.testTop1Fp32)}, uniform 8/8 ${pct(m.uniform8?.testTop1)}` +
-              `${m.bestUniform ? `, best uniform in budget ${m.bestUniform.bits}-bit ${pct(m.bestUniform.testTop1)}` : ''})`
-            : '  test (held-out): none, the data folder has no test-inputs.npy; the validation top-1 above selected the policy and is optimistic';
+          typeof m.testScore === 'number'
+            ? `  test (held-out, ${m.testSamples} samples${m.testAccuracyMode === 'fidelity' && labels.metric === 'top1' ? ', fidelity' : ''}): ${what} ${pct(m.testScore)} ` +
+              `(FP32 ${pct(m.testScoreFp32)}, uniform 8/8 ${pct(m.uniform8?.testScore)}` +
+              `${m.bestUniform ? `, best uniform in budget ${m.bestUniform.bits}-bit ${pct(m.bestUniform.testScore)}` : ''})`
+            : `  test (held-out): none, the data folder has no test-inputs.npy; the validation ${what} above selected the policy and is optimistic`;
         const rows = (policy.layers as Array<{ name: string; wBits: number; aBits: number | null }>).map((l, i) => [i, l.name, l.wBits, l.aBits ?? 'float']);
         process.stdout.write(
           [
             `${summary.model} on ${summary.target}, ${policy.constraint.kind} budget ${policy.constraint.ratio} x 8-bit (${summary.strategy}):`,
-            `  validation (selection, ${m.valSamples ?? '?'} samples): top-1 ${Number(m.top1).toFixed(2)} % (FP32 ${Number(m.top1Fp32).toFixed(2)} %, uniform 8/8 ${m.uniform8?.top1?.toFixed(2) ?? '-'} %` +
-              `${m.bestUniform ? `, best uniform in budget ${m.bestUniform.bits}-bit ${m.bestUniform.top1.toFixed(2)} %` : ''})`,
+            `  validation (selection, ${m.valSamples ?? '?'} samples): ${what} ${pct(m.score)} (FP32 ${pct(m.scoreFp32)}, uniform 8/8 ${pct(m.uniform8?.score)}` +
+              `${m.bestUniform ? `, best uniform in budget ${m.bestUniform.bits}-bit ${pct(m.bestUniform.score)}` : ''})`,
             heldOut,
             `  ${policy.constraint.kind} ${Number(m.costRatio).toFixed(3)} x 8-bit, found at episode ${m.episode}`,
             '',

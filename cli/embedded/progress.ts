@@ -2,6 +2,7 @@
  * Search progress: a cli-progress bar on a TTY (episode, best reward, budget use, ETA),
  * otherwise about twenty plain lines per search on stderr.
  */
+import { metricLabels } from '../../shared/report/labels';
 import cliProgress from 'cli-progress';
 import type { UpdateOutput } from '../../functions/lib/contracts';
 
@@ -14,11 +15,17 @@ export interface Progress {
 
 const fmt = (v: number | null, digits = 3): string => (v === null ? '-' : v.toFixed(digits));
 
+/** The best policy's score in the search's metric: "top-1 88.20", "SQNR dB 31.40". */
+function bestScore(u: UpdateOutput): { metric: string; score: string } {
+  const labels = metricLabels(u.metric === 'sqnr' || u.metric === 'cosine' ? u.metric : 'top1');
+  return { metric: labels.name === 'top-1' ? 'top-1' : labels.column, score: fmt(u.bestScore ?? u.bestTop1, labels.metric === 'cosine' ? 4 : 2) };
+}
+
 export function searchProgress(stream: NodeJS.WriteStream = process.stderr, label = 'search'): Progress {
   if (stream.isTTY) {
     const bar = new cliProgress.SingleBar(
       {
-        format: `${label} [{bar}] episode {value}/{total} | best reward {best} | top-1 {top1} | budget use {budget} | ETA {eta_formatted}`,
+        format: `${label} [{bar}] episode {value}/{total} | best reward {best} | {metric} {score} | budget use {budget} | ETA {eta_formatted}`,
         stream,
         hideCursor: true,
         etaBuffer: 20,
@@ -31,7 +38,7 @@ export function searchProgress(stream: NodeJS.WriteStream = process.stderr, labe
         if (!started) stream.write(`${label}: ${text}\n`);
       },
       round(u) {
-        const payload = { best: fmt(u.bestReward), top1: fmt(u.bestTop1, 2), budget: fmt(u.budgetUse, 2) };
+        const payload = { best: fmt(u.bestReward), ...bestScore(u), budget: fmt(u.budgetUse, 2) };
         if (!started) {
           bar.start(u.episodesTotal, u.episodesDone, payload);
           started = true;
@@ -54,7 +61,7 @@ export function searchProgress(stream: NodeJS.WriteStream = process.stderr, labe
       const elapsed = (performance.now() - t0) / 1000;
       const eta = u.episodesDone > 0 ? (elapsed / u.episodesDone) * (u.episodesTotal - u.episodesDone) : null;
       stream.write(
-        `${label}: episode ${u.episodesDone}/${u.episodesTotal}, best reward ${fmt(u.bestReward)}, top-1 ${fmt(u.bestTop1, 2)}, ` +
+        `${label}: episode ${u.episodesDone}/${u.episodesTotal}, best reward ${fmt(u.bestReward)}, ${bestScore(u).metric} ${bestScore(u).score}, ` +
           `budget use ${fmt(u.budgetUse, 2)}, ETA ${eta === null ? '-' : `${Math.round(eta)} s`}\n`,
       );
     },

@@ -62,6 +62,9 @@ export const UpdateOutput = z.object({
   episodesTotal: z.number().int().nonnegative(),
   bestReward: z.number().nullable(),
   bestTop1: z.number().nullable(),
+  /** The best policy's score in the search's metric (top1 %, sqnr dB or cosine). */
+  bestScore: z.number().nullable(),
+  metric: z.string(),
   /** Cost of the round's best policy / budget (<= 1 when in budget). */
   budgetUse: z.number().nullable(),
 });
@@ -74,8 +77,10 @@ export const FinalizeOutput = z.object({
   target: z.string(),
   constraint: z.string(),
   keys: z.object({ policy: z.string(), report: z.string(), quantModel: z.string(), latest: z.string() }),
-  top1: z.number(),
-  top1Fp32: z.number(),
+  top1: z.number().nullable(),
+  top1Fp32: z.number().nullable(),
+  metric: z.string(),
+  score: z.number(),
   reward: z.number(),
 });
 export type FinalizeOutput = z.infer<typeof FinalizeOutput>;

@@ -13,6 +13,7 @@ import { Calibration } from '../../shared/quant/calibration';
 import { prepareQuantEvaluator, type QuantEvaluator, type QuantEvaluatorOptions } from '../../shared/quant/evaluator';
 import type { QuantizationRecord } from '../../shared/quant/policy';
 import { getJson } from '../../shared/store/object-store';
+import type { MetricName } from '../../shared/data/metrics';
 import type { Stores } from './runtime';
 
 export const readLayers = (stores: Stores, id: string) => getJson(stores.work, searchKeys.layers(id), LayerTable);
@@ -75,6 +76,8 @@ export function shardSplit(split: Split, shard: number, shardCount: number): Spl
 
 export interface EvalContext {
   config: SearchConfig;
+  /** The search's metric (resolved by Prepare). */
+  metric: MetricName | undefined;
   evaluator: QuantEvaluator;
   val: Split;
   /** Shard splits are made once, so the evaluator's FP32 reference cache (per split) holds. */
@@ -137,5 +140,5 @@ async function loadEvalContext(stores: Stores, searchId: string): Promise<EvalCo
   ]);
   const evaluator = await prepareQuantEvaluator(modelBytes, layers, calibration, quantSettings(config));
   const val = limitSplit(requireSplit(dataset, 'val'), config.evalSamples);
-  return { config, evaluator, val, shards: new Map() };
+  return { config, metric: config.metric === 'auto' ? undefined : config.metric, evaluator, val, shards: new Map() };
 }

@@ -18,9 +18,9 @@
  * The reward uses calibrated post-training quantization, no fine-tuning (HAQ fine-tunes one
  * epoch per episode; haq has no training runtime in the loop).
  */
-import { defaultMeta, type Split } from '../data/dataset';
-import { evaluateSession, predictSplit, type Evaluation } from '../data/evaluate';
-import { top1Predictions } from '../data/metrics';
+import { defaultMeta, inputBatch, type Split } from '../data/dataset';
+import { evaluateSession, type Evaluation, type ReferenceOutputs } from '../data/evaluate';
+import type { MetricName, OutputBatch } from '../data/metrics';
 import { CorruptObjectError, InvalidInputError } from '../errors';
 import { modelInput } from '../onnx/layers';
 import { decodeModel } from '../onnx/proto';
@@ -59,6 +59,11 @@ export interface QuantEvaluatorOptions {
   runtimeLayout?: 'optimized' | 'plain';
   /** Memory for the fed weights of recent (layer, bits) pairs, bytes (default 256 MiB). */
   feedCacheBytes?: number;
+  /**
+   * Memory for the FP32 model's outputs on the evaluated splits (the reference of KL, SQNR,
+   * cosine and fidelity), bytes (default 256 MiB); batches beyond it are recomputed per evaluation.
+   */
+  referenceCacheBytes?: number;
   /** Milliseconds clock for EvaluationResult.seconds (default performance.now). */
   clockMs?: () => number;
 }
@@ -78,6 +83,8 @@ export function splitFromTensor(inputs: FloatTensor, labels: Int32Array | null =
 export interface SplitOptions {
   /** Only the first `limit` samples. */
   limit?: number;
+  /** The metric of the result's `score` (default top1 for a classifier output, else sqnr). */
+  metric?: MetricName;
 }
 
 /** How a session of the evaluator runs its graph. */
@@ -96,7 +103,10 @@ export interface QuantEvaluator {
   readonly layers: readonly FakeQuantLayer[];
   /** The sessions opened so far (one per set of float activations used). */
   sessions(): EvaluatorSessionInfo[];
-  /** Top-1/top-5 of the policy on the data (fidelity against the FP32 model without labels). */
+  /**
+   * Top-1/top-5 of the policy on the data (fidelity against the FP32 model without labels), and
+   * its cross-entropy, KL divergence, SQNR and cosine against the FP32 model's outputs.
+   */
   evaluate(policy: Policy | { layers: LayerBits[] }, split: Split, options?: SplitOptions): Promise<EvaluationResult>;
   /** The same numbers for the unquantized model (the model as given, in its own session). */
   evaluateFp32(split: Split, options?: SplitOptions): Promise<EvaluationResult>;
@@ -147,7 +157,7 @@ export async function prepareQuantEvaluator(
   options: QuantEvaluatorOptions = {},
 ): Promise<QuantEvaluator> {
   const { weightMode = 'linear', perChannel = true, clipMethod = 'mse', seed = 0, clockMs = () => performance.now() } = options;
-  const { runtimeLayout = 'optimized', feedCacheBytes = 256 * 2 ** 20, debugOutputs = false } = options;
+  const { runtimeLayout = 'optimized', feedCacheBytes = 256 * 2 ** 20, referenceCacheBytes = 256 * 2 ** 20, debugOutputs = false } = options;
   if (calibration) checkCalibration(calibration, table);
   const model = decodeModel(modelBytes);
   const declared = modelInput(model).dims;
@@ -254,8 +264,6 @@ export async function prepareQuantEvaluator(
     return { v, feeds };
   };
 
-  // FP32 top-1 per split: the reference of fidelity mode (splits without labels).
-  const fp32Reference = new WeakMap<Split, Int32Array>();
   // FP32 (no policy): the model as given, in its own session (onnxruntime optimizes its constant
   // weights directly; no rewrite, no probes), opened on first use.
   let fp32Session: Promise<ModelSession> | null = null;
@@ -266,25 +274,32 @@ export async function prepareQuantEvaluator(
     }
     return fp32Session;
   };
-  const splitRun = async (policy: AnyPolicy, limit: number | undefined) => {
-    const { inputName, outputNames } = main.fq;
-    const common = { modelDims: declared, inputName, outputName: outputNames[0], batchSize, limit, nowMs: clockMs };
-    if (!policy) return { session: await fp32(), options: common };
-    const { v, feeds } = await policyRun(policy);
-    return { session: v.session, options: { ...common, extraFeeds: feeds } };
+  const { inputName, outputNames } = main.fq;
+  // The FP32 outputs per split and batch: the reference of every policy's KL, SQNR, cosine and
+  // fidelity. Computed beside the first policy evaluated on the split, kept within the budget.
+  const fp32Outputs = new WeakMap<Split, Map<string, OutputBatch>>();
+  let referenceBytes = 0;
+  const referenceOf = (split: Split): ReferenceOutputs => async (start, count) => {
+    let batches = fp32Outputs.get(split);
+    if (!batches) fp32Outputs.set(split, (batches = new Map()));
+    const key = `${start}:${count}`;
+    const hit = batches.get(key);
+    if (hit) return hit;
+    const result = await (await fp32()).run({ [inputName]: inputBatch(split, start, count) }, outputNames);
+    const out = outputNames.map((n) => result[n]);
+    const bytes = out.reduce((b, o) => b + o.data.byteLength, 0);
+    if (referenceBytes + bytes <= referenceCacheBytes) {
+      batches.set(key, out);
+      referenceBytes += bytes;
+    }
+    return out;
   };
 
-  const predict = async (policy: AnyPolicy, split: Split, { limit }: SplitOptions = {}): Promise<Evaluation> => {
-    const run = await splitRun(policy, limit);
-    if (split.labels) return evaluateSession(run.session, split, run.options);
-    let reference = fp32Reference.get(split);
-    if (!reference || reference.length < Math.min(split.samples, limit ?? split.samples)) {
-      const f = await splitRun(null, limit);
-      const p = await predictSplit(f.session, split, f.options);
-      reference = top1Predictions(p.logits, p.classes);
-      fp32Reference.set(split, reference);
-    }
-    return evaluateSession(run.session, split, { ...run.options, reference });
+  const predict = async (policy: AnyPolicy, split: Split, { limit, metric }: SplitOptions = {}): Promise<Evaluation> => {
+    const common = { modelDims: declared, inputName, outputNames, batchSize, limit, metric, nowMs: clockMs };
+    if (!policy) return evaluateSession(await fp32(), split, { ...common, referenceOutputs: 'self' });
+    const { v, feeds } = await policyRun(policy);
+    return evaluateSession(v.session, split, { ...common, extraFeeds: feeds, referenceOutputs: referenceOf(split) });
   };
 
   return {

@@ -4,6 +4,7 @@
  */
 import * as vega from 'vega';
 import * as vl from 'vega-lite';
+import { metricLabels, type MetricLabels } from './labels';
 
 export type VlSpec = Record<string, unknown>;
 
@@ -70,15 +71,15 @@ export function layerCostChart(
   };
 }
 
-/** Reward and top-1 per episode, with the best so far. */
-export function episodesChart(rows: Array<{ episode: number; reward: number; top1: number }>): VlSpec {
+/** Reward and the metric (top-1 by default) per episode, with the best reward so far. */
+export function episodesChart(rows: Array<{ episode: number; reward: number; top1: number }>, labels: MetricLabels = metricLabels('top1')): VlSpec {
   let best = -Infinity;
   const values = rows.flatMap((r) => {
     best = Math.max(best, r.reward);
     return [
-      { episode: r.episode, value: r.reward, series: 'reward', panel: 'reward (0.1 x top-1 delta)' },
-      { episode: r.episode, value: best, series: 'best reward', panel: 'reward (0.1 x top-1 delta)' },
-      { episode: r.episode, value: r.top1, series: 'top-1 %', panel: 'top-1 (%)' },
+      { episode: r.episode, value: r.reward, series: 'reward', panel: 'reward' },
+      { episode: r.episode, value: best, series: 'best reward', panel: 'reward' },
+      { episode: r.episode, value: r.top1, series: labels.column, panel: labels.axis },
     ];
   });
   return {
@@ -99,15 +100,16 @@ export function episodesChart(rows: Array<{ episode: number; reward: number; top
   };
 }
 
-/** Every evaluated policy as (cost ratio, top-1), the Pareto front as a line, the budget as a rule. */
+/** Every evaluated policy as (cost ratio, metric), the Pareto front as a line, the budget as a rule. */
 export function paretoChart(
   points: Array<{ costRatio: number; top1: number; episode: number; front: boolean }>,
   budgetRatio: number,
   costName: string,
+  labels: MetricLabels = metricLabels('top1'),
 ): VlSpec {
   const front = points.filter((p) => p.front).sort((a, b) => a.costRatio - b.costRatio);
   return {
-    title: `Evaluated policies: ${costName} (x of 8/8) vs top-1`,
+    title: `Evaluated policies: ${costName} (x of 8/8) vs ${labels.name}`,
     width,
     height: 260,
     layer: [
@@ -116,7 +118,7 @@ export function paretoChart(
         mark: { type: 'point', filled: true, opacity: 0.7 },
         encoding: {
           x: { field: 'costRatio', type: 'quantitative', title: `${costName} / 8-bit ${costName}`, scale: { zero: false } },
-          y: { field: 'top1', type: 'quantitative', title: 'top-1 (%)', scale: { zero: false } },
+          y: { field: 'top1', type: 'quantitative', title: labels.axis, scale: { zero: false } },
           color: { field: 'kind', type: 'nominal', title: null, scale: { range: ['#e45756', '#4c78a8'] } },
           tooltip: [{ field: 'episode' }, { field: 'costRatio' }, { field: 'top1' }],
         },
@@ -127,8 +129,8 @@ export function paretoChart(
   };
 }
 
-/** Strategy comparison: best top-1 per strategy at the same budget. */
-export function strategyChart(rows: Array<{ strategy: string; top1: number }>): VlSpec {
+/** Strategy comparison: the best policy's metric per strategy at the same budget. */
+export function strategyChart(rows: Array<{ strategy: string; top1: number }>, labels: MetricLabels = metricLabels('top1')): VlSpec {
   return {
     title: 'Strategies (best policy within the same budget)',
     width: 320,
@@ -137,7 +139,7 @@ export function strategyChart(rows: Array<{ strategy: string; top1: number }>): 
     mark: 'bar',
     encoding: {
       y: { field: 'strategy', type: 'nominal', title: null },
-      x: { field: 'top1', type: 'quantitative', title: 'top-1 (%)', scale: { zero: false } },
+      x: { field: 'top1', type: 'quantitative', title: labels.axis, scale: { zero: false } },
     },
   };
 }

@@ -9,7 +9,9 @@
  * (so the best policy's figure is optimistically biased), and the held-out test split, which
  * played no part in the selection. Without a test split the page says so.
  */
+import type { MetricName } from '../data/metrics';
 import type { Constraint } from '../quant/policy';
+import { metricLabels } from './labels';
 import { bitsChart, episodesChart, layerCostChart, paretoChart, paretoFront, renderSvg, strategyChart } from './charts';
 
 export interface CostSummary {
@@ -25,6 +27,11 @@ export interface ReportData {
   constraint: Constraint;
   strategy: string;
   seed: number;
+  /**
+   * The metric every `top1` field of this report holds (default top1: percent; sqnr: output
+   * SQNR in dB; cosine: output cosine similarity), from the search's `--metric`.
+   */
+  metric?: MetricName;
   /** FP32 top-1 (%); 'fidelity' mode: agreement with the FP32 model's top-1. */
   baselineTop1: number;
   accuracyMode: 'labels' | 'fidelity';
@@ -64,8 +71,9 @@ const delta = (top1: number | null | undefined, fp32: number): string =>
   top1 === null || top1 === undefined ? '-' : `${top1 - fp32 >= 0 ? '+' : ''}${fmt(top1 - fp32, 3)}`;
 
 function summaryHeaders(d: ReportData): string[] {
-  const headers = ['policy', `latency (x 8/8)`, 'energy (x 8/8)', 'size (x 8/8)', 'top-1 % validation (selection)', 'delta vs FP32 (validation)'];
-  return d.heldOut ? [...headers, 'top-1 % test (held-out)', 'delta vs FP32 (test)'] : headers;
+  const m = metricLabels(d.metric).column;
+  const headers = ['policy', `latency (x 8/8)`, 'energy (x 8/8)', 'size (x 8/8)', `${m} validation (selection)`, 'delta vs FP32 (validation)'];
+  return d.heldOut ? [...headers, `${m} test (held-out)`, 'delta vs FP32 (test)'] : headers;
 }
 
 function summaryRows(d: ReportData): string[][] {
@@ -88,7 +96,7 @@ function summaryRows(d: ReportData): string[][] {
 
 /** Which split each top-1 column is measured on, and the caveat of the validation one. */
 function splitsNote(d: ReportData): string {
-  const val = `Validation (selection): ${d.validationSamples} samples of val-inputs.npy; the search picked its policy by this figure, so the policy's validation top-1 is optimistically biased.`;
+  const val = `Validation (selection): ${d.validationSamples} samples of val-inputs.npy; the search picked its policy by this figure, so the policy's validation ${metricLabels(d.metric).name} is optimistically biased.`;
   if (!d.heldOut) {
     return `<p class="note">${val} <b>No held-out test split</b>: the data folder has no test-inputs.npy, so there is no unbiased accuracy for this policy; add test-inputs.npy (and test-labels.npy) to the data folder to get one.</p>`;
   }
@@ -115,6 +123,7 @@ function table(headers: string[], rows: string[][]): string {
 }
 
 export async function renderReport(d: ReportData): Promise<string> {
+  const labels = metricLabels(d.metric);
   const costName = d.constraint.kind === 'size' ? 'size' : d.constraint.kind;
   const charts: string[] = [];
   charts.push(await renderSvg(bitsChart(d.layers.map((l, index) => ({ layer: l.name, index, wBits: l.wBits, aBits: l.aBits })))));
@@ -127,11 +136,11 @@ export async function renderReport(d: ReportData): Promise<string> {
     );
   }
   if (d.history.length > 0) {
-    charts.push(await renderSvg(episodesChart(d.history)));
+    charts.push(await renderSvg(episodesChart(d.history, labels)));
     const front = paretoFront(d.history.map((h) => ({ cost: h.costRatio, accuracy: h.top1 })));
-    charts.push(await renderSvg(paretoChart(d.history.map((h, i) => ({ ...h, front: front[i] })), d.constraint.ratio, costName)));
+    charts.push(await renderSvg(paretoChart(d.history.map((h, i) => ({ ...h, front: front[i] })), d.constraint.ratio, costName, labels)));
   }
-  if (d.strategies && d.strategies.length > 1) charts.push(await renderSvg(strategyChart(d.strategies)));
+  if (d.strategies && d.strategies.length > 1) charts.push(await renderSvg(strategyChart(d.strategies, labels)));
 
   const headline = `${esc(d.model)} on ${esc(d.target)}, ${esc(d.constraint.kind)} budget ${d.constraint.ratio} x 8-bit`;
   const layerRows = d.layers.map((l, i) => [
@@ -146,6 +155,7 @@ export async function renderReport(d: ReportData): Promise<string> {
     String(Math.round(l.sizeBytes)),
   ]);
   const strategyRows = (d.strategies ?? []).map((s) => [s.strategy, fmt(s.top1, 4), s.costRatio === null ? '-' : fmt(s.costRatio)]);
+  const strategyHeaders = ['strategy', labels.column, `${costName} (x 8/8)`];
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>haq: ${headline}</title>
 <style>
@@ -155,7 +165,7 @@ td:first-child,th:first-child{text-align:left}figure{margin:1.5em 0}small{color:
 </style></head><body>
 <h1>haq search report</h1>
 <p>${headline}. Strategy <b>${esc(d.strategy)}</b>, seed ${d.seed}, ${d.history.length} policies evaluated. Search <code>${esc(d.searchId)}</code>.</p>
-<p>FP32 top-1 ${fmt(d.baselineTop1, 4)}% on validation${d.heldOut ? `, ${fmt(d.heldOut.baselineTop1, 4)}% on the held-out test split` : ''}${d.accuracyMode === 'fidelity' ? ' (fidelity mode: agreement with the FP32 model, no labels)' : ''}.
+<p>${labels.fp32Sentence(fmt(d.baselineTop1, 4), d.heldOut ? fmt(d.heldOut.baselineTop1, 4) : null)}${d.accuracyMode === 'fidelity' && labels.metric === 'top1' ? ' (fidelity mode: agreement with the FP32 model, no labels)' : ''}.
 Accuracy is post-training quantization with calibrated activation ranges, no fine-tuning.</p>
 <h2>Against uniform quantization</h2>
 ${table(summaryHeaders(d), summaryRows(d))}
@@ -165,7 +175,7 @@ ${charts.map((svg) => `<figure>${svg}</figure>`).join('\n')}
 <h2>Layers</h2>
 ${table(['#', 'layer', 'wBits', 'aBits', 'latency ms', '8/8 ms', 'energy uJ', '8/8 uJ', 'weight bytes'], layerRows)}
 ${floatSection(d)}
-${strategyRows.length ? `<h2>Strategies</h2>${table(['strategy', 'top-1 %', `${costName} (x 8/8)`], strategyRows)}` : ''}
+${strategyRows.length ? `<h2>Strategies</h2>${table(strategyHeaders, strategyRows)}` : ''}
 </body></html>
 `;
 }

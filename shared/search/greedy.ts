@@ -13,7 +13,7 @@ import { isPinned, minimalBits, repairBits, type BudgetModel } from './budget';
  * (2, 5, 3, 6, 4, 7 for 2..8), so a short budget still spans the range. Probes are
  * measurements, not candidates: they are not budget-repaired and never the best policy.
  *
- * Prediction: drop(layer, kind, b) = max(0, top1(reference) - top1(probe)) at measured
+ * Prediction: drop(layer, kind, b) = max(0, reward(reference) - reward(probe)) at measured
  * levels, geometric in between, falling 4x per bit above the highest measured level (the
  * quantization noise power of a uniform quantizer), 0 at maxBits (the reference); a level
  * below the lowest measured one takes the lowest one's drop; a layer never measured takes

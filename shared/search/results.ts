@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { METRIC_NAMES } from '../data/metrics';
 import { Policy } from '../quant/policy';
 
 /**
@@ -7,15 +8,36 @@ import { Policy } from '../quant/policy';
  * EvaluationResult, Update reads both and writes a RoundSummary.
  */
 
-/** Accuracy of one model (FP32 baseline or one policy) on the validation split. */
+/** A mean (or ratio) and its standard error, in the same unit. */
+export const Estimate = z.object({ value: z.number(), se: z.number().nonnegative() });
+
+/**
+ * Accuracy of one model (FP32 baseline or one policy) on one split: the metric the search
+ * scores by (`metric`, `score` +- `scoreSe`) and every signal the data allows (null where it
+ * does not), each with its standard error (shared/data/metrics.ts).
+ */
 export const EvaluationResult = z.object({
-  /** Top-1 in percent; in fidelity mode (no labels) agreement with the FP32 top-1. */
-  top1: z.number().min(0).max(100),
+  /** Top-1 in percent; in fidelity mode (no labels) agreement with the FP32 top-1; null when the first output is not [N, classes]. */
+  top1: z.number().min(0).max(100).nullable(),
+  /** Standard error of top1 in points, 100 x sqrt(p(1-p)/n). */
+  top1Se: z.number().nonnegative().nullable().default(null),
   top5: z.number().min(0).max(100).nullable(),
   /** 'labels' when the data has labels, 'fidelity' when scored against the FP32 model. */
   mode: z.enum(['labels', 'fidelity']),
   samples: z.number().int().positive(),
   seconds: z.number().nonnegative(),
+  /** The metric of `score`: top1 (percent), sqnr (dB) or cosine. */
+  metric: z.enum(METRIC_NAMES).default('top1'),
+  score: z.number(),
+  scoreSe: z.number().nonnegative().default(0),
+  /** Mean cross-entropy against the labels, nats (labels only). */
+  crossEntropy: Estimate.nullable().default(null),
+  /** Mean KL divergence of the first output's softmax from the FP32 one, nats. */
+  kl: Estimate.nullable().default(null),
+  /** Output SQNR against the FP32 outputs, dB. */
+  sqnrDb: Estimate.nullable().default(null),
+  /** Mean output cosine similarity with the FP32 outputs. */
+  cosine: Estimate.nullable().default(null),
 });
 export type EvaluationResult = z.infer<typeof EvaluationResult>;
 
@@ -73,9 +95,11 @@ export const HistoryEntry = z.object({
   episode: z.number().int().nonnegative(),
   round: z.number().int().nonnegative(),
   index: z.number().int().nonnegative(),
-  /** 0.1 x (top1 - top1_fp32), HAQ's reward. */
+  /** The search's reward (shared/search/reward.ts; HAQ's is 0.1 x (top1 - top1_fp32)). */
   reward: z.number(),
-  top1: z.number(),
+  /** Validation top-1 (null: no classifier output) and the metric's score. */
+  top1: z.number().nullable(),
+  score: z.number(),
   /** Cost / all-8-bit cost in the constraint's metric. */
   costRatio: z.number(),
   latencyMs: z.number().nullable(),
@@ -95,8 +119,11 @@ export const BestPolicy = z.object({
   round: z.number().int().nonnegative(),
   index: z.number().int().nonnegative(),
   reward: z.number(),
-  top1: z.number(),
-  top1Fp32: z.number(),
+  top1: z.number().nullable(),
+  top1Fp32: z.number().nullable(),
+  /** The metric's score of the policy and of FP32 on the validation split. */
+  score: z.number(),
+  scoreFp32: z.number(),
   costRatio: z.number(),
   policy: Policy,
 });
@@ -112,6 +139,7 @@ export const RoundSummary = z.object({
   rewards: z.array(z.number()),
   bestReward: z.number().nullable(),
   bestTop1: z.number().nullable(),
+  bestScore: z.number().nullable(),
   bestEpisode: z.number().int().nonnegative().nullable(),
   /** Cost of this round's best in-budget policy / budget (<= 1), null when the round had only probes. */
   budgetUse: z.number().nullable(),

@@ -9,6 +9,7 @@ import type { LayerBits } from '../quant/policy';
 import { deriveSeed, Rng } from '../rng';
 import { getJson, type ObjectStore } from '../store/object-store';
 import { policyCost } from './budget';
+import { rewardOf, type RewardName } from './reward';
 import { createSearchContext, makePolicy, type SearchContext } from './context';
 import { STATE_SIZE } from './embedding';
 import {
@@ -20,6 +21,7 @@ import {
   SimulationResult,
   type HistoryEntry,
 } from './results';
+import { mergeShards } from './shards';
 import { plannedEpisodes, propose, roundSize, rolloutStates } from './strategies';
 import { decodeSearchState, encodeSearchState, type SearchState } from './state';
 
@@ -70,6 +72,11 @@ async function loadReplay(store: ObjectStore, searchId: string, round: number): 
 }
 
 // ---------------------------------------------------------------- pure cores
+
+/** The search's reward (Prepare resolves `auto`; a config written without it means HAQ's top-1). */
+function rewardName(ctx: SearchContext): RewardName {
+  return ctx.config.reward === 'auto' ? 'top1' : ctx.config.reward;
+}
 
 /** The round-0 state: a fresh agent for ddpg (weights from the seed), counters at zero. */
 export function initialState(ctx: SearchContext): { state: SearchState; replay: ReplayBuffer | null } {
@@ -130,7 +137,7 @@ export function applyRound(
   inputReplay: ReplayBuffer | null,
   round: RoundPolicies,
   outcomes: Outcome[],
-  top1Fp32: number,
+  fp32: EvaluationResult,
 ): AppliedRound {
   if (round.round !== input.round) throw new InvalidInputError(`policies are for round ${round.round}, the state for round ${input.round}`);
   if (outcomes.length !== round.policies.length) {
@@ -148,7 +155,7 @@ export function applyRound(
     const episode = round.episodes[index];
     const probe = round.probe?.[index] ?? false;
     const { evaluation, simulation } = outcomes[index];
-    const r = reward(evaluation.top1, top1Fp32);
+    const r = rewardOf(rewardName(ctx), evaluation, fp32);
     rewards.push(r);
     const bits = policy.layers as LayerBits[];
     const cost = policyCost(ctx.budget, bits);
@@ -158,6 +165,7 @@ export function applyRound(
       index,
       reward: r,
       top1: evaluation.top1,
+      score: evaluation.score,
       costRatio: cost / ctx.budget.fullCost,
       latencyMs: simulation?.latencyMs ?? null,
       energyUj: simulation?.energyUj ?? null,
@@ -166,7 +174,8 @@ export function applyRound(
       bits: bits.map((b) => [b.wBits, b.aBits] as [number, number | null]),
     });
     if (probe) {
-      state.probeTop1.push(evaluation.top1);
+      // Greedy's sensitivity memory: the probe's reward (its drops are differences of these).
+      state.probeTop1.push(r);
     } else {
       if (state.best === null || r > state.best.reward) {
         state.best = {
@@ -175,9 +184,11 @@ export function applyRound(
           index,
           reward: r,
           top1: evaluation.top1,
-          top1Fp32,
+          top1Fp32: fp32.top1,
+          score: evaluation.score,
+          scoreFp32: fp32.score,
           costRatio: cost / ctx.budget.fullCost,
-          policy: { ...policy, metrics: { ...(policy.metrics ?? {}), top1: evaluation.top1, top1Fp32, reward: r } },
+          policy: { ...policy, metrics: { ...(policy.metrics ?? {}), top1: evaluation.top1, top1Fp32: fp32.top1, score: evaluation.score, reward: r } },
         };
       }
       if (roundBest === null || r > roundBest.reward) roundBest = { reward: r, cost };
@@ -216,6 +227,7 @@ export function applyRound(
     rewards,
     bestReward: state.best?.reward ?? null,
     bestTop1: state.best?.top1 ?? null,
+    bestScore: state.best?.score ?? null,
     bestEpisode: state.best?.episode ?? null,
     budgetUse: rb ? rb.cost / ctx.budget.budget : null,
     updates,
@@ -274,15 +286,7 @@ async function loadEvaluation(store: ObjectStore, ctx: SearchContext, round: num
   if (shards <= 1 || (await store.exists(key))) return getJson(store, key, EvaluationResult);
   const parts: EvaluationResult[] = [];
   for (let s = 0; s < shards; s++) parts.push(await getJson(store, searchKeys.evaluationShard(ctx.searchId, round, index, s), EvaluationResult));
-  const samples = parts.reduce((n, p) => n + p.samples, 0);
-  const weighted = (f: (p: EvaluationResult) => number): number => parts.reduce((s, p) => s + f(p) * p.samples, 0) / samples;
-  return {
-    top1: weighted((p) => p.top1),
-    top5: parts.every((p) => p.top5 !== null) ? weighted((p) => p.top5 as number) : null,
-    mode: parts[0].mode,
-    samples,
-    seconds: parts.reduce((s, p) => s + p.seconds, 0),
-  };
+  return mergeShards(parts);
 }
 
 /**
@@ -306,7 +310,7 @@ export async function updateRound(store: ObjectStore, searchId: string, round: n
       simulation: (await store.exists(simKey)) ? await getJson(store, simKey, SimulationResult) : null,
     });
   }
-  const applied = applyRound(ctx, state, replay, policies, outcomes, baseline.top1);
+  const applied = applyRound(ctx, state, replay, policies, outcomes, baseline);
 
   if (applied.replay) await store.put(searchKeys.replay(searchId, round + 1), encodeReplay(applied.replay));
   await store.put(searchKeys.agent(searchId, round + 1), encodeSearchState(applied.state));

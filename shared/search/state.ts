@@ -15,7 +15,7 @@ export interface SearchState {
   round: number;
   episodesDone: number;
   best: BestPolicy | null;
-  /** Greedy: top-1 of each sensitivity probe, in probe order. */
+  /** Greedy: the reward of each sensitivity probe, in probe order. */
   probeTop1: number[];
   ddpg: DdpgAgent | null;
 }

@@ -93,11 +93,11 @@ describe('search state machine, embedded, end to end', () => {
       const test = requireSplit(await loadDataset(new FsStore(data), '', ['test']), 'test');
       const policy = policyOf(clean);
       const uniform = (b: number) => ({ layers: table.layers.map((l) => ({ name: l.name, wBits: b, aBits: b })) });
-      expectClose(m.testTop1, (await evaluator.evaluate({ layers: policy.layers }, test)).top1, { atol: 1e-9 });
-      expectClose(m.testTop1Fp32, (await evaluator.evaluateFp32(test)).top1, { atol: 1e-9 });
-      expectClose(m.uniform8.testTop1, (await evaluator.evaluate(uniform(8), test)).top1, { atol: 1e-9 });
+      expectClose(m.testTop1, (await evaluator.evaluate({ layers: policy.layers }, test)).top1!, { atol: 1e-9 });
+      expectClose(m.testTop1Fp32, (await evaluator.evaluateFp32(test)).top1!, { atol: 1e-9 });
+      expectClose(m.uniform8.testTop1, (await evaluator.evaluate(uniform(8), test)).top1!, { atol: 1e-9 });
       assert.ok(m.bestUniform, 'a uniform bitwidth fits latency 0.5');
-      expectClose(m.bestUniform.testTop1, (await evaluator.evaluate(uniform(m.bestUniform.bits), test)).top1, { atol: 1e-9 });
+      expectClose(m.bestUniform.testTop1, (await evaluator.evaluate(uniform(m.bestUniform.bits), test)).top1!, { atol: 1e-9 });
     } finally {
       await evaluator.close();
     }
@@ -236,7 +236,7 @@ describe('search state machine, embedded, end to end', () => {
       const history = async (r: LocalSearchResult) => (await getJson(r.stores.work, searchKeys.history(r.searchId), SearchHistory)).episodes;
       const [a, b] = [await history(good), await history(sharded)];
       assert.deepEqual(b.map((e) => e.bits), a.map((e) => e.bits));
-      b.forEach((e, i) => expectClose(e.top1, a[i].top1, { atol: 1e-9 }));
+      b.forEach((e, i) => expectClose(e.top1!, a[i].top1!, { atol: 1e-9 }));
       assert.deepEqual(policyOf(sharded).layers, policyOf(good).layers);
     });
 

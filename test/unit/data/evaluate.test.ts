@@ -2,7 +2,9 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { InvalidDataError } from '../../../shared/errors';
 import type { Split } from '../../../shared/data/dataset';
-import { evaluateFp32, evaluateSession } from '../../../shared/data/evaluate';
+import { evaluateFp32, evaluateSession, referenceFromOutputs } from '../../../shared/data/evaluate';
+import { SQNR_CAP_DB } from '../../../shared/data/metrics';
+import { expectClose } from '../../helpers/expect-close';
 import { ModelSession } from '../../../shared/onnx/runtime';
 import { Rng } from '../../../shared/rng';
 import { EvaluationResult } from '../../../shared/search/results';
@@ -89,6 +91,59 @@ describe('evaluateFp32', () => {
     } finally {
       await session.release();
     }
+  });
+
+  it('against the FP32 outputs: cross-entropy, KL, SQNR and cosine equal hand computations from the logits', async () => {
+    const logits = (w: Float32Array, b: Float32Array) =>
+      Array.from({ length: samples }, (_, n) =>
+        Array.from({ length: classes }, (_, c) => {
+          let v = b[c];
+          for (let f = 0; f < features; f++) v += x[n * features + f] * w[c * features + f];
+          return v;
+        }),
+      );
+    const other = linearClassifier(features, classes, 99);
+    const [ref, got] = [logits(weight, bias), logits(other.weight, other.bias)];
+    const fp32Outputs = [{ data: Float32Array.from(ref.flat()), dims: [samples, classes] }];
+    const session = await ModelSession.create(other.bytes);
+    try {
+      const e = await evaluateSession(session, makeSplit(labels, x), { batchSize: 8, referenceOutputs: referenceFromOutputs(fp32Outputs), metric: 'sqnr' });
+      EvaluationResult.parse(e.result);
+      const softmax = (z: number[]) => {
+        const m = Math.max(...z);
+        const ex = z.map((v) => Math.exp(v - m));
+        const s = ex.reduce((a, v) => a + v, 0);
+        return ex.map((v) => v / s);
+      };
+      const ce = got.map((z, n) => -Math.log(softmax(z)[labels[n]]));
+      const kl = got.map((z, n) => {
+        const [p, q] = [softmax(ref[n]), softmax(z)];
+        return p.reduce((a, pc, c) => a + pc * Math.log(pc / q[c]), 0);
+      });
+      const mean = (v: number[]) => v.reduce((a, b) => a + b, 0) / v.length;
+      const signal = ref.flat().reduce((a, v) => a + v * v, 0);
+      const noise = ref.flat().reduce((a, v, i) => a + (v - got.flat()[i]) ** 2, 0);
+      const cos = got.map((z, n) => z.reduce((a, v, c) => a + v * ref[n][c], 0) / Math.hypot(...z) / Math.hypot(...ref[n]));
+      expectClose(e.result.crossEntropy!.value, mean(ce), { rtol: 1e-5 });
+      expectClose(e.result.kl!.value, mean(kl), { rtol: 1e-5 });
+      expectClose(e.result.sqnrDb!.value, 10 * Math.log10(signal / noise), { rtol: 1e-5 });
+      expectClose(e.result.cosine!.value, mean(cos), { rtol: 1e-5 });
+      assert.equal(e.result.metric, 'sqnr');
+      assert.equal(e.result.score, e.result.sqnrDb!.value);
+      assert.equal(e.result.scoreSe, e.result.sqnrDb!.se);
+      expectClose(e.result.top1Se!, 100 * Math.sqrt((e.result.top1! / 100) * (1 - e.result.top1! / 100) / samples), { atol: 1e-12 });
+    } finally {
+      await session.release();
+    }
+  });
+
+  it('the FP32 model against itself: KL 0, SQNR at its cap, cosine 1', async () => {
+    const e = await evaluateFp32(bytes, makeSplit(labels, x));
+    assert.equal(e.result.kl!.value, 0);
+    assert.equal(e.result.sqnrDb!.value, SQNR_CAP_DB);
+    expectClose(e.result.cosine!.value, 1, { atol: 1e-6 });
+    assert.equal(e.result.metric, 'top1');
+    assert.equal(e.result.score, e.result.top1);
   });
 
   it('labels out of range and data of the wrong shape are InvalidDataError', async () => {

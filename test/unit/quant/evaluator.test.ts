@@ -197,7 +197,7 @@ describe('fake-quant evaluator on a CNN (Conv, depthwise Conv, Gemm)', () => {
       for (const name of Object.keys(feeds)) assert.deepEqual(feeds[name].data, feeds2[name].data, name);
       const r = await km.evaluate(policy, splitFromTensor(x));
       assert.equal(r.mode, 'fidelity');
-      assert.ok(r.top1 >= 0 && r.top1 <= 100);
+      assert.ok(r.top1! >= 0 && r.top1! <= 100);
     } finally {
       await km.close();
       await km2.close();
@@ -303,7 +303,7 @@ describe('zoo models on the fast session', () => {
         const fp32 = await fast.evaluateFp32(data.val!, { limit });
         const p88 = uniformPolicy(table, 8, 8);
         const q = await fast.evaluate(p88, data.val!, { limit });
-        assert.ok(fp32.top1 - q.top1 <= 0.5, `8/8 ${q.top1} vs FP32 ${fp32.top1}`);
+        assert.ok(fp32.top1! - q.top1! <= 0.5, `8/8 ${q.top1} vs FP32 ${fp32.top1}`);
         const p = uniformPolicy(table, 4, 5);
         assert.equal((await fast.evaluate(p, data.val!, { limit })).top1, (await plain.evaluate(p, data.val!, { limit })).top1);
       } finally {

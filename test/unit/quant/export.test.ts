@@ -76,7 +76,7 @@ for (const [label, build, dims] of [
         const fp = await ev.predict(null, split);
         const got = await evaluateSession(session, split, { reference: fp.predictions });
         const want = await ev.evaluate(policy, split);
-        assert.ok(Math.abs(got.result.top1 - want.top1) <= 2, `${got.result.top1} vs ${want.top1}`);
+        assert.ok(Math.abs(got.result.top1! - want.top1!) <= 2, `${got.result.top1} vs ${want.top1}`);
       } finally {
         await session.release();
       }

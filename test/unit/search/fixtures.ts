@@ -1,3 +1,4 @@
+import { proportionSe } from '../../../shared/data/metrics';
 import type { SearchConfigInput } from '../../../shared/config';
 import { SearchConfig } from '../../../shared/config';
 import type { CostTable, Grid8 } from '../../../shared/hardware/types';
@@ -98,7 +99,8 @@ export function syntheticTop1(bits: readonly LayerBits[]): number {
 }
 
 export function evaluation(top1: number): EvaluationResult {
-  return { top1, top5: null, mode: 'labels', samples: 1000, seconds: 0 };
+  const top1Se = proportionSe(top1, 1000);
+  return { top1, top1Se, top5: null, mode: 'labels', samples: 1000, seconds: 0, metric: 'top1', score: top1, scoreSe: top1Se, crossEntropy: null, kl: null, sqnrDb: null, cosine: null };
 }
 
 /** Per-layer costs of a policy from the cost table (the simulate step's neighbour). */
