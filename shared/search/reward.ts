@@ -21,9 +21,9 @@ export const KL_SCALE = 10;
 /** 1 - cosine of 0.01 ~ 1 reward unit. */
 export const COSINE_SCALE = 100;
 
-/** The reward a search uses when none is asked for: by the metric (docs/search.md says why). */
+/** The reward a search uses when none is asked for: the metric's own (docs/search.md says why, with the measurement). */
 export function defaultReward(metric: MetricName): RewardName {
-  return metric === 'top1' ? 'kl' : metric;
+  return metric;
 }
 
 /** The signal a reward needs from an evaluation, or an InvalidInputError naming what is missing. */

@@ -47,6 +47,7 @@ describe('rewards', () => {
   });
 
   it('defaults by metric', () => {
+    assert.equal(defaultReward('top1'), 'top1');
     assert.equal(defaultReward('sqnr'), 'sqnr');
     assert.equal(defaultReward('cosine'), 'cosine');
   });
