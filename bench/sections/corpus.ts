@@ -88,9 +88,10 @@ export async function run(ctx: BenchContext): Promise<BenchSection> {
       let fidelity: string;
       if (model.kind === 'classifier') {
         const r = await ev.evaluate(policy, val);
-        const se = Math.sqrt((r.top1 * (100 - r.top1)) / r.samples);
-        fidelity = `top-1 agreement ${r.top1.toFixed(2)} +- ${se.toFixed(2)} %`;
-        figures[`${model.name}.agreement8`] = r.top1;
+        const top1 = r.top1!; // a classifier's output
+        const se = Math.sqrt((top1 * (100 - top1)) / r.samples);
+        fidelity = `top-1 agreement ${top1.toFixed(2)} +- ${se.toFixed(2)} %`;
+        figures[`${model.name}.agreement8`] = top1;
         figures[`${model.name}.agreement8Se`] = se;
       } else {
         // All outputs of FP32 and 8/8, batch by batch (the model's fixed batch, else 16).
