@@ -10,7 +10,9 @@ export function action<A extends unknown[]>(fn: (...args: A) => Promise<void>): 
     try {
       await fn(...args);
     } catch (err) {
-      const json = process.argv.includes('--json');
+      // A command that printed its result and then fails (a sweep with failed rows) keeps
+      // stdout one JSON document.
+      const json = process.argv.includes('--json') && !printedJson;
       if (json) {
         const e = err as Error;
         const details = err instanceof HaqError ? err.details : {};
@@ -23,8 +25,11 @@ export function action<A extends unknown[]>(fn: (...args: A) => Promise<void>): 
   };
 }
 
+let printedJson = false;
+
 /** Prints a value as JSON (one document, newline-terminated). */
 export function printJson(value: unknown): void {
+  printedJson = true;
   process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
 }
 

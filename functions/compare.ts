@@ -12,7 +12,7 @@ import { InvalidInputError } from '../shared/errors';
 import { buildCostTable, costPolicy } from '../shared/hardware/cost-table';
 import { resolveTarget } from '../shared/hardware/targets';
 import { modelKeys, resultKeys, sweepKeys } from '../shared/keys';
-import { Constraint, Policy } from '../shared/quant/policy';
+import { ConstraintSpec, Policy } from '../shared/quant/policy';
 import { getJson, putJson } from '../shared/store/object-store';
 import { parse } from '../shared/validate';
 import { CompareInput } from './lib/contracts';
@@ -21,23 +21,7 @@ import { slug } from './lib/search-input';
 import { readCostTable, readLayers, readSearchConfig } from './lib/search-context';
 import { readStatus } from './lib/status';
 
-/** `"latency:0.5"` or `{ "kind": "latency", "ratio": 0.5 }`. */
-export const ConstraintSpec = z.union([
-  Constraint,
-  z.string().transform((s, ctx) => {
-    const m = /^(latency|energy|size):([0-9.]+)$/.exec(s.trim());
-    if (!m) {
-      ctx.addIssue({ code: z.ZodIssueCode.custom, message: `constraint "${s}" is not kind:ratio, e.g. latency:0.5, energy:0.5 or size:0.25` });
-      return z.NEVER;
-    }
-    const c = Constraint.safeParse({ kind: m[1], ratio: Number(m[2]) });
-    if (!c.success) {
-      ctx.addIssue({ code: z.ZodIssueCode.custom, message: `constraint "${s}": the ratio must be > 0 and <= 1 (a fraction of the 8-bit cost)` });
-      return z.NEVER;
-    }
-    return c.data;
-  }),
-]);
+export { ConstraintSpec };
 
 const ModelSpec = z.union([
   z.string().min(1).transform((name) => ({ name, modelKey: modelKeys.model(name), dataPrefix: modelKeys.dataPrefix(name) })),
@@ -94,14 +78,37 @@ export interface ComparisonCell {
   energyRatio: number | null;
 }
 
+/** Why a search of the sweep has no policy: status.json's error (class and message). */
+export interface RowError {
+  name: string;
+  message: string;
+}
+
 export interface ComparisonRow {
   searchId: string;
   model: string;
   constraint: string;
   specialisedFor: string;
   state: string;
+  /** Set when the search did not succeed. */
+  error: RowError | null;
   top1: number | null;
   runOn: ComparisonCell[];
+}
+
+/** comparison.json: the sweep's rows and how many of its searches failed. */
+export interface Comparison {
+  sweepId: string;
+  targets: string[];
+  failed: number;
+  rows: ComparisonRow[];
+}
+
+/** A failed row's reason: the search's recorded error, or what is known without one. */
+export function rowError(state: string, recorded: RowError | undefined, searchId: string): RowError {
+  if (recorded) return recorded;
+  if (state === 'running') return { name: 'SearchNotFinishedError', message: `search ${searchId} was still running when the sweep compared` };
+  return { name: 'MissingStatusError', message: `search ${searchId} left no status.json (searches/${searchId}/status.json in the work bucket)` };
 }
 
 export const makeHandler = (deps: HandlerDeps) =>
@@ -140,7 +147,14 @@ export const makeHandler = (deps: HandlerDeps) =>
           const base = { searchId: item.searchId, model: String(item.input.model), state: status?.state ?? 'failed' };
           if (status?.state !== 'succeeded') {
             const c = item.input.constraint as { kind: string; ratio: number };
-            rows.push({ ...base, constraint: `${c.kind}-${c.ratio}`, specialisedFor: targetName(item.input.hardware as string), top1: null, runOn: [] });
+            rows.push({
+              ...base,
+              constraint: `${c.kind}-${c.ratio}`,
+              specialisedFor: targetName(item.input.hardware as string),
+              error: rowError(base.state, status?.error, item.searchId),
+              top1: null,
+              runOn: [],
+            });
             continue;
           }
           const [config, layers, own] = await Promise.all([
@@ -164,37 +178,59 @@ export const makeHandler = (deps: HandlerDeps) =>
             };
           });
           const top1 = typeof policy.metrics?.top1 === 'number' ? policy.metrics.top1 : null;
-          rows.push({ ...base, constraint, specialisedFor: own.target.name, top1, runOn });
+          rows.push({ ...base, constraint, specialisedFor: own.target.name, error: null, top1, runOn });
         }
         const key = resultKeys.sweep(plan.sweepId);
-        await putJson(results, key, { sweepId: plan.sweepId, targets: targets.map((t) => t.name), rows });
-        await results.put(resultKeys.sweepReport(plan.sweepId), sweepHtml(plan.sweepId, targets.map((t) => t.name), rows), { contentType: 'text/html; charset=utf-8' });
-        return { sweepId: plan.sweepId, key, searches: rows.length, failed: rows.filter((r) => r.state !== 'succeeded').length };
+        const comparison: Comparison = { sweepId: plan.sweepId, targets: targets.map((t) => t.name), failed: rows.filter((r) => r.error).length, rows };
+        await putJson(results, key, comparison);
+        await results.put(resultKeys.sweepReport(plan.sweepId), sweepHtml(comparison), { contentType: 'text/html; charset=utf-8' });
+        return { sweepId: plan.sweepId, key, searches: rows.length, failed: comparison.failed };
       }
     }
   });
 
 const esc = (s: string): string => s.replace(/[&<>"]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' })[c]!);
 
-/** The cross-target table as a small self-contained page. */
-export function sweepHtml(sweepId: string, targets: string[], rows: ComparisonRow[]): string {
-  const head = ['model', 'constraint', 'specialised for', 'top-1 %', ...targets.map((t) => `latency on ${t} (x 8/8)`)];
-  const body = rows.map((r) => [
+/** The sweep's table as text cells: a failed row shows its state where top-1 would be. */
+export function comparisonCells(comparison: Pick<Comparison, 'targets' | 'rows'>, mark = '*'): { head: string[]; body: string[][] } {
+  const head = ['model', 'constraint', 'specialised for', 'top-1 %', ...comparison.targets.map((t) => `latency on ${t} (x 8/8)`)];
+  const body = comparison.rows.map((r) => [
     r.model,
     r.constraint,
     r.specialisedFor,
     r.top1 === null ? r.state : r.top1.toFixed(2),
-    ...targets.map((t) => {
+    ...comparison.targets.map((t) => {
       const c = r.runOn.find((x) => x.target === t);
-      return c ? `${c.latencyRatio.toFixed(3)}${t === r.specialisedFor ? ' *' : ''}` : '-';
+      return c ? `${c.latencyRatio.toFixed(3)}${t === r.specialisedFor ? mark : ''}` : '-';
     }),
   ]);
-  return `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>haq sweep ${esc(sweepId)}</title>
-<style>body{font-family:system-ui,sans-serif;margin:2em}table{border-collapse:collapse}td,th{border-bottom:1px solid #ddd;padding:3px 10px;text-align:right}td:nth-child(-n+3),th:nth-child(-n+3){text-align:left}</style></head><body>
-<h1>haq sweep ${esc(sweepId)}</h1><p>Each row's best policy, costed on every target (* = the target it was searched for).</p>
-<table><thead><tr>${head.map((h) => `<th>${esc(h)}</th>`).join('')}</tr></thead><tbody>${body
-    .map((r) => `<tr>${r.map((c) => `<td>${esc(c)}</td>`).join('')}</tr>`)
-    .join('')}</tbody></table></body></html>
+  return { head, body };
+}
+
+/** One line per failed row: which search, and why. */
+export const failureLine = (r: ComparisonRow): string =>
+  `${r.model} ${r.constraint} on ${r.specialisedFor} (${r.searchId}): ${r.error?.name ?? 'Error'}: ${r.error?.message ?? r.state}`;
+
+/** The cross-target table as a small self-contained page; failed rows carry their error. */
+export function sweepHtml(comparison: Comparison): string {
+  const { head, body } = comparisonCells(comparison, ' *');
+  const failedRows = comparison.rows.filter((r) => r.error);
+  const failures = failedRows.length
+    ? `<h2>${failedRows.length} of ${comparison.rows.length} searches failed</h2><ul>${failedRows
+        .map((r) => `<li><code>${esc(r.error!.name)}</code>: ${esc(`${r.model} ${r.constraint} on ${r.specialisedFor} (${r.searchId}): ${r.error!.message}`)}</li>`)
+        .join('')}</ul>`
+    : '';
+  const withError = [...head, 'error'];
+  const rows = body.map((cells, i) => {
+    const e = comparison.rows[i].error;
+    return [...cells, e ? `${e.name}: ${e.message}` : ''];
+  });
+  return `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>haq sweep ${esc(comparison.sweepId)}</title>
+<style>body{font-family:system-ui,sans-serif;margin:2em}table{border-collapse:collapse}td,th{border-bottom:1px solid #ddd;padding:3px 10px;text-align:right}td:nth-child(-n+3),th:nth-child(-n+3),td:last-child,th:last-child{text-align:left}tr.failed td{color:#a00}</style></head><body>
+<h1>haq sweep ${esc(comparison.sweepId)}</h1><p>Each row's best policy, costed on every target (* = the target it was searched for).</p>
+<table><thead><tr>${withError.map((h) => `<th>${esc(h)}</th>`).join('')}</tr></thead><tbody>${rows
+    .map((r, i) => `<tr${comparison.rows[i].error ? ' class="failed"' : ''}>${r.map((c) => `<td>${esc(c)}</td>`).join('')}</tr>`)
+    .join('')}</tbody></table>${failures}</body></html>
 `;
 }
 

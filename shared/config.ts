@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { METRIC_NAMES } from './data/metrics';
-import { Constraint, RecoveryMode } from './quant/policy';
+import { ConstraintSpec, RecoveryMode } from './quant/policy';
 import { REWARD_NAMES } from './search/reward';
 
 /**
@@ -20,7 +20,8 @@ export const SearchConfig = z
     dataPrefix: z.string().min(1),
     /** A built-in target name, or a custom target's JSON inline. */
     hardware: z.union([z.string().min(1), z.record(z.unknown())]).default('bismo-edge'),
-    constraint: Constraint.default({ kind: 'latency', ratio: 0.5 }),
+    /** `{ "kind": "latency", "ratio": 0.5 }` or `"latency:0.5"`. */
+    constraint: ConstraintSpec.default({ kind: 'latency', ratio: 0.5 }),
     strategy: Strategy.default('ddpg'),
     /** Episodes (evaluated policies) in all, warm-up included. */
     episodes: z.number().int().positive().max(100000).default(100),

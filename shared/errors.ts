@@ -57,6 +57,11 @@ export class BudgetInfeasibleError extends HaqError {
   }
 }
 
+/** A search (or some searches of a sweep) ended failed; the message says which and why. */
+export class SearchFailedError extends HaqError {
+  override name = 'SearchFailedError';
+}
+
 /** An object key that is not in the store. */
 export class ObjectNotFoundError extends HaqError {
   override name = 'ObjectNotFoundError';

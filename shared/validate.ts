@@ -3,15 +3,18 @@ import { InvalidInputError } from './errors';
 
 /**
  * Parses `value` with a zod schema and turns a failure into one InvalidInputError line that
- * names each bad field, e.g. `search config: constraint.ratio: Number must be greater than 0`.
+ * names each bad field, e.g. `search config: constraint.ratio: Number must be greater than 0`
+ * (an issue with the value as a whole has no field: `--constraint: constraint "x" is not ...`).
  */
 export function parse<T extends z.ZodTypeAny>(schema: T, value: unknown, what = 'input'): z.infer<T> {
   const result = schema.safeParse(value);
   if (result.success) return result.data;
-  const issues = result.error.issues
-    .map((i) => `${i.path.length ? i.path.join('.') : '(root)'}: ${i.message}`)
-    .join('; ');
-  throw new InvalidInputError(`${what}: ${issues}`, { issues: result.error.issues });
+  throw new InvalidInputError(`${what}: ${describeIssues(result.error.issues)}`, { issues: result.error.issues });
+}
+
+/** zod issues as one line: `field.path: message; ...`, the message alone for the value as a whole. */
+export function describeIssues(issues: z.ZodIssue[]): string {
+  return issues.map((i) => (i.path.length ? `${i.path.join('.')}: ${i.message}` : i.message)).join('; ');
 }
 
 /** Parses JSON text, naming the source on a syntax error, then validates it. */

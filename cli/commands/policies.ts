@@ -19,6 +19,7 @@ import { resultKeys } from '../../shared/keys';
 import { Policy, ConstraintKind } from '../../shared/quant/policy';
 import { getJson, type ObjectStore } from '../../shared/store/object-store';
 import { S3Store } from '../../shared/store/s3-store';
+import { awsClientSettings } from '../aws-clients';
 import { action, formatTable, printJson } from '../output';
 
 /** One stored search result: policies/<model>/<target>/<constraint>/<searchId>/. */
@@ -200,15 +201,16 @@ export async function resolveBucket(source: BucketSource): Promise<string> {
 
 async function describeStackOutputs(stackName: string): Promise<Record<string, string>> {
   const { CloudFormationClient, DescribeStacksCommand } = await import('@aws-sdk/client-cloudformation');
-  const out = await new CloudFormationClient({}).send(new DescribeStacksCommand({ StackName: stackName }));
+  const client = new CloudFormationClient(awsClientSettings());
+  const out = await client.send(new DescribeStacksCommand({ StackName: stackName })).finally(() => client.destroy());
   const stack = out.Stacks?.[0];
   if (!stack) throw new Error(`stack ${stackName} not found`);
   return Object.fromEntries((stack.Outputs ?? []).filter((o) => o.OutputKey && o.OutputValue).map((o) => [o.OutputKey!, o.OutputValue!]));
 }
 
-/** An S3 store for the CLI; path-style addressing when AWS_ENDPOINT_URL points at an emulator. */
+/** An S3 store for the CLI, at HAQ_ENDPOINT when set (cli/aws-clients.ts). */
 export function cliS3Store(bucket: string, env: NodeJS.ProcessEnv = process.env): S3Store {
-  return new S3Store(bucket, new S3Client({ forcePathStyle: env.AWS_S3_FORCE_PATH_STYLE === 'true' || !!env.AWS_ENDPOINT_URL }));
+  return new S3Store(bucket, new S3Client(awsClientSettings(env)));
 }
 
 /**

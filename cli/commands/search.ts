@@ -12,6 +12,7 @@ import { metricLabels } from '../../shared/report/labels';
 import { ConstraintSpec } from '../../functions/compare';
 import { parse } from '../../shared/validate';
 import { runLocalSearch } from '../embedded/local';
+import { checkOutDir, checkSearchInputs, leaveOutDirOnFailure, modelNameOf, withUserPaths } from '../inputs';
 import { searchProgress } from '../embedded/progress';
 import { action, formatTable, printJson } from '../output';
 
@@ -104,27 +105,37 @@ export function register(program: Command): void {
     .option('--json', 'print the summary as JSON')
     .action(
       action(async (modelPath: string, o: SearchCliOptions) => {
+        // Everything that can be checked without the search is checked first: flags, --out,
+        // the files, the target, the constraint and its feasibility for this model.
         const config = configFromFlags(o);
+        await checkOutDir(o.out);
+        await checkSearchInputs({ modelPath, dataDir: o.data, config });
         const progress = searchProgress(process.stderr, 'haq search');
         let result;
         try {
-          result = await runLocalSearch({
-            modelPath,
-            dataDir: o.data,
-            outDir: o.out,
-            config,
-            onRound: (u) => progress.round(u),
-            onTask: (e) => {
-              const done = setupSteps[e.state];
-              if (done && !e.error) progress.step(done(e.output));
-            },
-          });
+          result = await leaveOutDirOnFailure(
+            o.out,
+            () =>
+              runLocalSearch({
+                modelPath,
+                dataDir: o.data,
+                outDir: o.out,
+                config,
+                onRound: (u) => progress.round(u),
+                onTask: (e) => {
+                  const done = setupSteps[e.state];
+                  if (done && !e.error) progress.step(done(e.output));
+                },
+              }),
+            (r) => r.outcome.status !== 'SUCCEEDED',
+          );
         } finally {
           progress.stop();
         }
         if (result.outcome.status !== 'SUCCEEDED' || !result.final || !result.files) {
           const e = result.outcome.error;
-          const err = new InvalidInputError(`search ${result.searchId} failed: ${e ? describeCause(e.cause, e.name) : 'unknown error'}`, {
+          const cause = e ? withUserPaths(describeCause(e.cause, e.name), modelNameOf(modelPath), { modelPath, dataDir: o.data }) : 'unknown error';
+          const err = new InvalidInputError(`search ${result.searchId} failed: ${cause}`, {
             searchId: result.searchId,
             error: e,
           });

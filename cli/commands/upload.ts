@@ -6,12 +6,13 @@
  */
 import type { Command } from 'commander';
 import { readdir, readFile, stat } from 'node:fs/promises';
-import { basename, join } from 'node:path';
+import { join } from 'node:path';
 import { InvalidInputError } from '../../shared/errors';
 import { SearchConfig } from '../../shared/config';
 import { modelKeys } from '../../shared/keys';
 import type { ObjectStore } from '../../shared/store/object-store';
 import { parseJsonText } from '../../shared/validate';
+import { checkSearchInputs, modelNameOf } from '../inputs';
 import { action, printJson } from '../output';
 import { cliS3Store, resolveBucket, withAwsHints } from './policies';
 
@@ -38,9 +39,12 @@ export interface UploadResult {
   objects: UploadedObject[];
 }
 
-/** A model name usable as one key segment and in execution names. */
+/**
+ * A model name usable as one key segment and in execution names: --name, else from the
+ * path as `haq search` names it (the folder of a `model.onnx`, else the file name).
+ */
 export function modelName(request: Pick<UploadRequest, 'modelPath' | 'name'>): string {
-  const name = request.name ?? basename(request.modelPath).replace(/\.onnx$/i, '');
+  const name = request.name ?? modelNameOf(request.modelPath);
   if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/.test(name)) {
     throw new InvalidInputError(
       `model name "${name}" must be 1-64 letters, digits, '.', '_' or '-' starting with a letter or digit; pass --name`,
@@ -87,6 +91,13 @@ export function checkSearchConfig(text: string, path: string): Record<string, un
   for (const field of ['model', 'modelKey', 'dataPrefix']) {
     if (field in config) throw new InvalidInputError(`--config ${path}: remove "${field}", the upload sets it from the model's folder`, { field });
   }
+  const hardware = config.hardware;
+  if (typeof hardware === 'string' && !hardware.trim().startsWith('{') && (/\.json$/i.test(hardware) || hardware.includes('/'))) {
+    throw new InvalidInputError(
+      `--config ${path}: "hardware" is the file ${hardware}, which the deployed search cannot read; put the target's JSON object itself in "hardware"`,
+      { hardware },
+    );
+  }
   return config;
 }
 
@@ -100,10 +111,13 @@ export async function uploadModel(
   const model = await readLocal(request.modelPath, 'model file');
   const files = await dataFiles(request.dataDir);
   let config: string | undefined;
+  let fields: Record<string, unknown> = {};
   if (request.configPath) {
     config = new TextDecoder().decode(await readLocal(request.configPath, '--config'));
-    checkSearchConfig(config, request.configPath);
+    fields = checkSearchConfig(config, request.configPath);
   }
+  // The target, the constraint and its feasibility for this model, before anything is sent.
+  await checkSearchInputs({ modelPath: request.modelPath, dataDir: request.dataDir, config: fields });
 
   const objects: UploadedObject[] = [];
   const put = async (key: string, body: Uint8Array | string, contentType: string) => {
@@ -128,7 +142,7 @@ export function register(program: Command): void {
     .argument('<model>', 'the ONNX model file')
     .requiredOption('--data <dir>', 'data folder: calib-inputs.npy, val-inputs.npy, optional val-labels.npy, test-*, meta.json')
     .option('--config <file>', 'search.json: search settings for this model (hardware, constraint, episodes, ...)')
-    .option('--name <name>', 'folder name under models/ (default: the file name without .onnx)')
+    .option('--name <name>', 'folder name under models/ (default: the folder of a model.onnx, else the file name without .onnx)')
     .option('--bucket <name>', 'models bucket (default: $HAQ_MODELS_BUCKET, else the stack output ModelsBucketName)')
     .option('--stack <name>', 'CloudFormation stack to read outputs from (default: $HAQ_STACK or Haq)')
     .option('--json', 'print JSON: {"bucket","name","modelKey","objects"}')

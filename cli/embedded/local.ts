@@ -4,13 +4,17 @@
  * handlers, and returns the result with its files.
  */
 import { copyFile, mkdir, readdir, readFile, rm, stat } from 'node:fs/promises';
-import { basename, dirname, join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
+import { z } from 'zod';
 import type { SearchConfigInput } from '../../shared/config';
 import { InvalidInputError } from '../../shared/errors';
+import { resolveTarget } from '../../shared/hardware/targets';
 import { modelKeys, resultKeys, searchKeys } from '../../shared/keys';
+import { parse } from '../../shared/validate';
 import { FinalizeOutput, type UpdateOutput } from '../../functions/lib/contracts';
-import { searchRequest, slug } from '../../functions/lib/search-input';
-import type { SweepSpec } from '../../functions/compare';
+import { searchRequest } from '../../functions/lib/search-input';
+import { SweepSpec } from '../../functions/compare';
+import { modelNameOf, resolveHardwareFlag } from '../inputs';
 import { localHandlers, localStores, type LocalStores } from './handlers';
 import { EmbeddedRunner, type ExecutionOutcome, type HandlerMap, type TaskEvent } from './runner';
 
@@ -45,27 +49,6 @@ export interface LocalSearchResult {
   stores: LocalStores;
 }
 
-export function modelNameOf(modelPath: string): string {
-  const file = basename(modelPath);
-  const name = file === 'model.onnx' ? basename(dirname(resolve(modelPath))) : file.replace(/\.onnx$/i, '');
-  return slug(name);
-}
-
-/** `--hardware ./chip.json` becomes the target object inline (the state machine carries no paths). */
-export async function resolveHardwareFlag(hardware: string | Record<string, unknown> | undefined): Promise<string | Record<string, unknown> | undefined> {
-  if (typeof hardware !== 'string' || !/\.json$/i.test(hardware)) return hardware;
-  let text: string;
-  try {
-    text = await readFile(hardware, 'utf8');
-  } catch {
-    throw new InvalidInputError(`--hardware ${hardware}: no such file; pass a built-in target name or a custom target JSON file`);
-  }
-  try {
-    return JSON.parse(text) as Record<string, unknown>;
-  } catch (err) {
-    throw new InvalidInputError(`--hardware ${hardware} is not valid JSON: ${(err as Error).message}`);
-  }
-}
 
 async function stageModel(stores: LocalStores, name: string, modelPath: string, dataDir: string): Promise<void> {
   const modelInfo = await stat(modelPath).catch(() => null);
@@ -133,45 +116,85 @@ export async function runLocalSearch(options: LocalSearchOptions): Promise<Local
   return { searchId, outcome, final, files, stores };
 }
 
+/** A model of a local sweep: a file and its data folder, relative to the sweep.json's folder. */
+const LocalSweepModel = z.object({ path: z.string().min(1), data: z.string().min(1).optional(), name: z.string().min(1).optional() }).strict();
+
+/**
+ * sweep.json for `haq sweep`: the deployed sweep's format (shared with functions/compare.ts)
+ * with model files instead of model names, `{ "path": "m.onnx", "data": "dir" }`; paths are
+ * relative to the folder of sweep.json. Names of models already in the local store pass too.
+ */
+export const LocalSweepSpec = SweepSpec.extend({ models: z.array(z.union([LocalSweepModel, SweepSpec.shape.models.element])).min(1) });
+export type LocalSweepSpec = z.input<typeof LocalSweepSpec>;
+
 export interface LocalSweepOptions extends LocalRunHooks {
-  spec: SweepSpec;
+  spec: LocalSweepSpec;
   /** Folder the spec's relative model/data paths are resolved against. */
   baseDir: string;
   outDir: string;
+  /** How the spec is named in errors (default: "sweep config"). */
+  what?: string;
+}
+
+interface SweepModelFiles {
+  name: string;
+  path: string;
+  data: string;
 }
 
 /**
- * sweep.json for a local run lists model files: `{ "models": [{ "path": "m.onnx", "data": "dir" }], ... }`
- * (or `{ name, modelKey, dataPrefix }` for models already in the store).
+ * Everything a sweep can check before its first search: the spec's fields, every model
+ * file and data folder (resolved against baseDir, named as the user wrote them), every
+ * target. Constraints a target cannot meet are not errors here: they are failed rows.
  */
+export async function checkSweepSpec(spec: unknown, baseDir: string, what = 'sweep config') {
+  const parsed = parse(LocalSweepSpec, spec, what);
+  const files: SweepModelFiles[] = [];
+  for (const m of parsed.models) {
+    if (!('path' in m)) continue;
+    const path = resolve(baseDir, m.path);
+    const data = resolve(baseDir, m.data ?? join(dirname(m.path), 'data'));
+    const modelInfo = await stat(path).catch(() => null);
+    if (!modelInfo?.isFile()) {
+      throw new InvalidInputError(`${what}: model "${m.path}" is not a file (${path}; model paths are relative to the config's folder ${baseDir})`, { path });
+    }
+    const dataInfo = await stat(data).catch(() => null);
+    if (!dataInfo?.isDirectory()) {
+      throw new InvalidInputError(
+        `${what}: data folder "${m.data ?? join(dirname(m.path), 'data')}" of model "${m.path}" is not a folder (${data}; paths are relative to the config's folder ${baseDir})`,
+        { data },
+      );
+    }
+    files.push({ name: m.name ?? modelNameOf(path), path, data });
+  }
+  const targets: Array<string | Record<string, unknown>> = [];
+  for (const t of parsed.targets) {
+    const hardware = (await resolveHardwareFlag(t as string | Record<string, unknown>, baseDir))!;
+    resolveTarget(hardware);
+    targets.push(hardware);
+  }
+  return { spec: parsed, files, targets };
+}
+
 export async function runLocalSweep(options: LocalSweepOptions): Promise<{ outcome: ExecutionOutcome; comparison: unknown; files: { comparison: string; report: string } | null }> {
+  const { spec, files, targets } = await checkSweepSpec(options.spec, options.baseDir, options.what);
   const outDir = resolve(options.outDir);
   const stores = localStores(join(outDir, '.haq'));
-  const models = [];
-  for (const m of options.spec.models as Array<string | Record<string, unknown>>) {
-    if (typeof m === 'object' && typeof m.path === 'string') {
-      const path = resolve(options.baseDir, m.path);
-      const data = resolve(options.baseDir, String(m.data ?? join(dirname(path), 'data')));
-      const name = typeof m.name === 'string' ? m.name : modelNameOf(path);
-      await stageModel(stores, name, path, data);
-      models.push(name);
-    } else models.push(m);
-  }
-  const targets = [];
-  for (const t of options.spec.targets) targets.push(await resolveHardwareFlag(t as string));
-  const spec = { ...options.spec, models, targets };
+  for (const f of files) await stageModel(stores, f.name, f.path, f.data);
+  let next = 0;
+  const models = spec.models.map((m) => ('path' in m ? files[next++].name : m));
   const { runner, close } = makeRunner(stores, options);
   let outcome: ExecutionOutcome;
   try {
-    outcome = await runner.runChain('sweep', spec, 'sweep-1');
+    outcome = await runner.runChain('sweep', { ...spec, models, targets }, 'sweep-1');
   } finally {
     await close();
   }
   if (outcome.status !== 'SUCCEEDED') return { outcome, comparison: null, files: null };
   const sweepId = (outcome.output as { sweepId: string }).sweepId;
   await mkdir(outDir, { recursive: true });
-  const files = { comparison: join(outDir, 'comparison.json'), report: join(outDir, 'sweep.html') };
-  await copyFile(join(stores.results.root, ...resultKeys.sweep(sweepId).split('/')), files.comparison);
-  await copyFile(join(stores.results.root, ...resultKeys.sweepReport(sweepId).split('/')), files.report);
-  return { outcome, comparison: JSON.parse(await readFile(files.comparison, 'utf8')), files };
+  const written = { comparison: join(outDir, 'comparison.json'), report: join(outDir, 'sweep.html') };
+  await copyFile(join(stores.results.root, ...resultKeys.sweep(sweepId).split('/')), written.comparison);
+  await copyFile(join(stores.results.root, ...resultKeys.sweepReport(sweepId).split('/')), written.report);
+  return { outcome, comparison: JSON.parse(await readFile(written.comparison, 'utf8')), files: written };
 }

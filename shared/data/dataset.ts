@@ -15,6 +15,7 @@ import { z } from 'zod';
 import { InvalidDataError } from '../errors';
 import type { ObjectStore } from '../store/object-store';
 import { countNonFinite, decodeNpy, type NpyArray } from './npy';
+import { describeIssues } from '../validate';
 
 export const DatasetMeta = z
   .object({
@@ -71,7 +72,7 @@ export async function loadMeta(store: ObjectStore, prefix: string): Promise<Data
   }
   const parsed = DatasetMeta.safeParse(value);
   if (!parsed.success) {
-    const issues = parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ');
+    const issues = describeIssues(parsed.error.issues);
     throw new InvalidDataError(`${key} in ${store.location}: ${issues}; expected {"inputScale": number > 0, "inputOffset": number}`, { key });
   }
   return parsed.data;

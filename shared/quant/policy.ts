@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { InvalidPolicyError } from '../errors';
 import type { LayerTable } from '../onnx/types';
+import { describeIssues } from '../validate';
 
 /**
  * A mixed-precision policy: per quantizable layer a weight bitwidth and an activation
@@ -54,6 +55,24 @@ export const QuantizationRecord = z.object({
   seed: z.number().int().nonnegative(),
 });
 export type QuantizationRecord = z.infer<typeof QuantizationRecord>;
+
+/** `"latency:0.5"` or `{ "kind": "latency", "ratio": 0.5 }`. */
+export const ConstraintSpec = z.union([
+  Constraint,
+  z.string().transform((s, ctx) => {
+    const m = /^(latency|energy|size):([0-9.]+)$/.exec(s.trim());
+    if (!m) {
+      ctx.addIssue({ code: z.ZodIssueCode.custom, message: `constraint "${s}" is not kind:ratio, e.g. latency:0.5, energy:0.5 or size:0.25` });
+      return z.NEVER;
+    }
+    const c = Constraint.safeParse({ kind: m[1], ratio: Number(m[2]) });
+    if (!c.success) {
+      ctx.addIssue({ code: z.ZodIssueCode.custom, message: `constraint "${s}": the ratio must be > 0 and <= 1 (a fraction of the 8-bit cost)` });
+      return z.NEVER;
+    }
+    return c.data;
+  }),
+]);
 
 export const Policy = z.object({
   model: z.object({ name: z.string(), hash: z.string().optional() }).passthrough().optional(),
@@ -112,7 +131,7 @@ export function validatePolicy(value: unknown, table: LayerTable, what = 'policy
   }
   const parsed = Policy.safeParse(value);
   if (!parsed.success) {
-    const issues = parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ');
+    const issues = describeIssues(parsed.error.issues);
     throw new InvalidPolicyError(`${what}: ${issues}`);
   }
   const policy = parsed.data;

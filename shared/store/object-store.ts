@@ -1,6 +1,7 @@
 import type { z } from 'zod';
 import { CorruptObjectError, InvalidInputError } from '../errors';
 import { formatBytes } from '../limits';
+import { describeIssues } from '../validate';
 
 /**
  * Where searches keep their objects: an S3 bucket in the cloud, a folder on one machine.
@@ -40,7 +41,7 @@ export async function getJson<T extends z.ZodTypeAny>(store: ObjectStore, key: s
   }
   const result = schema.safeParse(value);
   if (!result.success) {
-    const issues = result.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ');
+    const issues = describeIssues(result.error.issues);
     throw new CorruptObjectError(`${key} in ${store.location} does not match its schema: ${issues}`, { key });
   }
   return result.data;

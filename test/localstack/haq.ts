@@ -58,6 +58,8 @@ export interface FinishedSearch {
   error?: string;
   cause?: string;
   output?: unknown;
+  startDate?: Date;
+  stopDate?: Date;
 }
 
 /**
@@ -92,6 +94,8 @@ export async function waitForSearch(
           error: d.error,
           cause: d.cause,
           output: d.output ? JSON.parse(d.output) : undefined,
+          startDate: d.startDate,
+          stopDate: d.stopDate,
         };
       }
     }

@@ -132,6 +132,51 @@ async function waitHealthy(endpoint: string, child: ChildProcess, logFile: strin
   throw new Error(`LocalStack at ${endpoint} not healthy after ${timeoutMs} ms (${last}); log ${logFile}:\n${tail(logFile, 30)}`);
 }
 
+/** A LocalStack log line's time and level: `2026-12-02T06:32:06.181  WARN --- [thread] logger : message`. */
+const logLine = /^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3})\s+([A-Z]+)\s/;
+/** Request lines LocalStack logs for answers >= 400 (`AWS s3.GetObject => 404 (NoSuchKey)`, `POST /... => 500`). */
+const failedRequest = /=> [45]\d\d\b/;
+
+/**
+ * What LocalStack said about a time window: every WARN/ERROR line with the traceback lines
+ * that follow it, every request answered >= 400, and every line of the haq-node executor,
+ * between `from` and `to` (its log's local times, 2 s of slack each side), at most
+ * `maxLines` (the last ones). Tests put it into the message of a failed assertion, so a
+ * failure in the event path shows what the emulator saw.
+ */
+export function logExcerpt(logFile: string, from: Date, to: Date, maxLines = 60): string {
+  if (!logFile || !existsSync(logFile)) return '(no LocalStack log: it runs elsewhere)';
+  const lo = from.getTime() - 2000;
+  const hi = to.getTime() + 2000;
+  const out: string[] = [];
+  let inWindow = false;
+  let keepFollowers = false;
+  for (const line of readFileSync(logFile, 'utf8').split('\n')) {
+    const m = logLine.exec(line);
+    if (m) {
+      const t = new Date(m[1]).getTime();
+      inWindow = t >= lo && t <= hi;
+      keepFollowers = inWindow && (m[2] === 'WARN' || m[2] === 'ERROR');
+      if (inWindow && (keepFollowers || failedRequest.test(line) || line.includes('haq_localstack'))) out.push(line);
+    } else if (keepFollowers && line.trim()) {
+      out.push(line);
+    }
+  }
+  if (out.length === 0) return `(LocalStack logged no warning, error or failed request from ${from.toISOString()} to ${to.toISOString()})`;
+  const shown = out.slice(-maxLines);
+  return [`LocalStack log, ${from.toISOString()} to ${to.toISOString()}${out.length > shown.length ? ` (last ${shown.length} of ${out.length} lines)` : ''}:`, ...shown].join('\n');
+}
+
+/** An execution's outcome with the LocalStack log lines of its run, for a failed assertion's message. */
+export function failureReport(
+  ls: Pick<LocalStackHandle, 'logFile'>,
+  e: { status?: string; error?: string; cause?: string; startDate?: Date; stopDate?: Date },
+): string {
+  const to = e.stopDate ?? new Date();
+  const from = e.startDate ?? new Date(to.getTime() - 60_000);
+  return `${e.status}: ${e.error}: ${e.cause}\n${logExcerpt(ls.logFile, from, to)}`;
+}
+
 export function tail(file: string, lines: number): string {
   if (!existsSync(file)) return '(no log)';
   return readFileSync(file, 'utf8').split('\n').slice(-lines).join('\n');
@@ -249,6 +294,7 @@ async function runCommand(argv: string[]): Promise<number> {
       for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => child.kill(signal));
     });
   } finally {
+    if (code !== 0) console.error(logExcerpt(ls.logFile, new Date(Date.now() - (performance.now() - startedMs)), new Date(), 80));
     await ls.release({ failed: code !== 0 });
   }
   return code;

@@ -24,15 +24,17 @@ import { resultKeys, searchKeys } from '../../shared/keys';
 import { Policy } from '../../shared/quant/policy';
 import { SearchStatus } from '../../shared/search/results';
 import { tempDir } from '../helpers/tmp';
-import { getJson, getText } from './aws';
+import { getJson, getText, uniqueSuffix } from './aws';
 import type { DeployedStack } from './deploy';
 import { executionHistory, listKeys, tinySearch, uploadModel, waitForSearch, type FinishedSearch } from './haq';
-import { repoRoot, type LocalStackHandle } from './harness';
+import { failureReport, repoRoot, type LocalStackHandle } from './harness';
 import { closeStackSession, openStackSession } from './stack-session';
 
 const run = promisify(execFile);
 const target = 'bismo-edge';
 const constraint = resultKeys.constraintLabel('latency', 0.6);
+// Unique per run, so that the suite can run again on the same LocalStack.
+const model = `e2e-cnn-${uniqueSuffix()}`;
 
 describe('search on the deployed stack', () => {
   let ls: LocalStackHandle;
@@ -57,36 +59,36 @@ describe('search on the deployed stack', () => {
     Buffer.from(await (await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }))).Body!.transformToByteArray());
 
   it('an uploaded model is searched and its policy, report and quantized model land in the results bucket', async () => {
-    const { modelKey, uploadedAt } = await uploadModel(s3, stack, 'e2e-cnn');
+    const { modelKey, uploadedAt } = await uploadModel(s3, stack, model);
     const search = await waitForSearch(sfn, stack, modelKey, uploadedAt);
-    assert.equal(search.status, 'SUCCEEDED', `${search.error}: ${search.cause}`);
+    assert.equal(search.status, 'SUCCEEDED', failureReport(ls, search));
 
     const status = SearchStatus.parse(await getJson(s3, stack.workBucket, searchKeys.status(search.searchId)));
     assert.equal(status.state, 'succeeded');
-    assert.equal(status.model, 'e2e-cnn');
+    assert.equal(status.model, model);
     assert.equal(status.episodesDone, 4);
 
-    const files = await listKeys(s3, stack.resultsBucket, resultKeys.prefix('e2e-cnn', target, constraint));
+    const files = await listKeys(s3, stack.resultsBucket, resultKeys.prefix(model, target, constraint));
     for (const key of [
-      resultKeys.policy('e2e-cnn', target, constraint, search.searchId),
-      resultKeys.report('e2e-cnn', target, constraint, search.searchId),
-      resultKeys.quantModel('e2e-cnn', target, constraint, search.searchId),
-      resultKeys.latest('e2e-cnn', target, constraint),
+      resultKeys.policy(model, target, constraint, search.searchId),
+      resultKeys.report(model, target, constraint, search.searchId),
+      resultKeys.quantModel(model, target, constraint, search.searchId),
+      resultKeys.latest(model, target, constraint),
     ]) {
       assert.ok(files.includes(key), `${key} in ${files.join(', ')}`);
     }
-    const latest = await getJson<{ searchId: string }>(s3, stack.resultsBucket, resultKeys.latest('e2e-cnn', target, constraint));
+    const latest = await getJson<{ searchId: string }>(s3, stack.resultsBucket, resultKeys.latest(model, target, constraint));
     assert.equal(latest.searchId, search.searchId);
-    const policy = Policy.parse(await getJson(s3, stack.resultsBucket, resultKeys.policy('e2e-cnn', target, constraint, search.searchId)));
+    const policy = Policy.parse(await getJson(s3, stack.resultsBucket, resultKeys.policy(model, target, constraint, search.searchId)));
     assert.ok(policy.layers.length >= 3, `${policy.layers.length} layers`);
     for (const l of policy.layers) assert.ok(l.wBits >= 2 && l.wBits <= 8, `${l.name} wBits ${l.wBits}`);
-    assert.match(await getText(s3, stack.resultsBucket, resultKeys.report('e2e-cnn', target, constraint, search.searchId)), /<html/i);
+    assert.match(await getText(s3, stack.resultsBucket, resultKeys.report(model, target, constraint, search.searchId)), /<html/i);
     clean = { search, policy };
   });
 
   it('the quantized model in the results bucket loads and runs in onnxruntime', async () => {
     assert.ok(clean, 'needs the first search');
-    const bytes = await objectBytes(stack.resultsBucket, resultKeys.quantModel('e2e-cnn', target, constraint, clean.search.searchId));
+    const bytes = await objectBytes(stack.resultsBucket, resultKeys.quantModel(model, target, constraint, clean.search.searchId));
     const bits = clean.policy.layers.map((l) => `${l.name} w${l.wBits}a${l.aBits}`).join(', ');
     const session = await ort.InferenceSession.create(bytes).catch((err) => {
       throw new Error(`onnxruntime rejects the exported model of policy [${bits}]: ${err.message}`);
@@ -103,7 +105,7 @@ describe('search on the deployed stack', () => {
     const out = join(tmp.dir, 'fetched');
     const { stdout } = await run(
       process.execPath,
-      ['--import', 'tsx', 'cli/main.ts', 'policies', 'get', 'e2e-cnn', '--target', target, '--constraint', 'latency:0.6', '--out', out, '--json'],
+      ['--import', 'tsx', 'cli/main.ts', 'policies', 'get', model, '--target', target, '--constraint', 'latency:0.6', '--out', out, '--json'],
       { cwd: repoRoot, env: { ...process.env, ...ls.awsEnv, HAQ_STACK: stack.stackName } },
     );
     assert.equal(JSON.parse(stdout).searchId, clean.search.searchId, stdout);
@@ -111,7 +113,7 @@ describe('search on the deployed stack', () => {
     assert.deepEqual(fetched, clean.policy);
     for (const file of ['report.html', 'model.quant.onnx']) {
       const local = readFileSync(join(out, file));
-      const remote = await objectBytes(stack.resultsBucket, `${resultKeys.prefix('e2e-cnn', target, constraint)}${clean.search.searchId}/${file}`);
+      const remote = await objectBytes(stack.resultsBucket, `${resultKeys.prefix(model, target, constraint)}${clean.search.searchId}/${file}`);
       assert.ok(local.equals(remote), `${file} matches the bucket`);
     }
   });
@@ -126,9 +128,9 @@ describe('search on the deployed stack', () => {
     };
     await setEnv({ ...before.Environment?.Variables, HAQ_INJECT_FAULT: 'evaluate' });
     try {
-      const { modelKey, uploadedAt } = await uploadModel(s3, stack, 'e2e-cnn-fault');
+      const { modelKey, uploadedAt } = await uploadModel(s3, stack, `${model}-fault`);
       const search = await waitForSearch(sfn, stack, modelKey, uploadedAt);
-      assert.equal(search.status, 'SUCCEEDED', `${search.error}: ${search.cause}`);
+      assert.equal(search.status, 'SUCCEEDED', failureReport(ls, search));
 
       // The faults did happen: markers in the work bucket and failed Evaluate tasks in the history.
       const markers = await listKeys(s3, stack.workBucket, `${searchKeys.prefix(search.searchId)}faults/`);
@@ -139,7 +141,7 @@ describe('search on the deployed stack', () => {
       assert.ok(transient.length >= markers.length, `${transient.length} TransientError failures for ${markers.length} markers`);
 
       const policy = Policy.parse(
-        await getJson(s3, stack.resultsBucket, resultKeys.policy('e2e-cnn-fault', target, constraint, search.searchId)),
+        await getJson(s3, stack.resultsBucket, resultKeys.policy(`${model}-fault`, target, constraint, search.searchId)),
       );
       assert.deepEqual(policy.layers, clean.policy.layers, 'same seed, same policy');
       // Everything but the search id: episode, top-1, reward, latency, energy, size.
@@ -152,12 +154,12 @@ describe('search on the deployed stack', () => {
 
   it('a malformed model upload fails with a clear status.json and leaves the previous policy untouched', async () => {
     assert.ok(clean, 'needs the first search');
-    const prefix = resultKeys.prefix('e2e-cnn', target, constraint);
+    const prefix = resultKeys.prefix(model, target, constraint);
     const keysBefore = await listKeys(s3, stack.resultsBucket, prefix);
     const bytesBefore = await Promise.all(keysBefore.map((k) => objectBytes(stack.resultsBucket, k)));
 
     const garbage = Buffer.from('this is not an ONNX model, just some bytes \u0000\u0001\u0002 to parse');
-    const { modelKey, uploadedAt } = await uploadModel(s3, stack, 'e2e-cnn', { model: garbage, data: false, search: tinySearch() });
+    const { modelKey, uploadedAt } = await uploadModel(s3, stack, model, { model: garbage, data: false, search: tinySearch() });
     const search = await waitForSearch(sfn, stack, modelKey, uploadedAt);
     assert.equal(search.status, 'FAILED');
 

@@ -79,6 +79,8 @@ rm -rf "$HOME/.cache/plux"
 from importlib.metadata import entry_points
 names = [e.name for e in entry_points(group="localstack.lambda.runtime_executor")]
 assert "haq-node" in names, f"haq-node executor not registered, found {names}"
+hooks = [e.name for e in entry_points(group="localstack.hooks.on_runtime_create")]
+assert "haq_keep_idle_connections_open" in hooks, f"haq gateway hook not registered, found {hooks}"
 EOF
 echo "$plugin_hash" >"$stamp"
 echo "localstack setup: done in $(($(date +%s) - start_s)) s ($("$venv/bin/python" --version), localstack-core $LOCALSTACK_VERSION)"

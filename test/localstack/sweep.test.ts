@@ -13,7 +13,7 @@ import { resultKeys, searchKeys } from '../../shared/keys';
 import { getJson, getText, uniqueSuffix, waitForExecution } from './aws';
 import type { DeployedStack } from './deploy';
 import { searchDataFiles, tinySearch, zooDataDir, zooModelPath } from './haq';
-import type { LocalStackHandle } from './harness';
+import { failureReport, type LocalStackHandle } from './harness';
 import { closeStackSession, openStackSession } from './stack-session';
 
 interface Comparison {
@@ -59,7 +59,7 @@ describe('sweep on the deployed stack', () => {
       }),
     );
     const done = await waitForExecution(sfn, executionArn!, 900_000);
-    assert.equal(done.status, 'SUCCEEDED', `${done.error}: ${done.cause}`);
+    assert.equal(done.status, 'SUCCEEDED', failureReport(ls, done));
 
     const comparison = await getJson<Comparison>(s3, stack.resultsBucket, resultKeys.sweep(sweepId));
     assert.deepEqual(comparison.targets, ['bismo-edge', 'bitfusion']);
