@@ -108,3 +108,14 @@ export function withUserPaths(message: string, name: string, paths: { modelPath:
   return message.split(modelKeys.model(name)).join(paths.modelPath).split(modelKeys.dataPrefix(name)).join(dataDir);
 }
 
+/** A Lambda-style cause ({"errorType","errorMessage"}) or plain text, as one line. */
+export function describeCause(cause: string, name: string): string {
+  let text = cause;
+  try {
+    const c = JSON.parse(cause) as { errorMessage?: string; Cause?: string };
+    text = c.errorMessage ?? c.Cause ?? cause;
+  } catch {
+    // plain text
+  }
+  return (text.startsWith(`${name}: `) ? text.slice(name.length + 2) : text).replace(/\s*\n\s*/g, ' ');
+}

@@ -19,6 +19,7 @@ import { resultKeys } from '../../shared/keys';
 import { Policy, ConstraintKind } from '../../shared/quant/policy';
 import { getJson, type ObjectStore } from '../../shared/store/object-store';
 import { S3Store } from '../../shared/store/s3-store';
+import type { Comparison } from '../../functions/compare';
 import { awsClientSettings } from '../aws-clients';
 import { action, formatTable, printJson } from '../output';
 
@@ -199,6 +200,16 @@ export async function resolveBucket(source: BucketSource): Promise<string> {
   return bucket;
 }
 
+/** A deployed stack's outputs (--stack, else HAQ_STACK, else Haq), as one error line when they cannot be read. */
+export async function stackOutputs(stack?: string, env: NodeJS.ProcessEnv = process.env): Promise<Record<string, string>> {
+  const name = stack ?? env.HAQ_STACK ?? 'Haq';
+  try {
+    return await describeStackOutputs(name);
+  } catch (err) {
+    throw new InvalidInputError(`cannot read stack ${name}'s outputs (${(err as Error).message}): deploy it, or pass --stack`, { stack: name });
+  }
+}
+
 async function describeStackOutputs(stackName: string): Promise<Record<string, string>> {
   const { CloudFormationClient, DescribeStacksCommand } = await import('@aws-sdk/client-cloudformation');
   const client = new CloudFormationClient(awsClientSettings());
@@ -256,6 +267,35 @@ interface CommonOptions {
 const resultsStore = async (opts: CommonOptions): Promise<S3Store> =>
   cliS3Store(await resolveBucket({ flag: opts.bucket, envVar: 'HAQ_RESULTS_BUCKET', output: 'ResultsBucketName', stack: opts.stack }));
 
+/** One sweep's comparison in the results bucket. */
+export interface StoredSweep {
+  sweepId: string;
+  searches: number;
+  failed: number;
+  files: string[];
+}
+
+/** Every sweep with a comparison in the results bucket (sweeps/<id>/comparison.json). */
+export async function listSweeps(store: ObjectStore): Promise<StoredSweep[]> {
+  const keys = await store.list('sweeps/');
+  const ids = [...new Set(keys.map((k) => k.split('/')).filter((p) => p.length === 3 && p[2] === 'comparison.json').map((p) => p[1]))].sort();
+  const out: StoredSweep[] = [];
+  for (const sweepId of ids) {
+    const c = await getJson(store, resultKeys.sweep(sweepId), StoredComparison);
+    out.push({ sweepId, searches: c.rows.length, failed: c.rows.filter((r) => r.error || r.state !== 'succeeded').length, files: keys.filter((k) => k.startsWith(`sweeps/${sweepId}/`)).map((k) => k.split('/')[2]) });
+  }
+  return out;
+}
+
+/** comparison.json as far as these commands read it (functions/compare.ts writes it). */
+const StoredComparison = z
+  .object({
+    sweepId: z.string(),
+    targets: z.array(z.string()),
+    rows: z.array(z.object({ state: z.string(), error: z.object({ name: z.string(), message: z.string() }).nullable().optional() }).passthrough()),
+  })
+  .passthrough();
+
 /** Top-1 and the cost metrics of a policy, as far as Finalize stored them. */
 function metricSummary(policy: Policy): string {
   const m = policy.metrics ?? {};
@@ -289,6 +329,54 @@ export function register(program: Command): void {
       }
       const rows = entries.map((e) => [e.model, e.target, e.constraint, e.searchId, e.latest ? 'yes' : '', e.files.join(',')]);
       process.stdout.write(`${formatTable(['model', 'target', 'constraint', 'search', 'latest', 'files'], rows)}\n`);
+    }),
+  );
+
+  common(policies.command('sweeps').description('every sweep comparison in the results bucket: sweep id, searches, failed')).action(
+    action(async (opts: CommonOptions) => {
+      const store = await resultsStore(opts);
+      const sweeps = await withAwsHints(store.bucket, () => listSweeps(store));
+      if (opts.json) return printJson({ bucket: store.bucket, sweeps });
+      if (!sweeps.length) {
+        process.stdout.write(`no sweeps in s3://${store.bucket}\n`);
+        return;
+      }
+      process.stdout.write(`${formatTable(['sweep', 'searches', 'failed', 'files'], sweeps.map((s) => [s.sweepId, s.searches, s.failed, s.files.join(',')]))}\n`);
+    }),
+  );
+
+  common(
+    policies
+      .command('sweep')
+      .description("one sweep's comparison: print its table, or download comparison.json and report.html with --out")
+      .argument('<sweepId>', 'the sweep id (haq policies sweeps lists them)')
+      .option('--out <dir>', 'download comparison.json and report.html into this folder'),
+  ).action(
+    action(async (sweepId: string, opts: CommonOptions & { out?: string }) => {
+      const store = await resultsStore(opts);
+      const id = segment(sweepId, 'sweep id')!;
+      const comparison = await withAwsHints(store.bucket, async () => {
+        if (!(await store.exists(resultKeys.sweep(id)))) {
+          const known = (await listSweeps(store)).map((s) => s.sweepId);
+          throw new ObjectNotFoundError(resultKeys.sweep(id), `s3://${store.bucket} (sweeps there: ${known.join(', ') || 'none'})`);
+        }
+        return getJson(store, resultKeys.sweep(id), StoredComparison);
+      });
+      const written: string[] = [];
+      if (opts.out) {
+        const dir = resolve(opts.out);
+        await mkdir(dir, { recursive: true });
+        for (const [key, file] of [
+          [resultKeys.sweep(id), 'comparison.json'],
+          [resultKeys.sweepReport(id), 'report.html'],
+        ]) {
+          await writeFile(join(dir, file), await withAwsHints(store.bucket, () => store.get(key)));
+          written.push(join(dir, file));
+        }
+      }
+      if (opts.json) return printJson({ ...comparison, bucket: store.bucket, written });
+      const { comparisonText } = await import('../sweep-table');
+      process.stdout.write(`${[`sweep ${id}`, comparisonText(comparison as unknown as Comparison), ...written.map((p) => `wrote ${p}`)].join('\n')}\n`);
     }),
   );
 

@@ -12,7 +12,7 @@ import { metricLabels } from '../../shared/report/labels';
 import { ConstraintSpec } from '../../functions/compare';
 import { parse } from '../../shared/validate';
 import { runLocalSearch } from '../embedded/local';
-import { checkOutDir, checkSearchInputs, leaveOutDirOnFailure, modelNameOf, withUserPaths } from '../inputs';
+import { checkOutDir, checkSearchInputs, describeCause, leaveOutDirOnFailure, modelNameOf, withUserPaths } from '../inputs';
 import { searchProgress } from '../embedded/progress';
 import { action, formatTable, printJson } from '../output';
 
@@ -206,16 +206,4 @@ export function register(program: Command): void {
         );
       }),
     );
-}
-
-/** A Lambda-style cause ({"errorType","errorMessage"}) or plain text, as one line. */
-function describeCause(cause: string, name: string): string {
-  let text = cause;
-  try {
-    const c = JSON.parse(cause) as { errorMessage?: string; Cause?: string };
-    text = c.errorMessage ?? c.Cause ?? cause;
-  } catch {
-    // plain text
-  }
-  return text.startsWith(`${name}: `) ? text.slice(name.length + 2) : text;
 }

@@ -7,14 +7,16 @@
 import type { Command } from 'commander';
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { InvalidInputError } from '../../shared/errors';
+import { InvalidInputError, SearchFailedError } from '../../shared/errors';
 import { SearchConfig } from '../../shared/config';
 import { modelKeys } from '../../shared/keys';
 import type { ObjectStore } from '../../shared/store/object-store';
 import { parseJsonText } from '../../shared/validate';
-import { checkSearchInputs, modelNameOf } from '../inputs';
+import { awsClientSettings } from '../aws-clients';
+import { followSearch } from '../deployed';
+import { checkSearchInputs, modelNameOf, withUserPaths } from '../inputs';
 import { action, printJson } from '../output';
-import { cliS3Store, resolveBucket, withAwsHints } from './policies';
+import { cliS3Store, resolveBucket, stackOutputs, withAwsHints } from './policies';
 
 /** Files a data folder must hold for a search (docs: calibration and validation splits). */
 export const requiredDataFiles = ['calib-inputs.npy', 'val-inputs.npy'] as const;
@@ -135,6 +137,34 @@ export async function uploadModel(
   return { name, modelKey: modelKeys.model(name), objects };
 }
 
+interface UploadCliOptions {
+  data: string;
+  config?: string;
+  name?: string;
+  bucket?: string;
+  stack?: string;
+  wait?: boolean;
+  timeout: string;
+  json?: boolean;
+}
+
+/** The search an upload of `modelKey` started, followed to its end on the stack's search state machine. */
+async function waitForUploadedSearch(modelKey: string, since: Date, timeoutMs: number, stack: string | undefined, quiet = false) {
+  const outputs = await stackOutputs(stack);
+  const { SFNClient } = await import('@aws-sdk/client-sfn');
+  const sfn = new SFNClient(awsClientSettings());
+  try {
+    return await followSearch(sfn, cliS3Store(outputs.WorkBucketName), outputs.SearchStateMachineArn, modelKey, since, {
+      timeoutMs,
+      onStarted: (arn, searchId) => {
+        if (!quiet) process.stdout.write(`search ${searchId} running (execution ${arn})\n`);
+      },
+    });
+  } finally {
+    sfn.destroy();
+  }
+}
+
 export function register(program: Command): void {
   program
     .command('upload')
@@ -145,11 +175,16 @@ export function register(program: Command): void {
     .option('--name <name>', 'folder name under models/ (default: the folder of a model.onnx, else the file name without .onnx)')
     .option('--bucket <name>', 'models bucket (default: $HAQ_MODELS_BUCKET, else the stack output ModelsBucketName)')
     .option('--stack <name>', 'CloudFormation stack to read outputs from (default: $HAQ_STACK or Haq)')
-    .option('--json', 'print JSON: {"bucket","name","modelKey","objects"}')
+    .option('--wait', 'wait for the search the upload starts and say how it ended (exit 1 when it failed)')
+    .option('--timeout <s>', 'with --wait: give up after this many seconds', '1800')
+    .option('--json', 'print JSON: {"bucket","name","modelKey","objects"} (and "search" with --wait)')
     .action(
-      action(async (modelPath: string, opts: { data: string; config?: string; name?: string; bucket?: string; stack?: string; json?: boolean }) => {
+      action(async (modelPath: string, opts: UploadCliOptions) => {
+        const timeoutS = Number(opts.timeout);
+        if (!(timeoutS > 0)) throw new InvalidInputError(`--timeout ${opts.timeout} must be a positive number of seconds`);
         const bucket = await resolveBucket({ flag: opts.bucket, envVar: 'HAQ_MODELS_BUCKET', output: 'ModelsBucketName', stack: opts.stack });
         const store = cliS3Store(bucket);
+        const since = new Date(Date.now() - 1000); // the emulator's clock has second resolution
         const result = await withAwsHints(bucket, () =>
           uploadModel(
             store,
@@ -157,8 +192,21 @@ export function register(program: Command): void {
             opts.json ? undefined : (o) => process.stdout.write(`put s3://${bucket}/${o.key} (${o.sizeBytes} bytes)\n`),
           ),
         );
-        if (opts.json) return printJson({ bucket, ...result });
-        process.stdout.write(`uploaded ${result.name}: the search starts from s3://${bucket}/${result.modelKey}\n`);
+        if (!opts.wait) {
+          if (opts.json) return printJson({ bucket, ...result });
+          process.stdout.write(`uploaded ${result.name}: the search starts from s3://${bucket}/${result.modelKey}\n`);
+          return;
+        }
+        if (!opts.json) process.stdout.write(`uploaded ${result.name}; waiting for its search (up to ${timeoutS} s)\n`);
+        const search = await waitForUploadedSearch(result.modelKey, since, timeoutS * 1000, opts.stack, opts.json);
+        if (opts.json) printJson({ bucket, ...result, search });
+        if (search.state === 'failed') {
+          const why = search.error ? withUserPaths(`${search.error.name}: ${search.error.message}`, result.name, { modelPath, dataDir: opts.data }) : 'no reason recorded';
+          throw new SearchFailedError(`search ${search.searchId} of ${result.name} failed: ${why}`, { searchId: search.searchId, error: search.error });
+        }
+        if (!opts.json) {
+          process.stdout.write(`search ${search.searchId} succeeded; its policy: npx haq policies list --model ${result.name}\n`);
+        }
       }),
     );
 }

@@ -17,7 +17,7 @@ import {
   type ExecutionListItem,
 } from '@aws-sdk/client-sfn';
 import { accountId, region } from './harness';
-import { zip, type ZipEntry } from './zip';
+import { zip, type ZipEntry } from '../../cli/localstack/zip';
 
 /** LocalStack accepts any role; an ARN of the right shape is enough. */
 export const lambdaRoleArn = `arn:aws:iam::${accountId}:role/haq-localstack-test`;

@@ -11,7 +11,7 @@ import { resultKeys, searchKeys } from '../../shared/keys';
 import { Policy } from '../../shared/quant/policy';
 import { SearchConfig } from '../../shared/config';
 import { getJson, uniqueSuffix } from './aws';
-import type { DeployedStack } from './deploy';
+import type { DeployedStack } from '../../cli/localstack/deploy';
 import { listKeys, tinySearch, uploadModel, waitForSearch } from './haq';
 import { failureReport, type LocalStackHandle } from './harness';
 import { closeStackSession, openStackSession } from './stack-session';

@@ -6,12 +6,11 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ListObjectsV2Command, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
-import { DescribeExecutionCommand, GetExecutionHistoryCommand, ListExecutionsCommand, type HistoryEvent, type SFNClient } from '@aws-sdk/client-sfn';
-import { searchRequest } from '../../functions/lib/search-input';
+import { GetExecutionHistoryCommand, type HistoryEvent, type SFNClient } from '@aws-sdk/client-sfn';
+import { waitForSearch as waitForSearchExecution, type FinishedSearch } from '../../cli/deployed';
 import { modelKeys, searchKeys } from '../../shared/keys';
 import type { SearchConfigInput } from '../../shared/config';
-import { sleep } from './aws';
-import type { DeployedStack } from './deploy';
+import type { DeployedStack } from '../../cli/localstack/deploy';
 import { repoRoot } from './harness';
 
 export const zooModelPath = join(repoRoot, 'models/zoo/fmnist-cnn/model.onnx');
@@ -51,60 +50,11 @@ export async function uploadModel(
   return { modelKey, uploadedAt };
 }
 
-export interface FinishedSearch {
-  searchId: string;
-  executionArn: string;
-  status: string;
-  error?: string;
-  cause?: string;
-  output?: unknown;
-  startDate?: Date;
-  stopDate?: Date;
-}
+export type { FinishedSearch };
 
-/**
- * Waits for the search execution an upload of `modelKey` started (its input carries the S3
- * event), until it leaves RUNNING; the search id comes from the same derivation Prepare uses.
- */
-export async function waitForSearch(
-  sfn: SFNClient,
-  stack: DeployedStack,
-  modelKey: string,
-  since: Date,
-  timeoutMs = 600_000,
-): Promise<FinishedSearch> {
-  const deadline = Date.now() + timeoutMs;
-  const inputs = new Map<string, { key?: string; raw: string }>();
-  while (true) {
-    const { executions = [] } = await sfn.send(new ListExecutionsCommand({ stateMachineArn: stack.searchStateMachineArn, maxResults: 1000 }));
-    for (const e of executions) {
-      if (inputs.has(e.executionArn!) || (e.startDate && e.startDate < since)) continue;
-      const d = await sfn.send(new DescribeExecutionCommand({ executionArn: e.executionArn! }));
-      const input = JSON.parse(d.input ?? '{}');
-      inputs.set(e.executionArn!, { key: input?.detail?.object?.key, raw: d.input ?? '{}' });
-    }
-    const mine = [...inputs.entries()].find(([, v]) => v.key === modelKey);
-    if (mine) {
-      const d = await sfn.send(new DescribeExecutionCommand({ executionArn: mine[0] }));
-      if (d.status !== 'RUNNING') {
-        return {
-          searchId: searchRequest(JSON.parse(mine[1].raw)).searchId,
-          executionArn: mine[0],
-          status: d.status!,
-          error: d.error,
-          cause: d.cause,
-          output: d.output ? JSON.parse(d.output) : undefined,
-          startDate: d.startDate,
-          stopDate: d.stopDate,
-        };
-      }
-    }
-    if (Date.now() > deadline) {
-      throw new Error(`no finished search execution for ${modelKey} within ${timeoutMs} ms (${mine ? 'still running' : 'not started'})`);
-    }
-    await sleep(1000);
-  }
-}
+/** Waits for the search execution an upload of `modelKey` started (cli/deployed.ts). */
+export const waitForSearch = (sfn: SFNClient, stack: DeployedStack, modelKey: string, since: Date, timeoutMs = 600_000): Promise<FinishedSearch> =>
+  waitForSearchExecution(sfn, stack.searchStateMachineArn, modelKey, since, { timeoutMs });
 
 /** Every event of an execution (for retried and failed task assertions). */
 export async function executionHistory(sfn: SFNClient, executionArn: string): Promise<HistoryEvent[]> {

@@ -12,35 +12,19 @@
  * starts LocalStack, runs the command with HAQ_LOCALSTACK_ENDPOINT set, stops LocalStack,
  * keeps its log under .localstack/logs/ when the command failed, exits with its code.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { spawn } from 'node:child_process';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { repoRoot } from '../../cli/aws-clients';
+import { defaultServices, endpointFor, freePort, spawnLocalStack, stopProcessGroup, waitHealthy, type LocalStackEndpoint } from '../../cli/localstack/process';
 
-export const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
-export const venvPython = join(repoRoot, 'test/localstack/.venv/bin/python');
-export const region = 'us-east-1';
-/** LocalStack's default account; any credentials are accepted. */
-export const accountId = '000000000000';
+export { accountId, freePort, region, type AwsClientConfig } from '../../cli/localstack/process';
+export { repoRoot };
 
-/** Services the suite uses (CloudFormation deploys the CDK app; the rest is the event path). */
-export const defaultServices = ['s3', 'stepfunctions', 'lambda', 'events', 'iam', 'sts', 'logs', 'cloudformation', 'ssm', 'kms'];
-
-export interface AwsClientConfig {
-  endpoint: string;
-  region: string;
-  forcePathStyle: boolean;
-  credentials: { accessKeyId: string; secretAccessKey: string };
-}
-
-export interface LocalStackHandle {
-  endpoint: string;
+export interface LocalStackHandle extends LocalStackEndpoint {
   port: number;
-  clientConfig: AwsClientConfig;
-  /** Environment for child processes (CLI, cdklocal): endpoint, region, test credentials. */
-  awsEnv: Record<string, string>;
   /** LocalStack's combined stdout/stderr (empty when connected to an external instance). */
   logFile: string;
   /** Stops LocalStack if this handle started it; keeps its log when `failed`. */
@@ -52,84 +36,6 @@ export interface StartOptions {
   services?: string[];
   /** How long to wait for the health endpoint (first start compiles .pyc files). */
   startTimeoutMs?: number;
-}
-
-export const clientConfigFor = (endpoint: string): AwsClientConfig => ({
-  endpoint,
-  region,
-  forcePathStyle: true,
-  credentials: { accessKeyId: 'test', secretAccessKey: 'test' },
-});
-
-export const awsEnvFor = (endpoint: string): Record<string, string> => ({
-  AWS_ENDPOINT_URL: endpoint,
-  AWS_ENDPOINT_URL_S3: endpoint,
-  AWS_S3_FORCE_PATH_STYLE: 'true',
-  AWS_REGION: region,
-  AWS_DEFAULT_REGION: region,
-  AWS_ACCESS_KEY_ID: 'test',
-  AWS_SECRET_ACCESS_KEY: 'test',
-  CDK_DEFAULT_ACCOUNT: accountId,
-  CDK_DEFAULT_REGION: region,
-});
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-export async function freePort(): Promise<number> {
-  return new Promise((ok, fail) => {
-    const server = createServer();
-    server.on('error', fail);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => (typeof address === 'object' && address ? ok(address.port) : fail(new Error('no port'))));
-    });
-  });
-}
-
-/** The environment LocalStack runs with: loopback only, no DNS server, no telemetry, our executor. */
-export function localStackEnv(port: number, dataDir: string, services: string[]): NodeJS.ProcessEnv {
-  return {
-    ...process.env,
-    GATEWAY_LISTEN: `127.0.0.1:${port}`,
-    LOCALSTACK_HOST: `127.0.0.1:${port}`,
-    OVERRIDE_IN_DOCKER: '0',
-    DNS_ADDRESS: '0',
-    SKIP_SSL_CERT_DOWNLOAD: '1',
-    DISABLE_EVENTS: '1',
-    FILESYSTEM_ROOT: join(dataDir, 'fs'),
-    TMPDIR: join(dataDir, 'tmp'),
-    SERVICES: services.join(','),
-    CFN_IGNORE_UNSUPPORTED_RESOURCE_TYPES: '1',
-    LAMBDA_RUNTIME_EXECUTOR: 'haq-node',
-    // Node start-up plus onnxruntime's native load can exceed the 10 s default on 2 busy cores.
-    LAMBDA_RUNTIME_ENVIRONMENT_TIMEOUT: '60',
-    HAQ_LAMBDA_NODE: process.execPath,
-    HAQ_LAMBDA_NODE_MODULES: join(repoRoot, 'node_modules'),
-    PYTHONUNBUFFERED: '1',
-  };
-}
-
-async function waitHealthy(endpoint: string, child: ChildProcess, logFile: string, services: string[], timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  let last = '';
-  while (Date.now() < deadline) {
-    if (child.exitCode !== null || child.signalCode !== null) {
-      throw new Error(`LocalStack exited (${child.exitCode ?? child.signalCode}) before it was healthy; log ${logFile}:\n${tail(logFile, 30)}`);
-    }
-    try {
-      const res = await fetch(`${endpoint}/_localstack/health`);
-      if (res.ok) {
-        const body = (await res.json()) as { services: Record<string, string> };
-        const missing = services.filter((s) => !['available', 'running'].includes(body.services[s] ?? ''));
-        if (missing.length === 0) return;
-        last = `services not ready: ${missing.join(', ')}`;
-      }
-    } catch (err) {
-      last = String(err);
-    }
-    await sleep(250);
-  }
-  throw new Error(`LocalStack at ${endpoint} not healthy after ${timeoutMs} ms (${last}); log ${logFile}:\n${tail(logFile, 30)}`);
 }
 
 /** A LocalStack log line's time and level: `2026-12-02T06:32:06.181  WARN --- [thread] logger : message`. */
@@ -177,11 +83,6 @@ export function failureReport(
   return `${e.status}: ${e.error}: ${e.cause}\n${logExcerpt(ls.logFile, from, to)}`;
 }
 
-export function tail(file: string, lines: number): string {
-  if (!existsSync(file)) return '(no log)';
-  return readFileSync(file, 'utf8').split('\n').slice(-lines).join('\n');
-}
-
 /** Keeps a failed run's log where CI and people find it: .localstack/logs/ (git-ignored). */
 export function keepLog(logFile: string): string {
   const dir = join(repoRoot, '.localstack/logs');
@@ -193,22 +94,13 @@ export function keepLog(logFile: string): string {
 
 /** Starts a LocalStack process and waits until the services answer. */
 export async function startLocalStack(opts: StartOptions = {}): Promise<LocalStackHandle> {
-  if (!existsSync(venvPython)) throw new Error(`LocalStack is not installed: run 'bash test/localstack/setup.sh' (no ${venvPython})`);
   const port = opts.port ?? (await freePort());
   const services = opts.services ?? defaultServices;
   const dataDir = mkdtempSync(join(tmpdir(), 'haq-localstack-'));
-  mkdirSync(join(dataDir, 'fs'));
-  mkdirSync(join(dataDir, 'tmp'));
   const logFile = join(dataDir, 'localstack.log');
-  const out = openSync(logFile, 'a');
-  const child = spawn(venvPython, ['-m', 'localstack.runtime.main'], {
-    cwd: dataDir,
-    env: localStackEnv(port, dataDir, services),
-    stdio: ['ignore', out, out],
-    detached: true, // its own process group, so stop() reaches every thread and child
-  });
-  closeSync(out);
-  const endpoint = `http://127.0.0.1:${port}`;
+  const child = spawnLocalStack({ port, dataDir, logFile, services });
+  const exited = new Promise((r) => child.once('exit', r));
+  const alive = () => child.exitCode === null && child.signalCode === null;
   // Safety net: a test process that exits without release() (a crash, process.exit) takes
   // LocalStack's process group with it. The Lambda shims exit when LocalStack is gone.
   const killOnExit = () => {
@@ -221,40 +113,21 @@ export async function startLocalStack(opts: StartOptions = {}): Promise<LocalSta
   process.once('exit', killOnExit);
   const stop = async (failed: boolean): Promise<void> => {
     process.removeListener('exit', killOnExit);
-    if (child.exitCode === null && child.signalCode === null) {
-      const exited = new Promise((r) => child.once('exit', r));
-      try {
-        process.kill(-child.pid!, 'SIGTERM');
-      } catch {
-        /* already gone */
-      }
-      const timer = setTimeout(() => {
-        try {
-          process.kill(-child.pid!, 'SIGKILL');
-        } catch {
-          /* already gone */
-        }
-      }, 10_000);
+    if (alive()) {
+      await stopProcessGroup(child.pid!);
       await exited;
-      clearTimeout(timer);
     }
     if (failed) console.error(`LocalStack log kept at ${keepLog(logFile)}`);
     rmSync(dataDir, { recursive: true, force: true });
   };
+  const { endpoint } = endpointFor(`http://127.0.0.1:${port}`);
   try {
-    await waitHealthy(endpoint, child, logFile, services, opts.startTimeoutMs ?? 120_000);
+    await waitHealthy(endpoint, alive, logFile, services, opts.startTimeoutMs ?? 120_000);
   } catch (err) {
     await stop(true);
     throw err;
   }
-  return {
-    endpoint,
-    port,
-    clientConfig: clientConfigFor(endpoint),
-    awsEnv: awsEnvFor(endpoint),
-    logFile,
-    release: ({ failed = false } = {}) => stop(failed),
-  };
+  return { ...endpointFor(endpoint), port, logFile, release: ({ failed = false } = {}) => stop(failed) };
 }
 
 /** The suite's LocalStack: the one run.sh started (HAQ_LOCALSTACK_ENDPOINT), or a new one. */
@@ -266,10 +139,8 @@ export async function useLocalStack(opts: StartOptions = {}): Promise<LocalStack
   });
   if (!res.ok) throw new Error(`HAQ_LOCALSTACK_ENDPOINT=${external}: health answered ${res.status}`);
   return {
-    endpoint: external,
+    ...endpointFor(external),
     port: Number(new URL(external).port),
-    clientConfig: clientConfigFor(external),
-    awsEnv: awsEnvFor(external),
     logFile: process.env.HAQ_LOCALSTACK_LOG ?? '',
     release: async () => {},
   };

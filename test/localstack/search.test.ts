@@ -25,7 +25,7 @@ import { Policy } from '../../shared/quant/policy';
 import { SearchStatus } from '../../shared/search/results';
 import { tempDir } from '../helpers/tmp';
 import { getJson, getText, uniqueSuffix } from './aws';
-import type { DeployedStack } from './deploy';
+import type { DeployedStack } from '../../cli/localstack/deploy';
 import { executionHistory, listKeys, tinySearch, uploadModel, waitForSearch, type FinishedSearch } from './haq';
 import { failureReport, repoRoot, type LocalStackHandle } from './harness';
 import { closeStackSession, openStackSession } from './stack-session';

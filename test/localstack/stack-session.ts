@@ -4,7 +4,7 @@
  */
 import { S3Client } from '@aws-sdk/client-s3';
 import { SFNClient } from '@aws-sdk/client-sfn';
-import { useHaqStack, type DeployedStack } from './deploy';
+import { useHaqStack, type DeployedStack } from '../../cli/localstack/deploy';
 import { useLocalStack, type LocalStackHandle } from './harness';
 
 export interface StackSession {

@@ -11,7 +11,7 @@ import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
 import { resultKeys, searchKeys } from '../../shared/keys';
 import { getJson, getText, uniqueSuffix, waitForExecution } from './aws';
-import type { DeployedStack } from './deploy';
+import type { DeployedStack } from '../../cli/localstack/deploy';
 import { searchDataFiles, tinySearch, zooDataDir, zooModelPath } from './haq';
 import { failureReport, type LocalStackHandle } from './harness';
 import { closeStackSession, openStackSession } from './stack-session';

@@ -24,7 +24,8 @@ import {
 } from '@aws-sdk/client-cloudformation';
 import { CreateBucketCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { outputNames } from '../../infra/haq-stack';
-import { accountId, region, repoRoot, type LocalStackHandle } from './harness';
+import { repoRoot } from '../aws-clients';
+import { accountId, region, type LocalStackEndpoint } from './process';
 import { zipDirectory } from './zip';
 
 const run = promisify(execFile);
@@ -130,7 +131,7 @@ async function waitForStack(cfn: CloudFormationClient, stackName: string, timeou
 
 /** Synthesizes infra/ and creates the stack on LocalStack; returns its buckets, machines and functions. */
 export async function deployHaqStack(
-  ls: LocalStackHandle,
+  ls: LocalStackEndpoint,
   opts: { stackName?: string; context?: Record<string, string>; timeoutMs?: number } = {},
 ): Promise<DeployedStack> {
   const stackName = opts.stackName ?? 'HaqTest';
@@ -168,7 +169,7 @@ export async function deployHaqStack(
 }
 
 /** Reads a deployed stack's outputs (after `deployHaqStack` in this or an earlier test file). */
-export async function describeHaqStack(ls: LocalStackHandle, stackName: string): Promise<DeployedStack | null> {
+export async function describeHaqStack(ls: LocalStackEndpoint, stackName: string): Promise<DeployedStack | null> {
   const cfn = new CloudFormationClient(ls.clientConfig);
   try {
     const { Stacks } = await cfn.send(new DescribeStacksCommand({ StackName: stackName })).catch(() => ({ Stacks: [] }));
@@ -199,7 +200,7 @@ export async function describeHaqStack(ls: LocalStackHandle, stackName: string):
 }
 
 /** The suite's stack: deployed once per LocalStack, shared by the test files that run on it. */
-export async function useHaqStack(ls: LocalStackHandle, stackName = 'HaqTest'): Promise<DeployedStack> {
+export async function useHaqStack(ls: LocalStackEndpoint, stackName = 'HaqTest'): Promise<DeployedStack> {
   const existing = await describeHaqStack(ls, stackName);
   if (existing) return existing;
   const deployed = await deployHaqStack(ls, { stackName });
