@@ -4,14 +4,15 @@
  * hardware target, the constraint and its feasibility, and the user's own paths in the
  * messages instead of store keys.
  */
-import { rm, stat } from 'node:fs/promises';
+import { mkdir, rm, stat, writeFile } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { SearchConfig, type SearchConfigInput } from '../shared/config';
 import { InvalidInputError } from '../shared/errors';
 import { buildCostTable } from '../shared/hardware/cost-table';
 import { resolveTarget } from '../shared/hardware/targets';
 import { modelKeys } from '../shared/keys';
-import { inspectModel } from '../shared/onnx/inspect';
+import { inspectDecoded, modelHash } from '../shared/onnx/inspect';
+import { decodeModel } from '../shared/onnx/proto';
 import type { LayerTable } from '../shared/onnx/types';
 import { createBudgetModel } from '../shared/search/budget';
 import { parse } from '../shared/validate';
@@ -45,6 +46,18 @@ export async function resolveHardwareFlag(
 export async function checkOutDir(outDir: string, flag = '--out'): Promise<void> {
   const info = await stat(outDir).catch(() => null);
   if (info && !info.isDirectory()) throw new InvalidInputError(`${flag} ${outDir} is a file; pass a folder (it is created when missing)`, { outDir });
+}
+
+/** --out naming a file to write must not be an existing folder; checked before any work. */
+export async function checkOutFile(outFile: string, flag = '--out'): Promise<void> {
+  const info = await stat(outFile).catch(() => null);
+  if (info?.isDirectory()) throw new InvalidInputError(`${flag} ${outFile} is a folder; pass a file name, e.g. ${join(outFile, 'model.quant.onnx')}`, { outFile });
+}
+
+/** Writes an output file, creating its folder first (as `haq zoo --out` does). */
+export async function writeOutFile(outFile: string, bytes: Uint8Array): Promise<void> {
+  await mkdir(dirname(resolve(outFile)), { recursive: true });
+  await writeFile(outFile, bytes);
 }
 
 /**
@@ -92,9 +105,12 @@ export async function checkSearchInputs(request: {
   const hardware = await resolveHardwareFlag(request.config.hardware as string | Record<string, unknown> | undefined);
   const config = parse(SearchConfig, { ...request.config, ...(hardware === undefined ? {} : { hardware }), model: 'm', modelKey: 'm', dataPrefix: 'm/' }, 'search config');
   const target = resolveTarget(config.hardware);
+  // Not an ONNX model at all: said now, naming the user's file. Layers that need more than
+  // the file (shapes from the data) are Prepare's to resolve.
+  const model = decodeModel(bytes, request.modelPath);
   let layers: LayerTable;
   try {
-    layers = await inspectModel(bytes, { inputShape: config.inputShape, what: request.modelPath });
+    layers = await inspectDecoded(model, modelHash(bytes), { inputShape: config.inputShape, what: request.modelPath });
   } catch {
     return;
   }

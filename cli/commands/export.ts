@@ -9,7 +9,7 @@
  * quantizer flags).
  */
 import type { Command } from 'commander';
-import { readFile, stat, writeFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { inputBatch, loadDataset } from '../../shared/data/dataset';
 import { InvalidInputError, InvalidPolicyError } from '../../shared/errors';
@@ -23,6 +23,7 @@ import { exportQuantizedModel } from '../../shared/quant/export';
 import { policySizeBytes, validatePolicy, type Policy } from '../../shared/quant/policy';
 import { FsStore } from '../../shared/store/fs-store';
 import { action, formatTable, printJson } from '../output';
+import { checkOutFile, writeOutFile } from '../inputs';
 import { readInputFile } from './inspect';
 
 export interface QuantCliOptions {
@@ -165,13 +166,14 @@ export function register(program: Command): void {
   addQuantOptions(cmd).action(
     action(async (modelPath: string, opts: ExportCliOptions) => {
       quantFlags(opts); // bad flags fail before any work
+      await checkOutFile(opts.out);
       const bytes = await readInputFile(modelPath);
       const table = await inspectForPolicy(bytes, modelPath, opts.inputShape, opts.data ? await dataSampleShape(opts.data) : undefined);
       const policy = await readPolicyFile(opts.policy, table);
       const flags = quantFlags(opts, policy);
       const calibration = await calibrationFor(bytes, table, policy, opts.data, flags, (line) => process.stderr.write(`haq export: note: ${line}\n`));
       const result = exportQuantizedModel(bytes, table, policy, calibration, flags);
-      await writeFile(opts.out, result.bytes).catch((err: NodeJS.ErrnoException) => {
+      await writeOutFile(opts.out, result.bytes).catch((err: NodeJS.ErrnoException) => {
         throw new InvalidInputError(`--out ${opts.out} cannot be written (${err.code ?? err.message})`, { path: opts.out });
       });
       const sizeBytes = policySizeBytes(table, policy.layers);

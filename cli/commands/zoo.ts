@@ -4,10 +4,9 @@
  * weights, for hardware-side studies (`haq cost`, searches under a latency/energy budget).
  */
 import type { Command } from 'commander';
-import { mkdir, writeFile } from 'node:fs/promises';
-import { dirname } from 'node:path';
 import { InvalidInputError } from '../../shared/errors';
 import { buildZooModel, zooLayerTable, zooNames } from '../../shared/zoo/architectures';
+import { checkOutFile, writeOutFile } from '../inputs';
 import { action, printJson } from '../output';
 
 function parseNonNegativeInt(value: string | undefined, flag: string, fallback: number, min = 0): number {
@@ -28,12 +27,12 @@ export function register(program: Command): void {
     .option('--json', 'print {"arch","out","layers","macs","params","bytes"}')
     .action(
       action(async (arch: string, opts: { out: string; seed?: string; resolution?: string; json?: boolean }) => {
+        await checkOutFile(opts.out);
         const seed = parseNonNegativeInt(opts.seed, '--seed', 0);
         const resolution = parseNonNegativeInt(opts.resolution, '--resolution', 224, 32);
         const bytes = buildZooModel(arch, { seed, resolution });
         const table = zooLayerTable(arch, { resolution });
-        await mkdir(dirname(opts.out), { recursive: true });
-        await writeFile(opts.out, bytes);
+        await writeOutFile(opts.out, bytes);
         const summary = { arch, out: opts.out, layers: table.layers.length, macs: table.totals.macs, params: table.totals.params, bytes: bytes.length };
         if (opts.json) printJson(summary);
         else {

@@ -1,6 +1,6 @@
 /** `haq upload`: local checks first, then data, search.json and the model last. */
 import assert from 'node:assert/strict';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { checkSearchConfig, modelName, uploadModel } from '../../cli/commands/upload';
@@ -10,13 +10,15 @@ import type { ObjectStore, PutOptions } from '../../shared/store/object-store';
 import { tempDir } from '../helpers/tmp';
 
 const tmp = tempDir('haq-upload');
+// A real model: the upload checks the target and the default budget against its layers.
+const modelBytes = new Uint8Array(readFileSync(join(import.meta.dirname, '..', '..', 'models', 'zoo', 'fmnist-cnn', 'model.onnx')));
 after(() => tmp.cleanup());
 
 function fixture(name: string, files: Record<string, string>): { model: string; data: string } {
   const dir = join(tmp.dir, name);
   mkdirSync(join(dir, 'data'), { recursive: true });
   const model = join(dir, `${name}.onnx`);
-  writeFileSync(model, 'onnx-bytes');
+  writeFileSync(model, modelBytes);
   for (const [file, body] of Object.entries(files)) writeFileSync(join(dir, 'data', file), body);
   return { model, data: join(dir, 'data') };
 }
@@ -52,7 +54,7 @@ describe('uploadModel', () => {
   it('uploads data files, then search.json, then the model last', async () => {
     const f = fixture('lenet', complete);
     const config = join(tmp.dir, 'search.json');
-    writeFileSync(config, JSON.stringify({ hardware: 'bitfusion', constraint: { kind: 'energy', ratio: 0.4 }, episodes: 50 }));
+    writeFileSync(config, JSON.stringify({ hardware: 'bismo-cloud', constraint: 'latency:0.9', episodes: 50 }));
     const store = new RecordingStore(new FsStore(join(tmp.dir, 'bucket')));
     const result = await uploadModel(store, { modelPath: f.model, dataDir: f.data, configPath: config });
     assert.deepEqual(store.puts, [
@@ -64,8 +66,8 @@ describe('uploadModel', () => {
       'models/lenet/model.onnx',
     ]);
     assert.equal(result.modelKey, 'models/lenet/model.onnx');
-    assert.equal(result.objects.at(-1)!.sizeBytes, 'onnx-bytes'.length);
-    assert.equal(new TextDecoder().decode(await store.get('models/lenet/model.onnx')), 'onnx-bytes');
+    assert.equal(result.objects.at(-1)!.sizeBytes, modelBytes.length);
+    assert.deepEqual(await store.get('models/lenet/model.onnx'), modelBytes);
     assert.equal(JSON.parse(new TextDecoder().decode(await store.get('models/lenet/search.json'))).episodes, 50);
   });
 
@@ -94,6 +96,15 @@ describe('uploadModel', () => {
     assert.deepEqual(store.puts, []);
   });
 
+  it('uploads nothing when the target cannot meet the constraint, and says why', async () => {
+    const f = fixture('m6', complete);
+    const store = new RecordingStore(new FsStore(join(tmp.dir, 'bucket6')));
+    const config = join(tmp.dir, 'energy-on-bismo.json');
+    writeFileSync(config, JSON.stringify({ hardware: 'bismo-edge', constraint: 'energy:0.5' }));
+    await assert.rejects(uploadModel(store, { modelPath: f.model, dataDir: f.data, configPath: config }), /bismo-edge has no energy model/);
+    assert.deepEqual(store.puts, []);
+  });
+
   it('names a missing model file and a missing data folder', async () => {
     const store = new FsStore(join(tmp.dir, 'bucket5'));
     const f = fixture('m5', complete);
@@ -118,11 +129,19 @@ describe('checkSearchConfig', () => {
   it('accepts a partial config', () => {
     assert.deepEqual(checkSearchConfig('{"hardware":"bismo-cloud","seed":3}', 'search.json'), { hardware: 'bismo-cloud', seed: 3 });
   });
+  it('accepts a constraint written as --constraint and sweep configs write it', () => {
+    assert.deepEqual(checkSearchConfig('{"constraint":"latency:0.6"}', 'search.json'), { constraint: { kind: 'latency', ratio: 0.6 } });
+  });
+  it('rejects a hardware file path, which the deployed search cannot read', () => {
+    assert.throws(() => checkSearchConfig('{"hardware":"./my-chip.json"}', 'search.json'), (err: Error) => err instanceof InvalidInputError && /put the target's JSON object itself/.test(err.message));
+  });
 });
 
 describe('modelName', () => {
   it('derives the name from the file, or takes --name', () => {
     assert.equal(modelName({ modelPath: '/x/resnet18.onnx' }), 'resnet18');
+    // A model.onnx is named after its folder, as `haq search` names it.
+    assert.equal(modelName({ modelPath: 'models/zoo/fmnist-cnn/model.onnx' }), 'fmnist-cnn');
     assert.equal(modelName({ modelPath: '/x/a b.onnx', name: 'ab' }), 'ab');
   });
   for (const bad of ['a b', 'a/b', '-x', '']) {

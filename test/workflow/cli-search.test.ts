@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { haq } from '../helpers/cli';
+import { haq, repoRoot } from '../helpers/cli';
 import { tempDir } from '../helpers/tmp';
 
 const tmp = tempDir('haq-cli-search');
@@ -76,7 +76,7 @@ describe('haq search', () => {
     ['a zero episode count', ['--episodes', '0'], /InvalidInputError: --episodes 0/],
     ['a missing data folder', ['--data', 'no/such/dir'], /InvalidInputError: --data no\/such\/dir is not a folder/],
     ['an unknown target', ['--hardware', 'tpu-v9'], /UnknownTargetError: .*tpu-v9/],
-    ['an impossible budget', ['--constraint', 'latency:0.01'], /BudgetInfeasibleError: search .* failed: budget 0.01 is below the smallest feasible/],
+    ['an impossible budget', ['--constraint', 'latency:0.01'], /BudgetInfeasibleError: budget 0.01 is below the smallest feasible/],
   ];
   for (const [what, flags, message] of bad) {
     it(`rejects ${what} with one error line and exit 1`, async () => {
@@ -96,6 +96,42 @@ describe('haq sweep', () => {
     writeFileSync(file, JSON.stringify({ targets: ['bismo-edge'], constraints: ['latency:0.5'] }));
     const r = await haq(['sweep', '--config', file, '--out', join(tmp.dir, 'sw')]);
     assert.equal(r.code, 1);
-    assert.match(r.stderr, /haq: InvalidInputError: .*"models"/);
+    assert.match(r.stderr, /haq: InvalidInputError: --config .*sweep\.json: models: Required/);
+  });
+
+  it('reports a failed row with its error class and message and exits 1 saying how many failed', async () => {
+    const file = join(tmp.dir, 'sweep-one-fails.json');
+    // bismo-edge has no energy model: that row fails; bitfusion's is feasible.
+    writeFileSync(
+      file,
+      JSON.stringify({
+        sweepId: 'one-fails',
+        models: [{ path: join(repoRoot, model), data: join(repoRoot, data) }],
+        targets: ['bismo-edge', 'bitfusion'],
+        constraints: ['energy:0.95'],
+        config: { episodes: 2, warmupEpisodes: 2, evalSamples: 100, calibSamples: 64 },
+      }),
+    );
+    const out = join(tmp.dir, 'sweep-one-fails');
+    const r = await haq(['sweep', '--config', file, '--out', out]);
+    assert.equal(r.code, 1, r.stderr);
+    const errors = r.stderr.split('\n').filter((l) => l.startsWith('haq: '));
+    assert.deepEqual(errors, ['haq: SearchFailedError: 1 of 2 searches of the sweep failed (each failed row names its error)']);
+    const reason = 'InvalidInputError: target bismo-edge has no energy model; use a latency or size constraint';
+    assert.match(r.stdout, /error/);
+    assert.ok(r.stdout.split('\n').some((l) => l.includes('bismo-edge') && l.includes('failed') && l.includes(reason)), r.stdout);
+    assert.match(r.stdout, /1 of 2 searches failed:/);
+    const comparison = JSON.parse(readFileSync(join(out, 'comparison.json'), 'utf8'));
+    assert.equal(comparison.failed, 1);
+    const failed = comparison.rows.find((row: { specialisedFor: string }) => row.specialisedFor === 'bismo-edge');
+    assert.deepEqual(failed.error, { name: 'InvalidInputError', message: 'target bismo-edge has no energy model; use a latency or size constraint' });
+    assert.equal(failed.state, 'failed');
+    const ok = comparison.rows.find((row: { specialisedFor: string }) => row.specialisedFor === 'bitfusion');
+    assert.equal(ok.error, null);
+    assert.equal(ok.state, 'succeeded');
+    const html = readFileSync(join(out, 'sweep.html'), 'utf8');
+    assert.match(html, /1 of 2 searches failed/);
+    assert.match(html, /InvalidInputError<\/code>: fmnist-cnn energy-0.95 on bismo-edge/);
   });
 });
+

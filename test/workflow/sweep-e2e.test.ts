@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { runLocalSweep } from '../../cli/embedded/local';
-import type { ComparisonRow } from '../../functions/compare';
+import type { Comparison, ComparisonRow } from '../../functions/compare';
 import { tempDir } from '../helpers/tmp';
 
 const root = join(import.meta.dirname, '..', '..');
@@ -44,4 +44,20 @@ describe('sweep state machine, embedded, end to end', () => {
     }
     assert.match(readFileSync(result.files!.report, 'utf8'), /specialised for/);
   });
+
+  it("runs the docs' example sweep.json (docs/workflow.md) with every row succeeding", async () => {
+    const doc = readFileSync(join(root, 'docs', 'workflow.md'), 'utf8');
+    const section = doc.slice(doc.indexOf('## `haq sweep`'));
+    const example = JSON.parse(/```json\n([\s\S]*?)```/.exec(section)![1]);
+    // The example as documented (paths relative to the repository root, where it is saved),
+    // with a short search per row: what can fail is the rows' targets and budgets.
+    const spec = { ...example, config: { ...example.config, episodes: 2, warmupEpisodes: 2, evalSamples: 100, calibSamples: 64 } };
+    const result = await runLocalSweep({ spec, baseDir: root, outDir: join(tmp.dir, 'docs-example'), retryDelayMs: 0 });
+    assert.equal(result.outcome.status, 'SUCCEEDED', JSON.stringify(result.outcome.error));
+    const comparison = result.comparison as Comparison;
+    assert.equal(comparison.rows.length, example.models.length * example.targets.length * example.constraints.length);
+    assert.deepEqual(comparison.rows.filter((r) => r.error).map((r) => `${r.specialisedFor} ${r.constraint}: ${r.error!.name}: ${r.error!.message}`), []);
+    assert.equal(comparison.failed, 0);
+  });
 });
+
