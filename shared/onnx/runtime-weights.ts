@@ -10,16 +10,18 @@
  *   1. onnxruntime optimizes the model with the weights as constants (their FP32 values) and
  *      writes the optimized graph out (runtime.ts optimizeModel);
  *   2. probes find where each weight went: the same model optimized again with every weight
- *      element replaced by 1 (probe "ones"), by its weight's number w + 1 ("tags") and by its
- *      element number k + 1 ("ids", k modulo 2^21; a fourth probe carries k / 2^21 for longer
- *      weights). Every initializer of the optimized graph that changed holds weights in a new
- *      layout, and the probes spell it out element by element: "ones" gives a scale s (0 is
- *      padding; s != 1 where onnxruntime folded a BatchNormalization or Mul into the weights),
- *      "tags" / s the weight, "ids" / s the element. Three or four optimizer runs, whatever the
- *      model's size;
+ *      element replaced by 0 (probe "zeros"), by 1 ("ones"), by its weight's number w + 1
+ *      ("tags") and by its element number k + 1 ("ids", k modulo 2^21; one more probe carries
+ *      k / 2^21 for longer weights). Every initializer of the optimized graph that changed holds
+ *      weights in a new layout, element j = weight[k] * s_j + o_j, and the probes spell it out
+ *      element by element: "zeros" gives the offset o (non-zero where a BatchNormalization was
+ *      folded into a bias, (b - mean) s + beta, or a constant added to a weight), "ones" - o the
+ *      scale s (0 is padding; s != 1 where a BatchNormalization or Mul was folded into the
+ *      weights), ("tags" - o) / s the weight, ("ids" - o) / s the element. Four or five
+ *      optimizer runs, whatever the model's size;
  *   3. the check: every probe's graph has the same structure, every weight value appears, and
  *      the real FP32 weights put through the layout reproduce onnxruntime's optimized
- *      initializers (bit for bit; within 2^-20 relative where scaled);
+ *      initializers (bit for bit; within 2^-20 of the terms where scaled or offset);
  *   4. those initializers become graph inputs. The caller feeds any weights (quantized for a
  *      policy) through the same layout (`layoutValues`): the session computes what onnxruntime
  *      would have computed with those weights as constants.
@@ -30,7 +32,7 @@
  * as well; the padded channels they produce meet zero filter rows in the next NCHWc Conv.
  *
  * Anything the probes cannot explain (a weight combined with another constant by more than a
- * per-element scale; a structure that depends on the values) falls back to the plain form:
+ * per-element scale and offset; a structure that depends on the values) falls back to the plain form:
  * the unoptimized graph with the weights as graph inputs, correct and slower (`reason` says why).
  * The optimized graph is specific to this machine's CPU: it is built when a session is opened
  * and never stored.
@@ -55,6 +57,8 @@ export interface WeightFeed {
   gather: Int32Array | null;
   /** ... times scale[j] (a folded BatchNormalization or Mul), or null: unscaled. */
   scale: Float32Array | null;
+  /** ... plus offset[j] (a bias with a BatchNormalization folded in: (b - mean) * s + beta), or null. */
+  offset: Float32Array | null;
 }
 
 export interface RuntimeWeightsModel {
@@ -68,7 +72,7 @@ export interface RuntimeWeightsModel {
   reason?: string;
   /** NCHWc -> NCHW -> NCHWc reorder pairs removed around elementwise chains. */
   reordersRemoved: number;
-  /** Optimizer runs that located the weights: 3, or 4 when a weight has more than 2^21 values (0 for the plain form). */
+  /** Optimizer runs that located the weights: 4, or 5 when a weight has more than 2^21 values (0 for the plain form). */
   probes: number;
 }
 
@@ -122,7 +126,7 @@ function plainForm(model: ModelProto, weights: readonly RuntimeWeight[]): Omit<R
       input: [...(graph.input ?? []).filter((v) => !names.has(v.name ?? '')), ...weights.map((w) => valueInfo(w.name, 'float32', w.dims))],
     },
   };
-  const feeds = new Map(weights.map((w) => [w.name, [{ input: w.name, dims: w.dims, gather: null, scale: null }]]));
+  const feeds = new Map(weights.map((w) => [w.name, [{ input: w.name, dims: w.dims, gather: null, scale: null, offset: null }]]));
   return { bytes: encodeModel(out), feeds, graphOptimization: 'all', optimized: false, reordersRemoved: 0, probes: 0 };
 }
 
@@ -164,27 +168,28 @@ async function optimizedForm(model: ModelProto, weights: readonly RuntimeWeight[
     return changed;
   };
   const longest = Math.max(0, ...weights.map((w) => w.data.length));
+  const zeros = await probe(() => 0);
   const ones = await probe(() => 1);
   const tags = await probe((w) => w + 1);
   const low = await probe((_, k) => (k % idSpan) + 1);
   const high = longest > idSpan ? await probe((_, k) => Math.floor(k / idSpan) + 1) : null;
-  const derived = new Set([...ones.keys(), ...tags.keys(), ...low.keys(), ...(high?.keys() ?? [])]);
+  const derived = new Set([...zeros.keys(), ...ones.keys(), ...tags.keys(), ...low.keys(), ...(high?.keys() ?? [])]);
 
   // Every weight value must reach the graph, and the layout must reproduce onnxruntime's values.
   const seen = weights.map((w) => new Uint8Array(w.data.length));
   const feeds = new Map<string, WeightFeed[]>(weights.map((w) => [w.name, []]));
   for (const name of derived) {
     const get = (p: ProbeValues | null) => p?.get(name) ?? tensorToFloat32(realInits.get(name)!);
-    const layout = decodeLayout(name, get(ones), get(tags), get(low), high ? get(high) : null, idSpan);
+    const layout = decodeLayout(name, get(zeros), get(ones), get(tags), get(low), high ? get(high) : null, idSpan, weights.length);
     const w = weights[layout.weight];
     const got = tensorToFloat32(realInits.get(name)!);
-    const want = layoutValues(w.data, layout.gather, layout.scale);
+    const want = layoutValues(w.data, layout.gather, layout.scale, 1, layout.offset);
     for (const g of layout.gather) if (g >= 0) seen[layout.weight][g] = 1;
-    if (!sameValues(got, want, layout.scale !== null)) {
+    if (!sameValues(got, want, layout.scale || layout.offset ? layoutMagnitudes(w.data, layout) : null)) {
       throw new LayoutMismatch(`initializer "${name}" is not a re-ordering or per-element scaling of the weight "${w.name}" (folded with another constant)`);
     }
     const identity = layout.gather.length === w.data.length && layout.gather.every((g, j) => g === j);
-    feeds.get(w.name)!.push({ input: name, dims: tensorDims(realInits.get(name)!), gather: identity ? null : layout.gather, scale: layout.scale });
+    feeds.get(w.name)!.push({ input: name, dims: tensorDims(realInits.get(name)!), gather: identity ? null : layout.gather, scale: layout.scale, offset: layout.offset });
   }
   weights.forEach((w, i) => {
     if (!seen[i].every((s) => s === 1)) throw new LayoutMismatch(`not every value of the weight "${w.name}" reaches the optimized graph`);
@@ -199,68 +204,91 @@ async function optimizedForm(model: ModelProto, weights: readonly RuntimeWeight[
   return { bytes: encodeModel(real), feeds, graphOptimization: 'disabled', optimized: true, reordersRemoved, probes };
 }
 
-/** Element j of a fed tensor: weight[gather[j]] (times `factor`, in float32) times scale[j]; 0 where gather[j] < 0. */
-export function layoutValues(weight: Float32Array, gather: Int32Array | null, scale: Float32Array | null, factor = 1): Float32Array {
+/**
+ * Element j of a fed tensor: weight[gather[j]] (times `factor`, in float32) times scale[j] plus
+ * offset[j]; offset[j] (or 0) where gather[j] < 0.
+ */
+export function layoutValues(weight: Float32Array, gather: Int32Array | null, scale: Float32Array | null, factor = 1, offset: Float32Array | null = null): Float32Array {
   const n = gather ? gather.length : weight.length;
   const out = new Float32Array(n);
   for (let j = 0; j < n; j++) {
     const g = gather ? gather[j] : j;
-    if (g < 0) continue;
+    if (g < 0) {
+      if (offset) out[j] = offset[j];
+      continue;
+    }
     const v = factor === 1 ? weight[g] : Math.fround(weight[g] * factor);
-    out[j] = scale ? v * scale[j] : v;
+    const scaled = scale ? Math.fround(v * scale[j]) : v;
+    out[j] = offset ? scaled + offset[j] : scaled;
   }
   return out;
 }
 
-/** Bitwise equal, or (scaled layouts, whose products onnxruntime may round differently) within 2^-20 relative. */
-function sameValues(got: Float32Array, want: Float32Array, scaled: boolean): boolean {
+/** |weight * scale| + |offset| per element: the size of the terms a scaled layout adds up. */
+function layoutMagnitudes(weight: Float32Array, layout: { gather: Int32Array; scale: Float32Array | null; offset: Float32Array | null }): Float32Array {
+  return Float32Array.from(layout.gather, (g, j) => (g < 0 ? 0 : Math.abs(weight[g] * (layout.scale?.[j] ?? 1))) + Math.abs(layout.offset?.[j] ?? 0));
+}
+
+/**
+ * Bitwise equal, or (scaled or offset layouts, whose products and sums onnxruntime may round
+ * differently) within 2^-20 of the terms' magnitudes.
+ */
+function sameValues(got: Float32Array, want: Float32Array, magnitudes: Float32Array | null): boolean {
   if (got.length !== want.length) return false;
-  if (!scaled) return Buffer.from(got.buffer, got.byteOffset, got.byteLength).equals(Buffer.from(want.buffer, want.byteOffset, want.byteLength));
+  if (!magnitudes) return Buffer.from(got.buffer, got.byteOffset, got.byteLength).equals(Buffer.from(want.buffer, want.byteOffset, want.byteLength));
   for (let j = 0; j < got.length; j++) {
-    if (Math.abs(got[j] - want[j]) > 2 ** -20 * Math.max(Math.abs(got[j]), Math.abs(want[j]))) return false;
+    if (Math.abs(got[j] - want[j]) > 2 ** -20 * Math.max(magnitudes[j], Math.abs(got[j]))) return false;
   }
   return true;
 }
 
 /**
- * Reads the layout of one optimized initializer from the probes: `ones` gives each element's
- * scale (0: padding), `tags` which weight it holds (w + 1, times the scale), `low` and `high`
- * which element (k % span + 1 and floor(k / span) + 1, times the scale).
+ * Reads the layout of one optimized initializer from the probes: `zeros` gives each element's
+ * offset (what it holds when every weight is 0), `ones` minus that its scale (0: padding or a
+ * constant), `tags` which weight it holds (w + 1, times the scale), `low` and `high` which
+ * element (k % span + 1 and floor(k / span) + 1, times the scale).
  */
 function decodeLayout(
   name: string,
+  zeros: Float32Array,
   ones: Float32Array,
   tags: Float32Array,
   low: Float32Array,
   high: Float32Array | null,
   span: number,
-): { weight: number; gather: Int32Array; scale: Float32Array | null } {
+  weightCount: number,
+): { weight: number; gather: Int32Array; scale: Float32Array | null; offset: Float32Array | null } {
   const n = ones.length;
-  if (tags.length !== n || low.length !== n || (high && high.length !== n)) throw new LayoutMismatch(`initializer "${name}" changes size between probes`);
+  if (zeros.length !== n || tags.length !== n || low.length !== n || (high && high.length !== n)) throw new LayoutMismatch(`initializer "${name}" changes size between probes`);
   const gather = new Int32Array(n);
+  const scale = new Float32Array(n);
   let weight = -1;
   let scaled = false;
-  const integer = (v: number, s: number, what: string): number => {
+  const offset = zeros.some((o) => o !== 0) ? zeros : null;
+  const integer = (probe: number, j: number, s: number, what: string): number => {
+    const v = offset ? probe - offset[j] : probe;
     const q = Math.round(v / s);
-    if (!(q >= 1) || Math.abs(v - Math.fround(q * s)) > 2 ** -20 * Math.abs(v)) {
+    if (!(q >= 1) || Math.abs(v - Math.fround(q * s)) > 2 ** -20 * Math.max(Math.abs(v), offset ? Math.abs(offset[j]) : 0)) {
       throw new LayoutMismatch(`initializer "${name}" holds a computed value, not a (scaled) weight element (${what})`);
     }
     return q;
   };
   for (let j = 0; j < n; j++) {
-    const s = ones[j];
+    const s = offset ? Math.fround(ones[j] - offset[j]) : ones[j];
+    scale[j] = s;
     if (s === 0) {
       gather[j] = -1;
       continue;
     }
     if (s !== 1) scaled = true;
-    const w = integer(tags[j], s, 'weight tag') - 1;
+    const w = integer(tags[j], j, s, 'weight tag') - 1;
     if (weight >= 0 && w !== weight) throw new LayoutMismatch(`initializer "${name}" mixes two weights`);
     weight = w;
-    gather[j] = (high ? integer(high[j], s, 'element id') - 1 : 0) * span + integer(low[j], s, 'element id') - 1;
+    gather[j] = (high ? integer(high[j], j, s, 'element id') - 1 : 0) * span + integer(low[j], j, s, 'element id') - 1;
   }
   if (weight < 0) throw new LayoutMismatch(`initializer "${name}" changed but holds no weight element`);
-  return { weight, gather, scale: scaled ? ones : null };
+  if (weight >= weightCount) throw new LayoutMismatch(`initializer "${name}" holds a computed value, not a (scaled) weight element (weight tag)`);
+  return { weight, gather, scale: scaled ? scale : null, offset };
 }
 
 /**

@@ -101,6 +101,47 @@ export function checkInputShape(data: FloatTensor, table: LayerTable, what = 'da
   }
 }
 
+/** The FP32 model with every layer input exposed, over a fixed set of samples. */
+export interface LayerInputReader {
+  /** The distinct layer input tensors (the model input among them when a layer reads it). */
+  readonly names: readonly string[];
+  /** One pass over the samples: per batch, each layer input [count, ...] (padding rows dropped). */
+  batches(): AsyncGenerator<Map<string, FloatTensor>>;
+  release(): Promise<void>;
+}
+
+/**
+ * Opens the model with its layer inputs exposed, for passes over `data` (checked against the
+ * model's input shape: InvalidDataError). Batches of `batchSize` samples (a model with a fixed
+ * batch dim uses that, zero-padding the last batch).
+ */
+export async function openLayerInputs(
+  modelBytes: Uint8Array,
+  table: LayerTable,
+  data: FloatTensor,
+  options: { batchSize?: number; threads?: number; what?: string } = {},
+): Promise<LayerInputReader> {
+  checkInputShape(data, table, options.what ?? 'calibration data');
+  const model = decodeModel(modelBytes);
+  const input = modelInput(model);
+  const batch = modelBatchSize(input.dims, options.batchSize ?? 64);
+  const pad = input.dims[0] !== null;
+  const { bytes, exposed } = exposeLayerInputs(model, table);
+  const session = await ModelSession.create(bytes, { threads: options.threads, what: 'calibration model' });
+  const names = [...new Set(table.layers.map((l) => l.inputName))];
+  const rowsOf = (t: FloatTensor, count: number): FloatTensor => ({ data: t.data.subarray(0, (t.data.length / t.dims[0]) * count), dims: [count, ...t.dims.slice(1)] });
+  return {
+    names,
+    async *batches() {
+      for (const { tensor, count } of batches(data, batch, pad)) {
+        const out = exposed.length ? await session.run({ [input.name]: tensor }, exposed) : {};
+        yield new Map(names.map((n) => [n, rowsOf(n === input.name ? tensor : out[n], count)]));
+      }
+    },
+    release: () => session.release(),
+  };
+}
+
 /**
  * Calibrates every layer's activation clip values on `calib` (a tensor [N, ...input dims] or a
  * data split, e.g. the calib split of a data folder). Throws InvalidDataError when the data
@@ -109,26 +150,13 @@ export function checkInputShape(data: FloatTensor, table: LayerTable, what = 'da
 export async function calibrate(modelBytes: Uint8Array, table: LayerTable, calibData: FloatTensor | Split, options: CalibrationOptions = {}): Promise<Calibration> {
   const calib: FloatTensor = 'sampleShape' in calibData ? inputBatch(calibData, 0, calibData.samples) : calibData;
   const { histogramBins = 2048, percentile = 99.99, mseCandidates = 100 } = options;
-  checkInputShape(calib, table, 'calibration data');
-  const model = decodeModel(modelBytes);
-  const input = modelInput(model);
-  const batch = modelBatchSize(input.dims, options.batchSize ?? 64);
-  const { bytes, exposed } = exposeLayerInputs(model, table);
-  const session = await ModelSession.create(bytes, { threads: options.threads, what: 'calibration model' });
-  const names = [...new Set(table.layers.map((l) => l.inputName))];
+  const reader = await openLayerInputs(modelBytes, table, calib, options);
+  const { names } = reader;
   const stats = new Map(names.map((n) => [n, { min: Infinity, max: -Infinity, maxAbs: 0 }]));
   const histograms = new Map<string, AbsHistogram>();
-  const tensorsOf = async (tensor: FloatTensor, count: number): Promise<Map<string, Float32Array>> => {
-    const out = exposed.length ? await session.run({ [input.name]: tensor }, exposed) : {};
-    const per = (t: FloatTensor) => t.data.subarray(0, (t.data.length / t.dims[0]) * count); // drop padding rows
-    const m = new Map<string, Float32Array>();
-    for (const n of names) m.set(n, n === input.name ? per(tensor) : per(out[n]));
-    return m;
-  };
   try {
-    const pad = input.dims[0] !== null;
-    for (const { tensor, count } of batches(calib, batch, pad)) {
-      for (const [n, values] of await tensorsOf(tensor, count)) {
+    for await (const tensors of reader.batches()) {
+      for (const [n, { data: values }] of tensors) {
         const s = stats.get(n)!;
         for (let i = 0; i < values.length; i++) {
           const v = values[i];
@@ -144,11 +172,11 @@ export async function calibrate(modelBytes: Uint8Array, table: LayerTable, calib
       if (!Number.isFinite(s.maxAbs)) throw new InvalidDataError(`calibration produced a non-finite value in tensor "${n}"; check the calibration data for NaN/Inf`);
       histograms.set(n, emptyHistogram(s.maxAbs, histogramBins));
     }
-    for (const { tensor, count } of batches(calib, batch, pad)) {
-      for (const [n, values] of await tensorsOf(tensor, count)) addToHistogramInPlace(histograms.get(n)!, values);
+    for await (const tensors of reader.batches()) {
+      for (const [n, { data: values }] of tensors) addToHistogramInPlace(histograms.get(n)!, values);
     }
   } finally {
-    await session.release();
+    await reader.release();
   }
   const bitsList = [1, 2, 3, 4, 5, 6, 7, 8];
   return {

@@ -33,7 +33,7 @@ import { modelBatchSize, type Calibration } from './calibration';
 import type { ClipMethod } from './clip-range';
 import { buildFakeQuantModel, quantizableWeights, type FakeQuantLayer, type FakeQuantModel } from './fake-quant';
 import { kmeansQuantize } from './kmeans';
-import { activationQuant, quantizeWeightsLinear, type ActivationQuant } from './linear';
+import { accumulatorBias, activationQuant, quantizeWeightsLinear, type ActivationQuant, type LinearWeights } from './linear';
 import { validatePolicy, type LayerBits, type Policy } from './policy';
 
 export type WeightMode = 'linear' | 'kmeans';
@@ -66,6 +66,19 @@ export interface QuantEvaluatorOptions {
   referenceCacheBytes?: number;
   /** Milliseconds clock for EvaluationResult.seconds (default performance.now). */
   clockMs?: () => number;
+  /** Linear weights with accuracy recovery per (layer, bits) (shared/quant/recovery.ts); default: round to nearest. */
+  recovery?: RecoverySource | null;
+}
+
+/** A layer's linear weights at one bitwidth, and the bias correction that goes with them. */
+export interface QuantizedLayer extends LinearWeights {
+  /** Added to the layer's float bias (null: none). */
+  biasDelta: Float32Array | null;
+}
+
+/** Where the evaluator and the export get each layer's quantized weights (recovery.ts implements it). */
+export interface RecoverySource {
+  layer(layerIndex: number, bits: number): Promise<QuantizedLayer>;
 }
 
 /** A float32 split from tensors (tests, the bench): inputs [N, ...] and optional labels. */
@@ -118,8 +131,10 @@ export interface QuantEvaluator {
   run(policy: Policy | { layers: LayerBits[] } | null, inputs: FloatTensor, outputNames?: string[]): Promise<Record<string, FloatTensor>>;
   /** The activation quantizer a layer gets at `bits` (from the calibration). */
   activationParams(layerIndex: number, bits: number): ActivationQuant;
-  /** The quantized weights of a layer at `bits` (cached). */
-  quantizedWeights(layerIndex: number, bits: number): Float32Array;
+  /** The quantized weights of a layer at `bits` (cached; from the recovery source when there is one). */
+  quantizedWeights(layerIndex: number, bits: number): Promise<Float32Array>;
+  /** The bias a layer adds for a policy's bits (null: the layer has no bias slot). */
+  layerBias(layerIndex: number, wBits: number, aBits: number | null): Promise<Float32Array | null>;
   close(): Promise<void>;
 }
 
@@ -133,8 +148,9 @@ interface Variant {
   info: EvaluatorSessionInfo;
   fq: FakeQuantModel;
   session: ModelSession;
-  /** Per layer: the graph inputs carrying its weights. */
+  /** Per layer: the graph inputs carrying its weights, and its bias. */
   weightFeeds: WeightFeed[][];
+  biasFeeds: WeightFeed[][];
 }
 
 /** Checks that a calibration object belongs to the model and its layer table. */
@@ -156,7 +172,7 @@ export async function prepareQuantEvaluator(
   calibration: Calibration | null,
   options: QuantEvaluatorOptions = {},
 ): Promise<QuantEvaluator> {
-  const { weightMode = 'linear', perChannel = true, clipMethod = 'mse', seed = 0, clockMs = () => performance.now() } = options;
+  const { weightMode = 'linear', perChannel = true, clipMethod = 'mse', seed = 0, clockMs = () => performance.now(), recovery = null } = options;
   const { runtimeLayout = 'optimized', feedCacheBytes = 256 * 2 ** 20, referenceCacheBytes = 256 * 2 ** 20, debugOutputs = false } = options;
   if (calibration) checkCalibration(calibration, table);
   const model = decodeModel(modelBytes);
@@ -170,7 +186,10 @@ export async function prepareQuantEvaluator(
   const opened: Variant[] = [];
   const openVariant = async (floatActivations: boolean[]): Promise<Variant> => {
     const fq = buildFakeQuantModel(model, table, { debugOutputs, signed, floatActivations });
-    const weights = fq.layers.map((l) => ({ name: l.weightInput, data: l.weight, dims: l.weightDims }));
+    const weights = fq.layers.flatMap((l) => [
+      { name: l.weightInput, data: l.weight, dims: l.weightDims },
+      ...(l.biasInput ? [{ name: l.biasInput, data: l.bias!, dims: [l.bias!.length] }] : []),
+    ]);
     const rw = await optimizeWithWeightInputs(fq.model, weights, { what: 'fake-quantized model', optimize: runtimeLayout === 'optimized' });
     const session = await ModelSession.create(rw.bytes, { threads: options.threads, what: 'fake-quantized model', graphOptimization: rw.graphOptimization });
     const floatLayers = floatActivations.flatMap((f, i) => (f ? [i] : [])).join(',');
@@ -179,6 +198,7 @@ export async function prepareQuantEvaluator(
       fq,
       session,
       weightFeeds: fq.layers.map((l) => rw.feeds.get(l.weightInput)!),
+      biasFeeds: fq.layers.map((l) => (l.biasInput ? rw.feeds.get(l.biasInput)! : [])),
     };
     opened.push(v);
     return v;
@@ -196,19 +216,27 @@ export async function prepareQuantEvaluator(
   // The search's graph: every activation quantized (linear mode with a calibration), or none.
   const main = await variant(calibration && weightMode === 'linear' ? layerWeights.map(() => false) : allFloat);
 
-  const weightCache = new Map<string, Float32Array>();
-  const quantizedWeights = (i: number, bits: number): Float32Array => {
+  // Quantized weights per (layer, bits): from the recovery source, else rounded to nearest (or k-means).
+  const weightCache = new Map<string, Promise<QuantizedLayer | Float32Array>>();
+  const layerWeightsAt = (i: number, bits: number): Promise<QuantizedLayer | Float32Array> => {
     const key = `${i}:${bits}`;
     let w = weightCache.get(key);
     if (!w) {
       const l = main.fq.layers[i];
       w =
         weightMode === 'kmeans'
-          ? kmeansQuantize(l.weight, bits, new Rng(deriveSeed(seed, 'kmeans', l.name, bits))).values
-          : quantizeWeightsLinear(l.weight, l.weightDims, bits, { perChannel, axis: l.channelAxis }).values;
+          ? Promise.resolve(kmeansQuantize(l.weight, bits, new Rng(deriveSeed(seed, 'kmeans', l.name, bits))).values)
+          : recovery
+            ? recovery.layer(i, bits)
+            : Promise.resolve({ ...quantizeWeightsLinear(l.weight, l.weightDims, bits, { perChannel, axis: l.channelAxis }), biasDelta: null });
       weightCache.set(key, w);
+      w.catch(() => weightCache.delete(key));
     }
     return w;
+  };
+  const quantizedWeights = async (i: number, bits: number): Promise<Float32Array> => {
+    const w = await layerWeightsAt(i, bits);
+    return w instanceof Float32Array ? w : w.values;
   };
   const activationParams = (i: number, bits: number): ActivationQuant => {
     if (!calibration) throw new InvalidInputError(`layer ${main.fq.layers[i].name}: activation bits ${bits} need a calibration; calibrate first or use aBits null`);
@@ -219,22 +247,38 @@ export async function prepareQuantEvaluator(
   // Fed weights (scaled, in the session's layout), least recently used evicted beyond the budget.
   const fed = new Map<string, Float32Array>();
   let fedBytes = 0;
-  const fedWeights = (key: string, make: () => Float32Array): Float32Array => {
-    let w = fed.get(key);
-    if (w) {
+  const fedWeights = async (key: string, make: () => Promise<Float32Array>): Promise<Float32Array> => {
+    const hit = fed.get(key);
+    if (hit) {
       fed.delete(key);
-      fed.set(key, w);
-      return w;
+      fed.set(key, hit);
+      return hit;
     }
-    w = make();
+    const w = await make();
+    if (!fed.has(key)) fedBytes += w.byteLength;
     fed.set(key, w);
-    fedBytes += w.byteLength;
     for (const [k, old] of fed) {
       if (fedBytes <= feedCacheBytes || k === key) break;
       fed.delete(k);
       fedBytes -= old.byteLength;
     }
     return w;
+  };
+
+  /**
+   * The bias of layer i: its float bias plus the recovery's correction; on the int32 accumulator
+   * grid (accumulatorBias) whenever its activation is quantized and its weights are linear, as an
+   * integer kernel and the exported model hold it.
+   */
+  const layerBias = async (i: number, wBits: number | null, aBits: number | null): Promise<Float32Array | null> => {
+    const l = main.fq.layers[i];
+    if (!l.bias) return null;
+    if (wBits === null) return l.bias;
+    const w = await layerWeightsAt(i, wBits);
+    const delta = w instanceof Float32Array ? null : w.biasDelta;
+    const bias = delta ? Float32Array.from(l.bias, (b, c) => b + delta[c]) : l.bias;
+    if (aBits === null || w instanceof Float32Array) return bias;
+    return accumulatorBias(bias, activationParams(i, aBits).scale, w.scales).values;
   };
 
   type AnyPolicy = Policy | { layers: LayerBits[] } | null;
@@ -245,7 +289,7 @@ export async function prepareQuantEvaluator(
     if (needsCalibration >= 0) activationParams(needsCalibration, bits![needsCalibration].aBits!); // no calibration: fail before opening a session
     const v = await variant(bits ? bits.map((b) => b.aBits === null) : allFloat);
     const feeds: Record<string, Tensor> = {};
-    v.fq.layers.forEach((l, i) => {
+    for (const [i, l] of v.fq.layers.entries()) {
       const b = bits?.[i];
       const a = b && b.aBits !== null ? activationParams(i, b.aBits) : null;
       if (a) {
@@ -255,12 +299,19 @@ export async function prepareQuantEvaluator(
       }
       // The layer consumes the integer codes: the dequantizing scale rides on its weights.
       const scale = a ? Math.fround(a.scale) : 1;
-      const base = b ? quantizedWeights(i, b.wBits) : l.weight;
+      const tag = `${v.info.floatLayers}|${b ? b.wBits : 'fp32'}|${b?.aBits ?? 'float'}`;
+      const base = () => (b ? quantizedWeights(i, b.wBits) : Promise.resolve(l.weight));
       for (const f of v.weightFeeds[i]) {
-        const key = `${v.info.floatLayers}|${f.input}|${b ? b.wBits : 'fp32'}|${scale}`;
-        feeds[f.input] = { data: fedWeights(key, () => (f.gather || f.scale || scale !== 1 ? layoutValues(base, f.gather, f.scale, scale) : base)), dims: f.dims };
+        const plain = !(f.gather || f.scale || f.offset || scale !== 1);
+        const data = await fedWeights(`${tag}|${f.input}`, async () => (plain ? base() : layoutValues(await base(), f.gather, f.scale, scale, f.offset)));
+        feeds[f.input] = { data, dims: f.dims };
       }
-    });
+      for (const f of v.biasFeeds[i]) {
+        const bias = async () => (await layerBias(i, b?.wBits ?? null, b?.aBits ?? null))!;
+        const data = await fedWeights(`${tag}|${f.input}`, async () => (f.gather || f.scale || f.offset ? layoutValues(await bias(), f.gather, f.scale, 1, f.offset) : bias()));
+        feeds[f.input] = { data, dims: f.dims };
+      }
+    }
     return { v, feeds };
   };
 
@@ -316,6 +367,7 @@ export async function prepareQuantEvaluator(
     },
     activationParams,
     quantizedWeights,
+    layerBias: (i, wBits, aBits) => layerBias(i, wBits, aBits),
     close: async () => {
       await Promise.allSettled(variants.values());
       for (const v of opened.splice(0)) await v.session.release();

@@ -30,18 +30,20 @@ import { upgradeOpset } from '../onnx/opset';
 import { AttributeType, DataType, decodeModel, encodeModel, float32Tensor, opsetVersion, toNumber, type NodeProto, type TensorProto } from '../onnx/proto';
 import type { LayerTable } from '../onnx/types';
 import { deriveSeed, Rng } from '../rng';
-import { checkCalibration, type WeightMode } from './evaluator';
+import { checkCalibration, type QuantizedLayer, type WeightMode } from './evaluator';
 import type { Calibration } from './calibration';
 import type { ClipMethod } from './clip-range';
 import { quantizableWeights } from './fake-quant';
 import { kmeansQuantize } from './kmeans';
-import { activationQuant, quantizeWeightsLinear } from './linear';
+import { accumulatorBias, activationQuant, quantizeWeightsLinear, type LinearWeights } from './linear';
 import { validatePolicy, type Policy } from './policy';
 
 /** TensorProto.DataType codes added after the onnx.proto our decoder knows (ONNX 1.16). */
 export const DataTypeInt4 = { UINT4: 21, INT4: 22 } as const;
 
 export interface ExportOptions {
+  /** Per layer (table order), the linear weights for the policy's wBits from accuracy recovery (recovery.ts policyLayers); default: round to nearest. */
+  recovered?: ReadonlyArray<QuantizedLayer | null>;
   weightMode?: WeightMode;
   perChannel?: boolean;
   clipMethod?: ClipMethod;
@@ -54,12 +56,16 @@ export type WeightFormat = 'qdq-int8' | 'qdq-int4' | 'kmeans-uint8';
 /** qdq-*: QuantizeLinear/DequantizeLinear in an 8-bit container (codes narrowed to aBits by a Clip). */
 export type ActivationFormat = 'qdq-uint8' | 'qdq-int8' | 'fake-quant' | 'float';
 
+/** int32: an accumulator bias (codes x activation scale x weight scale); float: corrected by recovery; model: as in the model. */
+export type BiasFormat = 'qdq-int32' | 'float' | 'model' | 'none';
+
 export interface ExportedLayer {
   name: string;
   wBits: number;
   aBits: number | null;
   weight: WeightFormat;
   activation: ActivationFormat;
+  bias: BiasFormat;
 }
 
 export interface ExportResult {
@@ -133,13 +139,15 @@ export function exportQuantizedModel(
   const exported: ExportedLayer[] = [];
 
   policy.layers.forEach((bits, i) => {
-    const { candidate, weight, weightDims, channelAxis } = layerWeights[i];
+    const { candidate, weight, weightDims, channelAxis, bias } = layerWeights[i];
     const l = { name: candidate.name, weight, weightDims, channelAxis };
     const nodeIndex = nodeIndexByName.get(l.name)!;
     const before: NodeProto[] = [];
     const node = nodes[nodeIndex];
     // ---- weights
     let weightFormat: WeightFormat;
+    let linear: LinearWeights | null = null;
+    let activationScale: number | null = null;
     const wOut = `haq_${i}_weight`;
     if (weightMode === 'kmeans') {
       const km = kmeansQuantize(l.weight, bits.wBits, new Rng(deriveSeed(seed, 'kmeans', l.name, bits.wBits)));
@@ -150,7 +158,8 @@ export function exportQuantizedModel(
       );
       weightFormat = 'kmeans-uint8';
     } else {
-      const q = quantizeWeightsLinear(l.weight, l.weightDims, bits.wBits, { perChannel, axis: l.channelAxis });
+      const q = options.recovered?.[i] ?? quantizeWeightsLinear(l.weight, l.weightDims, bits.wBits, { perChannel, axis: l.channelAxis });
+      linear = q;
       const type = int4 && bits.wBits <= 4 ? DataTypeInt4.INT4 : DataType.INT8;
       initializers.push(
         intTensor(`haq_${i}_w_codes`, type, q.codes, l.weightDims),
@@ -172,6 +181,7 @@ export function exportQuantizedModel(
     if (bits.aBits !== null) {
       const c = calibration!.layers[i];
       const p = activationQuant(c.clip[clipMethod][bits.aBits - 1], bits.aBits, c.signed);
+      activationScale = p.scale;
       const x = node.input![0];
       const aOut = `haq_${i}_activation`;
       const scaleName = `haq_${i}_a_scale`;
@@ -219,7 +229,35 @@ export function exportQuantizedModel(
       node.input![0] = aOut;
     }
     inserts.set(nodeIndex, [...(inserts.get(nodeIndex) ?? []), ...before]);
-    exported.push({ name: l.name, wBits: bits.wBits, aBits: bits.aBits, weight: weightFormat, activation: activationFormat });
+    // ---- bias: with recovery's correction; an int32 accumulator value whenever codes x codes are accumulated
+    let biasFormat: BiasFormat = bias ? 'model' : 'none';
+    const delta = (options.recovered?.[i] as QuantizedLayer | undefined)?.biasDelta ?? null;
+    if (bias && (delta || (linear && activationScale !== null && bias.values.some((b) => b !== 0)))) {
+      const values = delta ? Float32Array.from(bias.values, (b, c) => b + delta[c]) : bias.values;
+      const out = `haq_${i}_bias`;
+      if (linear && activationScale !== null) {
+        const acc = accumulatorBias(values, activationScale, linear.scales);
+        initializers.push(
+          { name: `haq_${i}_b_codes`, dataType: DataType.INT32, dims: [acc.codes.length], rawData: new Uint8Array(acc.codes.buffer.slice(0)) },
+          float32Tensor(`haq_${i}_b_scale`, acc.scales, acc.scales.length === 1 ? [] : [acc.scales.length]),
+        );
+        const dq: NodeProto = {
+          name: `haq_qdq_${i}_bias`,
+          opType: 'DequantizeLinear',
+          domain: '',
+          input: [`haq_${i}_b_codes`, `haq_${i}_b_scale`],
+          output: [out],
+          attribute: acc.scales.length === 1 ? [] : [intAttr('axis', 0)],
+        };
+        inserts.set(bias.nodeIndex, [...(inserts.get(bias.nodeIndex) ?? []), dq]);
+        biasFormat = 'qdq-int32';
+      } else {
+        initializers.push(float32Tensor(out, values, [values.length]));
+        biasFormat = 'float';
+      }
+      nodes[bias.nodeIndex].input![bias.inputIndex] = out;
+    }
+    exported.push({ name: l.name, wBits: bits.wBits, aBits: bits.aBits, weight: weightFormat, activation: activationFormat, bias: biasFormat });
   });
 
   const rewritten: NodeProto[] = [];

@@ -17,6 +17,9 @@
  *     Mul is folded into the fed weights (Conv, Gemm and MatMul are linear in the weight), so an
  *     activation quantizer costs three cheap passes (one float, two on bytes). Opset 11 has no
  *     integer Clip: there the Clip runs on the float codes after the Cast (same codes).
+ *   - bias: the layer's per-output-channel bias (BiasSlot: a Conv's B, a Gemm's C, the Add after a
+ *     MatMul; zeros when a Conv or Gemm has none) becomes `haq_b_<i>`, fed like the weights: the
+ *     bias corrected by accuracy recovery, held on the accumulator's int32 grid (see evaluator.ts);
  *   - a layer whose activation stays float (aBits null) gets no quantizer at all: a policy with
  *     float activations is a different graph (`floatActivations`), which the evaluator builds
  *     on first use. A search uses one: every activation quantized (linear) or none (k-means).
@@ -24,8 +27,21 @@
  * Pure: a decoded model in, a new model out (the input model is not modified).
  */
 import { UnsupportedModelError } from '../errors';
-import { assignNodeNames, findLayerCandidates, modelInput, readConstant, tensorsRead, type LayerCandidate } from '../onnx/layers';
-import { AttributeType, DataType, encodeModel, float32Tensor, opsetVersion, type ModelProto, type NodeProto, type TensorProto, type ValueInfoProto } from '../onnx/proto';
+import { assignNodeNames, constantSources, findLayerCandidates, modelInput, readConstant, tensorsRead, type LayerCandidate } from '../onnx/layers';
+import {
+  AttributeType,
+  DataType,
+  encodeModel,
+  findAttribute,
+  float32Tensor,
+  opsetVersion,
+  tensorDims,
+  tensorToFloat32,
+  type ModelProto,
+  type NodeProto,
+  type TensorProto,
+  type ValueInfoProto,
+} from '../onnx/proto';
 import { valueInfo } from '../onnx/builder';
 import { upgradeOpset } from '../onnx/opset';
 import type { LayerTable } from '../onnx/types';
@@ -41,6 +57,9 @@ export interface FakeQuantLayer {
   /** Output-channel axis of the weight: 0 for Conv and Gemm with transB = 1, 1 for MatMul / Gemm with transB = 0. */
   channelAxis: number;
   weightInput: string;
+  /** The graph's bias input `haq_b_<i>` holding `bias` (null: the layer has no bias slot, see BiasSlot). */
+  biasInput: string | null;
+  bias: Float32Array | null;
   divisorInput: string;
   qminInput: string;
   qmaxInput: string;
@@ -73,6 +92,8 @@ export interface FakeQuantOptions {
   floatActivations?: readonly boolean[];
 }
 
+const attrFloat = (node: NodeProto, name: string, fallback: number): number => findAttribute(node, name)?.f ?? fallback;
+
 /** Output-channel axis of a layer's weight. */
 export function weightChannelAxis(c: Pick<LayerCandidate, 'op' | 'transB'>): number {
   if (c.op === 'Conv') return 0;
@@ -96,11 +117,66 @@ export function matchLayers(model: ModelProto, table: LayerTable): LayerCandidat
   return table.layers.map((l) => byName.get(l.name)!);
 }
 
-/** The quantizable layers of a model: weights (read once), dims and channel axes, in layer-table order. */
-export function quantizableWeights(model: ModelProto, table: LayerTable): Array<{ candidate: LayerCandidate; weight: Float32Array; weightDims: number[]; channelAxis: number }> {
-  return matchLayers(model, table).map((candidate) => {
+/**
+ * Where a layer's per-output-channel bias lives, so that accuracy recovery can correct it and the
+ * quantizers can hold it as an int32 accumulator value:
+ *   - a Conv's B input, or a Gemm's C input with alpha = beta = 1 and one value per output ([N] or
+ *     [1, N]); a Conv or such a Gemm without one gets a zero bias in that input;
+ *   - for a MatMul, the constant operand of the one Add that consumes its output, when it holds one
+ *     value per output column (all dims 1 but the last).
+ * null: no such place (a MatMul without that Add, a Gemm with alpha or beta != 1 or a full C).
+ */
+export interface BiasSlot {
+  /** The node (index into graph.node) and input position that takes the bias. */
+  nodeIndex: number;
+  inputIndex: number;
+  /** The bias per output channel (zeros when the layer had none). */
+  values: Float32Array;
+}
+
+function biasSlot(model: ModelProto, c: LayerCandidate, outChannels: number): BiasSlot | null {
+  const graph = model.graph ?? {};
+  const nodes = graph.node ?? [];
+  const constants = constantSources(graph);
+  const perChannel = (name: string | undefined): Float32Array | null => {
+    const src = name ? constants.get(name) : undefined;
+    if (!src || src.tensor.dataType !== DataType.FLOAT) return null;
+    const dims = tensorDims(src.tensor);
+    if (dims[dims.length - 1] !== outChannels || dims.slice(0, -1).some((d) => d !== 1)) return null;
+    return tensorToFloat32(src.tensor, name);
+  };
+  const node = nodes[c.nodeIndex];
+  if (c.op === 'Conv' || c.op === 'Gemm') {
+    if (c.op === 'Gemm' && (attrFloat(node, 'alpha', 1) !== 1 || attrFloat(node, 'beta', 1) !== 1)) return null;
+    const given = node.input?.[2];
+    if (!given) return { nodeIndex: c.nodeIndex, inputIndex: 2, values: new Float32Array(outChannels) };
+    const values = perChannel(given);
+    if (!values || (c.op === 'Conv' && values.length !== outChannels)) return null;
+    return { nodeIndex: c.nodeIndex, inputIndex: 2, values };
+  }
+  const users = nodes.flatMap((n, i) => ((n.input ?? []).includes(c.outputName) ? [i] : []));
+  if (users.length !== 1 || (graph.output ?? []).some((o) => o.name === c.outputName)) return null;
+  const add = nodes[users[0]];
+  if (add.opType !== 'Add' || (add.domain && add.domain !== 'ai.onnx')) return null;
+  const inputIndex = add.input?.[0] === c.outputName ? 1 : 0;
+  const values = perChannel(add.input?.[inputIndex]);
+  return values ? { nodeIndex: users[0], inputIndex, values } : null;
+}
+
+/** A quantizable layer's constant data: weights (read once), dims, channel axis, bias slot. */
+export interface LayerWeights {
+  candidate: LayerCandidate;
+  weight: Float32Array;
+  weightDims: number[];
+  channelAxis: number;
+  bias: BiasSlot | null;
+}
+
+/** The quantizable layers of a model, in layer-table order. */
+export function quantizableWeights(model: ModelProto, table: LayerTable): LayerWeights[] {
+  return matchLayers(model, table).map((candidate, i) => {
     const { data, dims } = readConstant(model, candidate.weightInput);
-    return { candidate, weight: data, weightDims: dims, channelAxis: weightChannelAxis(candidate) };
+    return { candidate, weight: data, weightDims: dims, channelAxis: weightChannelAxis(candidate), bias: biasSlot(model, candidate, table.layers[i].outChannels) };
   });
 }
 
@@ -118,7 +194,7 @@ export function buildFakeQuantModel(given: ModelProto, table: LayerTable, option
   const newInputs: ValueInfoProto[] = [];
   const newInitializers: TensorProto[] = [];
   const debug: ValueInfoProto[] = [];
-  const layers: FakeQuantLayer[] = quantizableWeights(model, table).map(({ candidate: c, weight, weightDims, channelAxis }, i) => {
+  const layers: FakeQuantLayer[] = quantizableWeights(model, table).map(({ candidate: c, weight, weightDims, channelAxis, bias }, i) => {
     const p = `haq_a_${i}`;
     const t = (s: string) => `haq_fq_${i}_${s}`;
     const isSigned = signed[i] ?? false;
@@ -131,6 +207,8 @@ export function buildFakeQuantModel(given: ModelProto, table: LayerTable, option
       weightDims,
       channelAxis,
       weightInput: `haq_w_${i}`,
+      biasInput: bias ? `haq_b_${i}` : null,
+      bias: bias?.values ?? null,
       divisorInput: `${p}_divisor`,
       qminInput: `${p}_qmin`,
       qmaxInput: `${p}_qmax`,
@@ -142,6 +220,10 @@ export function buildFakeQuantModel(given: ModelProto, table: LayerTable, option
     newInitializers.push(float32Tensor(layer.weightInput, weight, weightDims));
     const target = nodes[c.nodeIndex];
     target.input![1] = layer.weightInput;
+    if (bias) {
+      newInitializers.push(float32Tensor(layer.biasInput!, bias.values, [bias.values.length]));
+      nodes[bias.nodeIndex].input![bias.inputIndex] = layer.biasInput!;
+    }
     if (debugOutputs && c.inputName !== input.name) debug.push({ name: c.inputName, type: { tensorType: { elemType: DataType.FLOAT } } });
     if (!quantized) return layer;
 

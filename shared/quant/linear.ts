@@ -96,6 +96,8 @@ export function quantizeWeightsLinear(
   const scales = new Float32Array(channels);
   for (let c = 0; c < channels; c++) {
     scales[c] = bits === 1 ? (count[c] > 0 ? stat[c] / count[c] : 0) : stat[c] / qmax;
+    // An all-zero channel has codes 0 at any scale; 1 keeps its bias representable (accumulatorBias).
+    if (scales[c] === 0) scales[c] = 1;
   }
 
   const codes = new Int8Array(weights.length);
@@ -104,7 +106,6 @@ export function quantizeWeightsLinear(
     const s = scales[channelOf(i)];
     let q: number;
     if (bits === 1) q = weights[i] >= 0 ? 1 : -1;
-    else if (s === 0) q = 0;
     else q = Math.max(-qmax, Math.min(qmax, roundHalfEven(Math.fround(weights[i] / s))));
     codes[i] = q;
     values[i] = codes[i] * s; // the Int8 code, so -0 becomes 0
@@ -172,4 +173,39 @@ export function fakeQuantizeActivation(x: Float32Array, p: ActivationQuant): Flo
   const s = Math.fround(p.scale);
   for (let i = 0; i < x.length; i++) out[i] = codes[i] * s;
   return out;
+}
+
+/** The int32 range an accumulator bias is clamped to. */
+const int32Min = -(2 ** 31);
+const int32Max = 2 ** 31 - 1;
+
+export interface AccumulatorBias {
+  /** int32 codes per output channel. */
+  codes: Int32Array;
+  /** Their scale per output channel (or one, per-tensor weights): activation scale x weight scale, in float32. */
+  scales: Float32Array;
+  /** codes x scales in float32: the bias the layer adds. */
+  values: Float32Array;
+}
+
+/**
+ * A bias as an integer kernel holds it: in the int32 accumulator of codes x codes, whose unit is
+ * s_a x s_w[c] (QLinearConv's and QGemm's bias; onnxruntime's graph optimizer rewrites a float
+ * bias of a QDQ Conv/Gemm into this form too). codes = round_half_even(b / (s_a x s_w)), all in
+ * float32 as onnxruntime's Mul, Div and Round compute them. `weightScales` has one scale per
+ * output channel or one for the whole tensor.
+ */
+export function accumulatorBias(bias: Float32Array, activationScale: number, weightScales: Float32Array): AccumulatorBias {
+  const n = bias.length;
+  const scales = new Float32Array(weightScales.length);
+  for (let c = 0; c < scales.length; c++) scales[c] = Math.fround(activationScale) * weightScales[c];
+  const codes = new Int32Array(n);
+  const values = new Float32Array(n);
+  for (let c = 0; c < n; c++) {
+    const s = scales[scales.length === 1 ? 0 : c];
+    const q = s > 0 ? roundHalfEven(Math.fround(bias[c] / s)) : 0;
+    codes[c] = Math.max(int32Min, Math.min(int32Max, q));
+    values[c] = Math.fround(codes[c]) * s;
+  }
+  return { codes, scales, values };
 }

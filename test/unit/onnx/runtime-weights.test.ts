@@ -12,15 +12,21 @@ import { buildWideCnn, randn, randomInputs, type SmallModel } from '../quant/sma
 /** onnxruntime's NCHWc layout exists on x86-64 only; elsewhere the optimized graph keeps plain Convs. */
 const nchwcExpected = process.arch === 'x64';
 
-/** The model with every layer's weight as a constant named haq_w_<i> (no quantizers). */
-function weightModel(m: SmallModel): { model: ModelProto; weights: Array<{ name: string; data: Float32Array; dims: number[] }> } {
+/** The model with every layer's weight as a constant named haq_w_<i> (no quantizers), and with `biases` its bias haq_b_<i> too. */
+function weightModel(m: SmallModel, biases = false): { model: ModelProto; weights: Array<{ name: string; data: Float32Array; dims: number[] }> } {
   const fq = buildFakeQuantModel(decodeModel(m.bytes), m.table, { floatActivations: m.table.layers.map(() => true) });
-  return { model: fq.model, weights: fq.layers.map((l) => ({ name: l.weightInput, data: l.weight, dims: l.weightDims })) };
+  return {
+    model: fq.model,
+    weights: fq.layers.flatMap((l) => [
+      { name: l.weightInput, data: l.weight, dims: l.weightDims },
+      ...(biases && l.biasInput ? [{ name: l.biasInput, data: l.bias!, dims: [l.bias!.length] }] : []),
+    ]),
+  };
 }
 
 function gathered(rw: RuntimeWeightsModel, name: string, data: Float32Array): Record<string, Tensor> {
   const feeds: Record<string, Tensor> = {};
-  for (const f of rw.feeds.get(name)!) feeds[f.input] = { data: layoutValues(data, f.gather, f.scale), dims: f.dims };
+  for (const f of rw.feeds.get(name)!) feeds[f.input] = { data: layoutValues(data, f.gather, f.scale, 1, f.offset), dims: f.dims };
   return feeds;
 }
 
@@ -71,11 +77,11 @@ describe('weights as inputs in onnxruntime\'s optimized layout', () => {
     }
   });
 
-  it('finds the layout in three optimizer runs; weights longer than the id span take a fourth, same layout', async () => {
+  it('finds the layout in four optimizer runs; weights longer than the id span take a fifth, same layout', async () => {
     const { model, weights } = weightModel(m);
-    assert.equal(optimized.probes, 3);
+    assert.equal(optimized.probes, 4);
     const split = await optimizeWithWeightInputs(model, weights, { idSpan: 100 });
-    assert.equal(split.probes, 4);
+    assert.equal(split.probes, 5);
     for (const [name, feeds] of optimized.feeds) {
       assert.deepEqual(
         split.feeds.get(name)!.map((f) => [f.input, f.dims, f.gather && Array.from(f.gather), f.scale]),
@@ -106,6 +112,20 @@ describe('weights as inputs in onnxruntime\'s optimized layout', () => {
     expectClose(await runWith(rw, other, x), await runWith(bnPlain, other, x), { atol: 1e-4, rtol: 1e-4 });
   });
 
+  it('a bias with a BatchNormalization folded in is an offset layout ((b - mean) s + beta); any biases still match the plain graph', async () => {
+    const bn = await buildWideCnn(5, { batchNorm: true });
+    const { model, weights } = weightModel(bn, true);
+    const rw = await optimizeWithWeightInputs(model, weights);
+    assert.equal(rw.optimized, true, rw.reason);
+    const stemBias = rw.feeds.get('haq_b_0')!;
+    assert.ok(stemBias.every((f) => f.offset !== null && f.scale !== null), 'the stem bias carries the BatchNormalization scale and offset');
+    assert.ok(rw.feeds.get('haq_b_1')!.every((f) => f.offset === null), 'the other biases have none');
+    const rng = new Rng(13);
+    const other = new Map(weights.map((w) => [w.name, randn(rng, w.data.length, 0.3)]));
+    const bnPlain = await optimizeWithWeightInputs(model, weights, { optimize: false });
+    expectClose(await runWith(rw, other, x), await runWith(bnPlain, other, x), { atol: 1e-4, rtol: 1e-4 });
+  });
+
   it('no writable temp folder for the optimized graph: the plain form, with the reason', async () => {
     const { model, weights } = weightModel(m);
     const saved = process.env.TMPDIR;
@@ -123,15 +143,14 @@ describe('weights as inputs in onnxruntime\'s optimized layout', () => {
     expectClose(await runWith(rw, w, x), await runWith(plain, w, x), { atol: 1e-6, rtol: 1e-6 });
   });
 
-  it('a weight the optimizer combines with another constant falls back to the plain form, still correct', async () => {
-    // c2's weight W also feeds Add(W, c), the weight of a third Conv: the optimizer folds W + c into a new constant.
+  /** c1 -> c2 -> c3 where c3's weight is f(c2's weight) computed from constants: the optimizer folds it into a new one. */
+  async function foldedModel(derive: (g: GraphBuilder, w: string) => string) {
     const rng = new Rng(4);
     const g = new GraphBuilder({ name: 'folded', opset: 13 });
     const input = g.input('x', 'float32', ['N', 1, 12, 12]);
     const h = g.relu(g.conv(input, { name: 'c1', weight: randn(rng, 16 * 9, 0.4), weightDims: [16, 1, 3, 3], pads: [1, 1, 1, 1] }));
     const h2 = g.relu(g.conv(h, { name: 'c2', weight: randn(rng, 16 * 16 * 9, 0.1), weightDims: [16, 16, 3, 3], pads: [1, 1, 1, 1] }));
-    const shifted = g.add('c2_w', g.initializer('shift', randn(rng, 16 * 16 * 9, 0.05), [16, 16, 3, 3]));
-    const h3 = g.op('Conv', [h2, shifted], { kernel_shape: [3, 3], pads: [1, 1, 1, 1] });
+    const h3 = g.op('Conv', [h2, derive(g, 'c2_w')], { kernel_shape: [3, 3], pads: [1, 1, 1, 1] });
     g.output(g.flatten(g.globalAveragePool(h3)));
     const bytes = g.toBytes();
     const model = decodeModel(bytes);
@@ -139,7 +158,21 @@ describe('weights as inputs in onnxruntime\'s optimized layout', () => {
       const t = model.graph!.initializer!.find((i) => i.name === name)!;
       return { name, data: tensorToFloat32(t), dims: tensorDims(t) };
     });
-    const rw = await optimizeWithWeightInputs(model, weights);
+    return { bytes, model, weights, rw: await optimizeWithWeightInputs(model, weights) };
+  }
+
+  it('a weight the optimizer adds another constant to is an offset layout: any weights still match the plain graph', async () => {
+    const rng = new Rng(6);
+    const { model, weights, rw } = await foldedModel((g, w) => g.add(w, g.initializer('shift', randn(rng, 16 * 16 * 9, 0.05), [16, 16, 3, 3])));
+    assert.equal(rw.optimized, true, rw.reason);
+    assert.ok(rw.feeds.get('c2_w')!.some((f) => f.offset !== null), 'W + c is fed as W plus an offset');
+    const plainForm = await optimizeWithWeightInputs(model, weights, { optimize: false });
+    const other = new Map(weights.map((w) => [w.name, randn(rng, w.data.length, 0.3)]));
+    expectClose(await runWith(rw, other, x), await runWith(plainForm, other, x), { atol: 1e-4, rtol: 1e-4 });
+  });
+
+  it('a weight the optimizer combines with itself (not affine) falls back to the plain form, still correct', async () => {
+    const { bytes, weights, rw } = await foldedModel((g, w) => g.op('Mul', [w, w]));
     assert.equal(rw.optimized, false);
     assert.match(rw.reason ?? '', /computed value|re-ordering|depends on the weight values|reaches/);
     const original = await ModelSession.create(bytes);

@@ -8,7 +8,7 @@ import { cachedCalibration, Calibration, calibrate } from '../../../shared/quant
 import { FsStore } from '../../../shared/store/fs-store';
 import { tempDir } from '../../helpers/tmp';
 import { prepareQuantEvaluator, splitFromTensor, type QuantEvaluator } from '../../../shared/quant/evaluator';
-import { activationCodes, activationQuant, fakeQuantizeActivation, quantizeWeightsLinear } from '../../../shared/quant/linear';
+import { accumulatorBias, activationCodes, activationQuant, fakeQuantizeActivation, quantizeWeightsLinear } from '../../../shared/quant/linear';
 import { uniformPolicy, type LayerBits } from '../../../shared/quant/policy';
 import { expectClose } from '../../helpers/expect-close';
 import { buildCnn, buildMlp, buildWideCnn, randomInputs, type SmallModel } from './small-models';
@@ -20,19 +20,28 @@ import { Rng } from '../../../shared/rng';
 
 const N = 40;
 
-/** Straightforward reference: the MLP forward in JS with the reference quantizers. */
+/**
+ * Straightforward reference: the MLP forward in JS with the reference quantizers. A layer whose
+ * activation is quantized holds its bias on the int32 accumulator grid (s_a x s_w).
+ */
 function referenceMlp(m: SmallModel, cal: Calibration, layers: LayerBits[], x: FloatTensor): Float32Array {
   const n = x.dims[0];
-  const act = (i: number, v: Float32Array): Float32Array => {
+  const quantizer = (i: number) => {
     const a = layers[i].aBits;
-    if (a === null) return v;
     const c = cal.layers[i];
-    return fakeQuantizeActivation(v, activationQuant(c.clip.mse[a - 1], a, c.signed));
+    return a === null ? null : activationQuant(c.clip.mse[a - 1], a, c.signed);
+  };
+  const act = (i: number, v: Float32Array): Float32Array => {
+    const q = quantizer(i);
+    return q ? fakeQuantizeActivation(v, q) : v;
   };
   // y = x W^T (transB = 1, W [out, in]) or x W (W [in, out]), + b
   const dense = (v: Float32Array, inF: number, outF: number, name: string, transB: boolean, i: number): Float32Array => {
-    const { w, b, dims } = m.weights[name];
-    const wq = quantizeWeightsLinear(w, dims, layers[i].wBits, { axis: transB ? 0 : 1 }).values;
+    const { w, b: floatBias, dims } = m.weights[name];
+    const q = quantizeWeightsLinear(w, dims, layers[i].wBits, { axis: transB ? 0 : 1 });
+    const wq = q.values;
+    const a = quantizer(i);
+    const b = floatBias && a ? accumulatorBias(floatBias, a.scale, q.scales).values : floatBias;
     const y = new Float32Array(n * outF);
     for (let r = 0; r < n; r++)
       for (let o = 0; o < outF; o++) {
@@ -148,11 +157,11 @@ describe('fake-quant evaluator on a CNN (Conv, depthwise Conv, Gemm)', () => {
   for (const bits of [1, 2, 3, 4, 5, 6, 7, 8]) {
     it(`${bits} bits: per-channel weights quantized as the reference; every layer's codes bit-exact`, async () => {
       const policy = uniformPolicy(m.table, bits, bits);
-      ev.layers.forEach((l, i) => {
+      for (const [i, l] of ev.layers.entries()) {
         const { w, dims } = m.weights[l.name];
         const want = quantizeWeightsLinear(w, dims, bits, { axis: l.channelAxis }).values;
-        assert.deepEqual(Array.from(ev.quantizedWeights(i, bits)), Array.from(want), `weights of ${l.name}`);
-      });
+        assert.deepEqual(Array.from(await ev.quantizedWeights(i, bits)), Array.from(want), `weights of ${l.name}`);
+      }
       const names = ev.layers.map((l) => l.activationName).filter((n) => n !== 'x');
       const out = await ev.run(policy, x, [...ev.layers.map((l) => l.codesName), ...names]);
       ev.layers.forEach((l, i) => {
@@ -188,11 +197,11 @@ describe('fake-quant evaluator on a CNN (Conv, depthwise Conv, Gemm)', () => {
     const km2 = await prepareQuantEvaluator(m.bytes, m.table, null, { weightMode: 'kmeans', seed: 3 });
     try {
       const policy = uniformPolicy(m.table, 2, null);
-      km.layers.forEach((l, i) => {
-        const w = km.quantizedWeights(i, 2);
+      for (const [i, l] of km.layers.entries()) {
+        const w = await km.quantizedWeights(i, 2);
         assert.ok(new Set(w).size <= 4, `${l.name} has ${new Set(w).size} distinct weights`);
-        assert.deepEqual(Array.from(w), Array.from(km2.quantizedWeights(i, 2)));
-      });
+        assert.deepEqual(Array.from(w), Array.from(await km2.quantizedWeights(i, 2)));
+      }
       const [feeds, feeds2] = [await km.policyFeeds(policy), await km2.policyFeeds(policy)];
       for (const name of Object.keys(feeds)) assert.deepEqual(feeds[name].data, feeds2[name].data, name);
       const r = await km.evaluate(policy, splitFromTensor(x));

@@ -3,6 +3,7 @@ import { GraphBuilder } from '../../../shared/onnx/builder';
 import { inspectModel } from '../../../shared/onnx/inspect';
 import type { LayerTable } from '../../../shared/onnx/types';
 import type { FloatTensor } from '../../../shared/onnx/runtime';
+import type { ConvGeometry } from '../../../shared/quant/layer-stats';
 import { Rng } from '../../../shared/rng';
 
 export function randn(rng: Rng, n: number, sigma = 1): Float32Array {
@@ -86,4 +87,66 @@ export async function buildWideCnn(seed = 5, { batchNorm = false } = {}): Promis
   g.output(g.gemm(g.flatten(g.globalAveragePool(h)), { name: 'fc', weight: weights.fc.w, weightDims: [10, 32], bias: weights.fc.b, transB: 1 }));
   const bytes = g.toBytes();
   return { bytes, table: await inspectModel(bytes, { inputShape: [1, 1, 12, 12] }), weights };
+}
+
+/**
+ * Every convolution form the recovery handles: Conv(1 -> 4, 3x3, asymmetric pads [1, 0, 2, 1])
+ * -> Relu -> grouped Conv(4 -> 6, groups 2, 3x3, stride 2, dilation 2, pads 2) -> Relu ->
+ * depthwise Conv(6, 3x3, auto_pad SAME_UPPER, no bias) -> Relu -> Flatten -> MatMul(180 -> 12)
+ * + bias -> Relu -> Gemm(12 -> 5, transB = 0). Input [N, 1, 10, 10].
+ */
+export async function buildMixedCnn(seed = 9): Promise<SmallModel> {
+  const rng = new Rng(seed);
+  const g = new GraphBuilder({ name: 'mixed-cnn', opset: 13 });
+  const x = g.input('x', 'float32', ['N', 1, 10, 10]);
+  const weights: SmallModel['weights'] = {
+    conv: { w: randn(rng, 4 * 9, 0.5), b: randn(rng, 4, 0.1), dims: [4, 1, 3, 3] },
+    grouped: { w: randn(rng, 6 * 2 * 9, 0.4), b: randn(rng, 6, 0.1), dims: [6, 2, 3, 3] },
+    dw: { w: randn(rng, 6 * 9, 0.4), dims: [6, 1, 3, 3] },
+    mm: { w: randn(rng, 180 * 12, 0.1), b: randn(rng, 12, 0.1), dims: [180, 12] },
+    fc: { w: randn(rng, 12 * 5, 0.3), b: randn(rng, 5, 0.1), dims: [12, 5] },
+  };
+  let h = g.relu(g.conv(x, { name: 'conv', weight: weights.conv.w, weightDims: weights.conv.dims, bias: weights.conv.b, pads: [1, 0, 2, 1] }));
+  h = g.relu(g.conv(h, { name: 'grouped', weight: weights.grouped.w, weightDims: weights.grouped.dims, bias: weights.grouped.b, group: 2, strides: [2, 2], dilations: [2, 2], pads: [2, 2, 2, 2] }));
+  const dwWeight = g.initializer('dw_w', weights.dw.w, weights.dw.dims);
+  h = g.relu(g.node('Conv', [h, dwWeight], { kernel_shape: [3, 3], group: 6, auto_pad: 'SAME_UPPER' }, { name: 'dw' })[0]);
+  h = g.relu(g.matMulWeight(g.flatten(h), { name: 'mm', weight: weights.mm.w, weightDims: weights.mm.dims, bias: weights.mm.b }));
+  g.output(g.gemm(h, { name: 'fc', weight: weights.fc.w, weightDims: weights.fc.dims, bias: weights.fc.b, transB: 0 }));
+  const bytes = g.toBytes();
+  return { bytes, table: await inspectModel(bytes, { inputShape: [1, 1, 10, 10] }), weights };
+}
+
+/**
+ * The vectors a layer's weight rows meet, computed directly: for a convolution (geometry given)
+ * the patches of group `group` in [cin/groups, kh, kw] order with zero padding (im2col); for a
+ * Gemm/MatMul the rows of its input's last dim.
+ */
+export function layerInputVectors(x: FloatTensor, groups: number, geometry: ConvGeometry | null, group: number): number[][] {
+  if (!geometry) {
+    const k = x.dims[x.dims.length - 1];
+    return Array.from({ length: x.data.length / k }, (_, r) => Array.from(x.data.subarray(r * k, (r + 1) * k)));
+  }
+  const [n, c, h, w] = x.dims;
+  const cg = c / groups;
+  const [kh, kw] = geometry.kernel;
+  const out: number[][] = [];
+  for (let s = 0; s < n; s++) {
+    for (let oy = 0; oy < geometry.outSize[0]; oy++) {
+      for (let ox = 0; ox < geometry.outSize[1]; ox++) {
+        const v: number[] = [];
+        for (let ci = 0; ci < cg; ci++) {
+          for (let ky = 0; ky < kh; ky++) {
+            for (let kx = 0; kx < kw; kx++) {
+              const iy = oy * geometry.strides[0] - geometry.pads[0] + ky * geometry.dilations[0];
+              const ix = ox * geometry.strides[1] - geometry.pads[1] + kx * geometry.dilations[1];
+              const inside = iy >= 0 && iy < h && ix >= 0 && ix < w;
+              v.push(inside ? x.data[((s * c + group * cg + ci) * h + iy) * w + ix] : 0);
+            }
+          }
+        }
+        out.push(v);
+      }
+    }
+  }
+  return out;
 }

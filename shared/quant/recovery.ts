@@ -1,0 +1,342 @@
+/**
+ * Accuracy recovery without training, per (layer, weight bitwidth): computed once from the
+ * calibration samples and reused by every policy of a search, since it depends on the layer, its
+ * bitwidth and the data but not on the rest of the policy.
+ *
+ *   'none'  round to nearest (shared/quant/linear.ts quantizeWeightsLinear);
+ *   'bias'  empirical bias correction (Nagel et al., "Data-Free Quantization Through Weight
+ *           Equalization and Bias Correction", ICCV 2019, with the input mean measured on the
+ *           calibration data): quantizing W to Q shifts the mean output of channel c by
+ *           sum_j (W - Q)_cj E[x_j]; adding that to the bias makes the mean shift zero;
+ *   'full'  (default) GPTQ weight reconstruction (shared/quant/gptq.ts) on the covariance of
+ *           the layer's inputs, then bias correction. With the bias absorbing the mean, what is
+ *           left of the output error is (W - Q)(x - E[x]), so GPTQ minimises exactly that.
+ *
+ * The scales are those of round to nearest (symmetric, per output channel or per tensor); only
+ * the integer codes and the bias change, so the exported model has the same form. The layer
+ * inputs are the FP32 model's (layer-stats.ts); the target is the FP32 layer output.
+ *
+ * The results are QuantizedLayer objects, stored per (layer, bits) in the work store
+ * (searchKeys.recovery) by Prepare and read back by Evaluate and Finalize; `haq eval` and
+ * `haq export` recompute them from the same calibration samples.
+ */
+import { CorruptObjectError, InvalidInputError } from '../errors';
+import { decodeModel } from '../onnx/proto';
+import type { FloatTensor } from '../onnx/runtime';
+import type { LayerTable } from '../onnx/types';
+import type { ObjectStore } from '../store/object-store';
+import type { QuantizedLayer, RecoverySource } from './evaluator';
+import { quantizableWeights, type LayerWeights } from './fake-quant';
+import { gptqCodes, type GptqOptions } from './gptq';
+import { layerStatistics, type LayerStats } from './layer-stats';
+import { quantizeWeightsLinear } from './linear';
+import type { LayerBits, RecoveryMode } from './policy';
+
+export interface RecoveryOptions {
+  mode: RecoveryMode;
+  /** Weight bitwidths to compute (default 1..8). */
+  bits?: readonly number[];
+  perChannel?: boolean;
+  gptq?: GptqOptions;
+  /** GPTQ on the input covariance when the bias is corrected (default true; false: on sum x x^T). */
+  centered?: boolean;
+  /** Also measure each layer's output error before and after (costs rows x cols^2 per layer and bits). */
+  reports?: boolean;
+  /** Samples per onnxruntime run of the statistics pass (default 64). */
+  batchSize?: number;
+  threads?: number;
+}
+
+/** How much one layer's output error on the calibration data changed, per input vector. */
+export interface LayerRecoveryReport {
+  name: string;
+  bits: number;
+  /** Mean over input vectors of ||(W - Q) x||^2 (+ the bias correction when applied), rounding to nearest and recovered (full H, no blocks). */
+  errorRounded: number;
+  errorRecovered: number;
+  /** (row, column block) pairs where GPTQ's codes were not better and rounding was kept. */
+  blocksRounded: number;
+}
+
+export interface RecoveryResult {
+  mode: RecoveryMode;
+  bits: number[];
+  /** layers[i][bits] (sparse: only the computed bitwidths). */
+  layers: QuantizedLayer[][];
+  reports: LayerRecoveryReport[];
+  /** Milliseconds in the statistics pass and in the per-layer reconstruction. */
+  statsMs: number;
+  solveMs: number;
+}
+
+/** A layer's weights as a [rows x cols] matrix per group (rows = output channels), and back. */
+interface WeightMatrix {
+  groups: number;
+  rows: number;
+  cols: number;
+  /** Row-major [groups * rows * cols] in the layer's weight order when `transposed` is false. */
+  data: Float32Array;
+  /** Gemm with transB = 0 and MatMul hold W as [K, N]: data is its transpose. */
+  transposed: boolean;
+}
+
+function weightMatrix(l: LayerWeights, groups: number): WeightMatrix {
+  const dims = l.weightDims;
+  if (l.candidate.op === 'Conv') {
+    const cols = dims[1] * dims[2] * dims[3];
+    return { groups, rows: dims[0] / groups, cols, data: l.weight, transposed: false };
+  }
+  if (l.channelAxis === 0) return { groups: 1, rows: dims[0], cols: dims[1], data: l.weight, transposed: false };
+  const [k, n] = dims;
+  const t = new Float32Array(k * n);
+  for (let i = 0; i < k; i++) for (let j = 0; j < n; j++) t[j * k + i] = l.weight[i * n + j];
+  return { groups: 1, rows: n, cols: k, data: t, transposed: true };
+}
+
+/** Codes in matrix order back to the weight's own layout. */
+function codesToWeightLayout(m: WeightMatrix, codes: Int8Array): Int8Array {
+  if (!m.transposed) return codes;
+  const out = new Int8Array(codes.length);
+  const [n, k] = [m.rows, m.cols];
+  for (let j = 0; j < n; j++) for (let i = 0; i < k; i++) out[i * n + j] = codes[j * k + i];
+  return out;
+}
+
+/** Mean over vectors of sum_rows d H d^T for D = W - Q given per group (gram or covariance, / count). */
+function outputError(m: WeightMatrix, deltas: Float64Array, h: Float64Array, count: number): number {
+  let total = 0;
+  const { rows, cols } = m;
+  for (let g = 0; g < m.groups; g++) {
+    const hg = h.subarray(g * cols * cols, (g + 1) * cols * cols);
+    for (let r = 0; r < rows; r++) {
+      const d = deltas.subarray((g * rows + r) * cols, (g * rows + r + 1) * cols);
+      for (let i = 0; i < cols; i++) {
+        if (d[i] === 0) continue;
+        let s = 0;
+        for (let j = 0; j < cols; j++) s += hg[i * cols + j] * d[j];
+        total += d[i] * s;
+      }
+    }
+  }
+  return count > 0 ? total / count : 0;
+}
+
+/** Gram matrices centred on the mean: sum (x - m)(x - m)^T = sum x x^T - n m m^T. */
+export function covariance(stats: LayerStats): Float64Array {
+  const { groups, cols, count } = stats;
+  const c = Float64Array.from(stats.gram);
+  if (count === 0) return c;
+  for (let g = 0; g < groups; g++) {
+    const s = stats.sum.subarray(g * cols, (g + 1) * cols);
+    const base = g * cols * cols;
+    for (let i = 0; i < cols; i++) for (let j = 0; j < cols; j++) c[base + i * cols + j] -= (s[i] * s[j]) / count;
+  }
+  return c;
+}
+
+/**
+ * One layer at one bitwidth: round-to-nearest codes, GPTQ codes ('full'), and the bias
+ * correction ('bias', 'full') when the layer has a bias slot.
+ */
+export function recoverLayer(
+  l: LayerWeights,
+  stats: LayerStats,
+  bits: number,
+  mode: RecoveryMode,
+  options: { perChannel?: boolean; gptq?: GptqOptions; centered?: boolean; covariance?: Float64Array; report?: boolean } = {},
+): { layer: QuantizedLayer; report: LayerRecoveryReport | null } {
+  const { perChannel = true, centered = true } = options;
+  const rounded = quantizeWeightsLinear(l.weight, l.weightDims, bits, { perChannel, axis: l.channelAxis });
+  const m = weightMatrix(l, stats.groups);
+  if (m.cols !== stats.cols || m.groups * m.rows * m.cols !== l.weight.length) {
+    throw new InvalidInputError(`layer ${stats.name}: the statistics have ${stats.groups} groups of ${stats.cols} inputs but the weight is [${l.weightDims.join(', ')}]`);
+  }
+  const rowScale = (row: number) => rounded.scales[perChannel ? row : 0];
+  const roundedMatrix = m.transposed ? transposeCodes(rounded.codes, m) : rounded.codes;
+  let codes = roundedMatrix;
+  let blocksRounded = 0;
+  const cov = options.covariance ?? (mode !== 'none' && centered ? covariance(stats) : stats.gram);
+  // Without a bias to absorb the mean (no bias slot), GPTQ minimises the plain output error.
+  const h = mode === 'full' && centered && l.bias ? cov : stats.gram;
+  if (mode === 'full') {
+    codes = new Int8Array(roundedMatrix.length);
+    for (let g = 0; g < m.groups; g++) {
+      const rows = m.rows;
+      const scales = Float32Array.from({ length: rows }, (_, r) => rowScale(g * rows + r));
+      const w = m.data.subarray(g * rows * m.cols, (g + 1) * rows * m.cols);
+      const hg = h.subarray(g * m.cols * m.cols, (g + 1) * m.cols * m.cols);
+      const res = gptqCodes(w, rows, m.cols, hg, scales, bits, { blockUnit: stats.unit, ...options.gptq });
+      codes.set(res.codes, g * rows * m.cols);
+      blocksRounded += res.blocksRounded;
+    }
+  }
+  // W - Q per row, in float64, for the bias correction and the error report.
+  const deltas = new Float64Array(codes.length);
+  const roundedDeltas = new Float64Array(codes.length);
+  for (let row = 0; row < m.groups * m.rows; row++) {
+    const s = rowScale(row);
+    for (let j = 0; j < m.cols; j++) {
+      const k = row * m.cols + j;
+      const q = Math.fround(codes[k] * s);
+      deltas[k] = m.data[k] - q;
+      roundedDeltas[k] = m.data[k] - Math.fround(roundedMatrix[k] * s);
+    }
+  }
+  let biasDelta: Float32Array | null = null;
+  if (mode !== 'none' && l.bias && stats.count > 0) {
+    biasDelta = new Float32Array(m.groups * m.rows);
+    for (let g = 0; g < m.groups; g++) {
+      const mean = stats.sum.subarray(g * m.cols, (g + 1) * m.cols);
+      for (let r = 0; r < m.rows; r++) {
+        const row = g * m.rows + r;
+        let shift = 0;
+        for (let j = 0; j < m.cols; j++) shift += deltas[row * m.cols + j] * mean[j];
+        biasDelta[row] = shift / stats.count;
+      }
+    }
+  }
+  const codesOut = codesToWeightLayout(m, codes);
+  const values = new Float32Array(codesOut.length);
+  for (let k = 0; k < codesOut.length; k++) {
+    const row = m.transposed ? k % m.rows : Math.floor(k / m.cols);
+    values[k] = codesOut[k] * rowScale(row);
+  }
+  const report: LayerRecoveryReport | null = options.report
+    ? {
+        name: stats.name,
+        bits,
+        errorRounded: outputError(m, roundedDeltas, stats.gram, stats.count),
+        errorRecovered: outputError(m, deltas, biasDelta ? cov : stats.gram, stats.count),
+        blocksRounded,
+      }
+    : null;
+  return { layer: { ...rounded, codes: codesOut, values, biasDelta }, report };
+}
+
+function transposeCodes(codes: Int8Array, m: WeightMatrix): Int8Array {
+  // codes in the weight layout [K, N] -> matrix order [N, K]
+  const out = new Int8Array(codes.length);
+  const [n, k] = [m.rows, m.cols];
+  for (let i = 0; i < k; i++) for (let j = 0; j < n; j++) out[j * k + i] = codes[i * n + j];
+  return out;
+}
+
+/**
+ * Recovery of every layer at every requested bitwidth from `calib` [N, ...input dims] (the
+ * search's calibration samples). 'none' needs no data pass.
+ */
+export async function computeRecovery(modelBytes: Uint8Array, table: LayerTable, calib: FloatTensor, options: RecoveryOptions): Promise<RecoveryResult> {
+  const { mode, bits = [1, 2, 3, 4, 5, 6, 7, 8], perChannel = true } = options;
+  const model = decodeModel(modelBytes);
+  const weights = quantizableWeights(model, table);
+  const t0 = performance.now();
+  const stats = mode === 'none' ? null : await layerStatistics(modelBytes, table, calib, { batchSize: options.batchSize, threads: options.threads });
+  const t1 = performance.now();
+  const layers: QuantizedLayer[][] = weights.map(() => []);
+  const reports: LayerRecoveryReport[] = [];
+  weights.forEach((l, i) => {
+    const cov = stats && options.centered !== false ? covariance(stats[i]) : undefined;
+    for (const b of bits) {
+      if (!stats) {
+        layers[i][b] = { ...quantizeWeightsLinear(l.weight, l.weightDims, b, { perChannel, axis: l.channelAxis }), biasDelta: null };
+        continue;
+      }
+      const r = recoverLayer(l, stats[i], b, mode, { perChannel, gptq: options.gptq, centered: options.centered, covariance: cov, report: options.reports });
+      layers[i][b] = r.layer;
+      if (r.report) reports.push(r.report);
+    }
+  });
+  return { mode, bits: [...bits], layers, reports, statsMs: t1 - t0, solveMs: performance.now() - t1 };
+}
+
+/** An in-memory source over a computed recovery (haq eval / export, tests). */
+export function recoverySource(result: RecoveryResult): RecoverySource {
+  return {
+    layer: async (i, bits) => {
+      const l = result.layers[i]?.[bits];
+      if (!l) throw new InvalidInputError(`no recovered weights for layer ${i} at ${bits} bits (computed: ${result.bits.join(', ')})`);
+      return l;
+    },
+  };
+}
+
+/** Each layer's recovered weights for a policy's wBits (what the export writes). */
+export async function policyLayers(source: RecoverySource, layers: readonly LayerBits[]): Promise<QuantizedLayer[]> {
+  return Promise.all(layers.map((l, i) => source.layer(i, l.wBits)));
+}
+
+// ---------------------------------------------------------------------------------------
+// The stored form of one (layer, bits): magic "HQRL", u32 version, u32 header bytes, header JSON
+// {name, bits, shape, axis, scales, biasDelta}, padded to 4, then the int8 codes.
+
+const MAGIC = 'HQRL';
+const VERSION = 1;
+
+export function encodeQuantizedLayer(name: string, l: QuantizedLayer): Uint8Array {
+  const header = new TextEncoder().encode(
+    JSON.stringify({ name, bits: l.bits, shape: l.shape, axis: l.axis, scales: Array.from(l.scales), biasDelta: l.biasDelta ? Array.from(l.biasDelta) : null }),
+  );
+  const pad = (4 - (header.length % 4)) % 4;
+  const out = new Uint8Array(12 + header.length + pad + l.codes.length);
+  const view = new DataView(out.buffer);
+  for (let i = 0; i < 4; i++) out[i] = MAGIC.charCodeAt(i);
+  view.setUint32(4, VERSION, true);
+  view.setUint32(8, header.length, true);
+  out.set(header, 12);
+  out.set(new Uint8Array(l.codes.buffer, l.codes.byteOffset, l.codes.length), 12 + header.length + pad);
+  return out;
+}
+
+export function decodeQuantizedLayer(bytes: Uint8Array, what: string): QuantizedLayer & { name: string } {
+  const fail = (reason: string): never => {
+    throw new CorruptObjectError(`${what}: ${reason}; recompute the search's recovery (rerun the search)`, { what });
+  };
+  if (bytes.length < 12 || String.fromCharCode(...bytes.subarray(0, 4)) !== MAGIC) fail('not a recovered-layer object');
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  if (view.getUint32(4, true) !== VERSION) fail(`format version ${view.getUint32(4, true)} is not ${VERSION}`);
+  const headerBytes = view.getUint32(8, true);
+  if (12 + headerBytes > bytes.length) fail('header runs past the end');
+  let h: { name: string; bits: number; shape: number[]; axis: number | null; scales: number[]; biasDelta: number[] | null };
+  try {
+    h = JSON.parse(new TextDecoder().decode(bytes.subarray(12, 12 + headerBytes)));
+  } catch (err) {
+    return fail(`header is not JSON (${(err as Error).message})`);
+  }
+  const start = 12 + headerBytes + ((4 - (headerBytes % 4)) % 4);
+  const n = h.shape.reduce((a, b) => a * b, 1);
+  if (bytes.length - start !== n) fail(`holds ${bytes.length - start} codes for shape [${h.shape.join(', ')}]`);
+  const codes = new Int8Array(bytes.slice(start).buffer);
+  const scales = Float32Array.from(h.scales);
+  const values = new Float32Array(n);
+  const inner = h.axis === null ? n : h.shape.slice(h.axis + 1).reduce((a, b) => a * b, 1);
+  for (let k = 0; k < n; k++) values[k] = codes[k] * scales[h.axis === null ? 0 : Math.floor(k / inner) % scales.length];
+  return { name: h.name, bits: h.bits, shape: h.shape, axis: h.axis, codes, scales, values, biasDelta: h.biasDelta ? Float32Array.from(h.biasDelta) : null };
+}
+
+/** Writes every computed (layer, bits) to the store under key(layer, bits). */
+export async function storeRecovery(store: ObjectStore, key: (layer: number, bits: number) => string, table: LayerTable, result: RecoveryResult): Promise<void> {
+  for (const [i, perBits] of result.layers.entries()) {
+    for (const b of result.bits) await store.put(key(i, b), encodeQuantizedLayer(table.layers[i].name, perBits[b]), { contentType: 'application/octet-stream' });
+  }
+}
+
+/** Reads recovered layers from the store on first use (Evaluate, Finalize). */
+export function storedRecovery(store: ObjectStore, key: (layer: number, bits: number) => string, table: LayerTable): RecoverySource {
+  const cache = new Map<string, Promise<QuantizedLayer>>();
+  return {
+    layer: (i, bits) => {
+      const k = key(i, bits);
+      let p = cache.get(k);
+      if (!p) {
+        p = store.get(k).then((bytes) => {
+          const l = decodeQuantizedLayer(bytes, `${k} in ${store.location}`);
+          if (l.name !== table.layers[i].name || l.bits !== bits) throw new CorruptObjectError(`${k} holds ${l.name} at ${l.bits} bits, not ${table.layers[i].name} at ${bits}`);
+          return l;
+        });
+        cache.set(k, p);
+        p.catch(() => cache.delete(k));
+      }
+      return p;
+    },
+  };
+}

@@ -1,0 +1,65 @@
+/**
+ * Layer statistics (shared/quant/layer-stats.ts) against a direct computation in JS: the
+ * patches of plain, padded, grouped, strided, dilated and SAME-padded convolutions, and the
+ * rows of Gemm/MatMul inputs, summed as x x^T.
+ */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { openLayerInputs } from '../../../shared/quant/calibration';
+import { convGeometry, layerStatistics } from '../../../shared/quant/layer-stats';
+import { decodeModel } from '../../../shared/onnx/proto';
+import { matchLayers } from '../../../shared/quant/fake-quant';
+import { expectClose } from '../../helpers/expect-close';
+import { buildMixedCnn, layerInputVectors, randomInputs } from './small-models';
+
+describe('layerStatistics', () => {
+  it('matches x x^T, sum and count of the patches / rows computed directly, for every layer and group', async () => {
+    const m = await buildMixedCnn();
+    const calib = randomInputs(3, [5, 1, 10, 10]);
+    const stats = await layerStatistics(m.bytes, m.table, calib, { batchSize: 2 });
+    const model = decodeModel(m.bytes);
+    const candidates = matchLayers(model, m.table);
+    const reader = await openLayerInputs(m.bytes, m.table, calib, { batchSize: 5 });
+    const inputs = (await reader.batches().next()).value!;
+    await reader.release();
+    assert.deepEqual(stats.map((s) => [s.name, s.groups, s.cols, s.unit]), [
+      ['conv', 1, 9, 9],
+      ['grouped', 2, 18, 9],
+      ['dw', 6, 9, 9],
+      ['mm', 1, 180, 1],
+      ['fc', 1, 12, 1],
+    ]);
+    m.table.layers.forEach((layer, i) => {
+      const c = candidates[i];
+      const x = inputs.get(layer.inputName)!;
+      const geometry = c.op === 'Conv' ? convGeometry(model.graph!.node![c.nodeIndex], [c.weightDims[2], c.weightDims[3]], [layer.inputShape[2], layer.inputShape[3]]) : null;
+      const s = stats[i];
+      for (let g = 0; g < s.groups; g++) {
+        const vectors = layerInputVectors(x, s.groups, geometry, g);
+        assert.equal(s.count, vectors.length, `${layer.name} count`);
+        const gram = new Float64Array(s.cols * s.cols);
+        const sum = new Float64Array(s.cols);
+        for (const v of vectors) {
+          for (let a = 0; a < s.cols; a++) {
+            sum[a] += v[a];
+            for (let b = 0; b < s.cols; b++) gram[a * s.cols + b] += v[a] * v[b];
+          }
+        }
+        expectClose(s.gram.subarray(g * s.cols * s.cols, (g + 1) * s.cols * s.cols), gram, { atol: 1e-4, rtol: 1e-5 });
+        expectClose(s.sum.subarray(g * s.cols, (g + 1) * s.cols), sum, { atol: 1e-4, rtol: 1e-5 });
+      }
+    });
+  });
+
+  it('resolves auto_pad SAME_UPPER / SAME_LOWER and explicit pads to the output size onnxruntime computes', () => {
+    const node = (attrs: Record<string, unknown>) => ({
+      attribute: Object.entries(attrs).map(([name, v]) => (typeof v === 'string' ? { name, s: new TextEncoder().encode(v) } : { name, ints: v as number[] })),
+    });
+    const upper = convGeometry(node({ auto_pad: 'SAME_UPPER', strides: [2, 2] }), [3, 3], [7, 8]);
+    assert.deepEqual([upper.pads, upper.outSize], [[1, 0, 1, 1], [4, 4]]);
+    const lower = convGeometry(node({ auto_pad: 'SAME_LOWER', strides: [2, 2] }), [3, 3], [7, 8]);
+    assert.deepEqual([lower.pads, lower.outSize], [[1, 1, 1, 0], [4, 4]]);
+    const explicit = convGeometry(node({ pads: [1, 0, 2, 1], dilations: [2, 1] }), [3, 3], [10, 10]);
+    assert.deepEqual([explicit.pads, explicit.outSize], [[1, 0, 2, 1], [9, 9]]);
+  });
+});

@@ -1,0 +1,165 @@
+/**
+ * Accuracy recovery (shared/quant/recovery.ts, gptq.ts): GPTQ on a layer whose answer is known
+ * by hand; on every layer of a CNN with plain, grouped, strided, dilated, depthwise convolutions,
+ * a MatMul and a Gemm, the output error on the calibration data (computed directly from the
+ * layer inputs) is never above rounding to nearest, and bias correction zeroes the mean output
+ * shift; the stored form round-trips.
+ */
+import assert from 'node:assert/strict';
+import { before, describe, it } from 'node:test';
+import { decodeModel } from '../../../shared/onnx/proto';
+import type { FloatTensor } from '../../../shared/onnx/runtime';
+import { openLayerInputs } from '../../../shared/quant/calibration';
+import type { QuantizedLayer } from '../../../shared/quant/evaluator';
+import { matchLayers, quantizableWeights } from '../../../shared/quant/fake-quant';
+import { gptqCodes, inverseUpperFactor } from '../../../shared/quant/gptq';
+import { convGeometry } from '../../../shared/quant/layer-stats';
+import { computeRecovery, decodeQuantizedLayer, encodeQuantizedLayer, storedRecovery, storeRecovery, type RecoveryResult } from '../../../shared/quant/recovery';
+import { FsStore } from '../../../shared/store/fs-store';
+import { expectClose } from '../../helpers/expect-close';
+import { tempDir } from '../../helpers/tmp';
+import { after } from 'node:test';
+import { buildMixedCnn, layerInputVectors, randomInputs, type SmallModel } from './small-models';
+
+const tmp = tempDir('haq-recovery');
+after(tmp.cleanup);
+
+describe('GPTQ on a layer with a known answer', () => {
+  it('two perfectly correlated inputs: the first rounding error is carried to the second input', () => {
+    // y = 0.3 x1 + 0.3 x2 + 1.0 x3 with x1 = x2 and x3 independent, 2-bit weights (codes -1..1, scale 1).
+    // Rounding to nearest gives codes [0, 0, 1]: error (0.6 x)^2. GPTQ rounds w1 to 0 and moves its
+    // error onto w2 (0.3 + 0.3 = 0.6 -> 1): codes [0, 1, 1], error (0.4 x)^2.
+    const xs = [
+      [1, 1, 0.5],
+      [-2, -2, 1],
+      [0.5, 0.5, -1],
+      [3, 3, 0.25],
+    ];
+    const h = new Float64Array(9);
+    for (const x of xs) for (let i = 0; i < 3; i++) for (let j = 0; j < 3; j++) h[i * 3 + j] += x[i] * x[j];
+    const res = gptqCodes(Float32Array.of(0.3, 0.3, 1), 1, 3, h, Float32Array.of(1), 2, { actOrder: false });
+    assert.deepEqual(Array.from(res.codes), [0, 1, 1]);
+    const sumX2 = xs.reduce((a, x) => a + x[0] * x[0], 0);
+    expectClose(res.errorRounded, 0.36 * sumX2, { rtol: 1e-12 });
+    expectClose(res.error, 0.16 * sumX2, { rtol: 1e-12 });
+  });
+
+  it('inverseUpperFactor: U^T U is the inverse of H', () => {
+    const h = Float64Array.of(4, 1, 0.5, 1, 3, 0.2, 0.5, 0.2, 2);
+    const u = inverseUpperFactor(h, 3)!;
+    for (let i = 0; i < 3; i++) for (let j = 0; j < i; j++) assert.equal(u[i * 3 + j], 0, 'upper triangular');
+    const hinv = new Float64Array(9);
+    for (let i = 0; i < 3; i++) for (let j = 0; j < 3; j++) for (let k = 0; k < 3; k++) hinv[i * 3 + j] += u[k * 3 + i] * u[k * 3 + j];
+    const product = new Float64Array(9);
+    for (let i = 0; i < 3; i++) for (let j = 0; j < 3; j++) for (let k = 0; k < 3; k++) product[i * 3 + j] += h[i * 3 + k] * hinv[k * 3 + j];
+    expectClose(product, [1, 0, 0, 0, 1, 0, 0, 0, 1], { atol: 1e-12 });
+  });
+});
+
+describe('recovery on every kind of layer (output error computed directly on the calibration data)', () => {
+  let m: SmallModel;
+  const calib = randomInputs(41, [24, 1, 10, 10]);
+  const results = new Map<string, RecoveryResult>();
+  let vectors: Array<{ groups: number; perGroup: number[][][] }>;
+
+  before(async () => {
+    m = await buildMixedCnn();
+    for (const mode of ['none', 'bias', 'full'] as const) results.set(mode, await computeRecovery(m.bytes, m.table, calib, { mode, batchSize: 10 }));
+    const model = decodeModel(m.bytes);
+    const candidates = matchLayers(model, m.table);
+    const reader = await openLayerInputs(m.bytes, m.table, calib, { batchSize: 24 });
+    const inputs = (await reader.batches().next()).value!;
+    await reader.release();
+    vectors = m.table.layers.map((layer, i) => {
+      const c = candidates[i];
+      const geometry = c.op === 'Conv' ? convGeometry(model.graph!.node![c.nodeIndex], [c.weightDims[2], c.weightDims[3]], [layer.inputShape[2], layer.inputShape[3]]) : null;
+      const groups = c.op === 'Conv' ? layer.groups : 1;
+      return { groups, perGroup: Array.from({ length: groups }, (_, g) => layerInputVectors(inputs.get(layer.inputName) as FloatTensor, groups, geometry, g)) };
+    });
+  });
+
+  /** Per output channel over the calibration vectors: mean of (Q x + delta) - W x, and sum of its square. */
+  function outputShift(layer: number, q: QuantizedLayer): { mean: number[]; squared: number } {
+    const weights = quantizableWeights(decodeModel(m.bytes), m.table)[layer];
+    const { groups, perGroup } = vectors[layer];
+    const outs = m.table.layers[layer].outChannels;
+    const rowsPerGroup = outs / groups;
+    const cols = perGroup[0][0].length;
+    const at = (w: Float32Array, row: number, j: number) => (weights.channelAxis === 0 ? w[row * cols + j] : w[j * outs + row]);
+    const mean: number[] = [];
+    let squared = 0;
+    for (let row = 0; row < outs; row++) {
+      const vs = perGroup[Math.floor(row / rowsPerGroup)];
+      let sum = 0;
+      for (const v of vs) {
+        let d = q.biasDelta?.[row] ?? 0;
+        for (let j = 0; j < cols; j++) d += (at(q.values, row, j) - at(weights.weight, row, j)) * v[j];
+        sum += d;
+        squared += d * d;
+      }
+      mean.push(sum / vs.length);
+    }
+    return { mean, squared };
+  }
+
+  it('full recovery (GPTQ + bias correction) and bias correction never increase the output error over rounding to nearest', () => {
+    let strictlyBetter = 0;
+    m.table.layers.forEach((layer, i) => {
+      for (let bits = 2; bits <= 8; bits++) {
+        const rounded = outputShift(i, results.get('none')!.layers[i][bits]).squared;
+        for (const mode of ['bias', 'full'] as const) {
+          const recovered = outputShift(i, results.get(mode)!.layers[i][bits]).squared;
+          assert.ok(recovered <= rounded * (1 + 1e-9) + 1e-12, `${layer.name} ${bits} bits ${mode}: ${recovered} > ${rounded}`);
+          if (mode === 'full' && recovered < 0.9 * rounded) strictlyBetter++;
+        }
+      }
+    });
+    assert.ok(strictlyBetter >= 20, `GPTQ cut the error by 10 % or more in ${strictlyBetter} of 35 (layer, bits) pairs`);
+  });
+
+  it('bias correction zeroes the mean output shift on the calibration data (layers with a bias slot: not the plain MatMul)', () => {
+    const weights = quantizableWeights(decodeModel(m.bytes), m.table);
+    assert.deepEqual(weights.map((w) => w.bias !== null), [true, true, true, true, true], 'the MatMul + Add bias counts');
+    m.table.layers.forEach((layer, i) => {
+      for (const bits of [2, 4, 8]) {
+        const shifted = outputShift(i, results.get('none')!.layers[i][bits]).mean;
+        const scale = Math.max(...shifted.map(Math.abs), 1e-6);
+        for (const mode of ['bias', 'full'] as const) {
+          const { mean } = outputShift(i, results.get(mode)!.layers[i][bits]);
+          expectClose(mean, mean.map(() => 0), { atol: 1e-5 * scale + 1e-7 }, `${layer.name} ${bits} bits ${mode}`);
+        }
+      }
+    });
+  });
+
+  it('keeps the rounding scales and the symmetric code range; values are codes x scale', () => {
+    for (const [i] of m.table.layers.entries()) {
+      for (let bits = 1; bits <= 8; bits++) {
+        const [none, full] = [results.get('none')!.layers[i][bits], results.get('full')!.layers[i][bits]];
+        assert.deepEqual(Array.from(full.scales), Array.from(none.scales));
+        const qmax = bits === 1 ? 1 : 2 ** (bits - 1) - 1;
+        assert.ok(full.codes.every((c) => c >= -qmax && c <= qmax));
+        const inner = full.axis === null ? 1 : full.shape.slice(full.axis + 1).reduce((a, b) => a * b, 1);
+        full.values.forEach((v, k) => assert.equal(v, Math.fround(full.codes[k] * full.scales[full.axis === null ? 0 : Math.floor(k / inner) % full.scales.length])));
+      }
+    }
+  });
+
+  it('is deterministic, and the stored objects read back identical', async () => {
+    const again = await computeRecovery(m.bytes, m.table, calib, { mode: 'full', batchSize: 10 });
+    const full = results.get('full')!;
+    for (const [i, perBits] of full.layers.entries()) {
+      for (const b of full.bits) {
+        assert.deepEqual(again.layers[i][b].codes, perBits[b].codes);
+        const decoded = decodeQuantizedLayer(encodeQuantizedLayer(m.table.layers[i].name, perBits[b]), 'x');
+        assert.deepEqual({ ...decoded, name: undefined }, { ...perBits[b], name: undefined });
+      }
+    }
+    const store = new FsStore(tmp.dir);
+    const key = (layer: number, bits: number) => `recovery/${layer}-w${bits}.bin`;
+    await storeRecovery(store, key, m.table, full);
+    const source = storedRecovery(store, key, m.table);
+    assert.deepEqual((await source.layer(2, 3)).codes, full.layers[2][3].codes);
+    await assert.rejects(storedRecovery(store, (l, b) => key(l === 0 ? 1 : l, b), m.table).layer(0, 3), /holds grouped at 3 bits, not conv at 3/);
+  });
+});
