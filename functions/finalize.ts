@@ -16,6 +16,7 @@ import type { Split } from '../shared/data/dataset';
 import type { LayerTable } from '../shared/onnx/types';
 import type { QuantEvaluator } from '../shared/quant/evaluator';
 import { exportQuantizedModel } from '../shared/quant/export';
+import { policyLayers } from '../shared/quant/recovery';
 import { Policy, type LayerBits } from '../shared/quant/policy';
 import { renderReport, type ReportData } from '../shared/report/report';
 import { createBudgetModel, policyCost, withinBudget } from '../shared/search/budget';
@@ -194,7 +195,8 @@ export const makeHandler = (deps: HandlerDeps & { evaluators?: EvaluatorCache })
     };
 
     const modelBytes = await models.get(config.modelKey);
-    const exported = exportQuantizedModel(modelBytes, layers, policy, calibration, quantSettings(config));
+    const recovered = ctx.recovery ? await policyLayers(ctx.recovery, policy.layers) : undefined;
+    const exported = exportQuantizedModel(modelBytes, layers, policy, calibration, { ...quantSettings(config), recovered });
 
     const report: ReportData = {
       searchId,

@@ -2,12 +2,13 @@
  * Prepare: the first step of a search. Turns the execution input (S3 event or direct request)
  * into a search: merges models/<name>/search.json and the request over the defaults, takes the
  * results-prefix lock, parses the model into its layer table, checks the data, calibrates the
- * activation ranges, and writes config.json, layers.json, calibration.json, status.json.
+ * activation ranges and computes the accuracy recovery of every layer at every bitwidth, and
+ * writes config.json, layers.json, calibration.json, recovery/*.bin, status.json.
  * Idempotent: a retry with the same input derives the same search id and rewrites the same objects.
  */
 import { limits } from '../shared/limits';
 import { SearchConfig } from '../shared/config';
-import { checkSampleShape, loadDataset, requireSplit } from '../shared/data/dataset';
+import { checkSampleShape, inputBatch, loadDataset, requireSplit } from '../shared/data/dataset';
 import { InvalidInputError } from '../shared/errors';
 import { modelKeys, searchKeys } from '../shared/keys';
 import { modelInput } from '../shared/onnx/layers';
@@ -16,6 +17,7 @@ import { isClassifierShape, resolveMetric } from '../shared/data/metrics';
 import { checkRewardFits, defaultReward } from '../shared/search/reward';
 import { inspectDecoded, modelHash } from '../shared/onnx/inspect';
 import { calibrate } from '../shared/quant/calibration';
+import { computeRecovery, storeRecovery } from '../shared/quant/recovery';
 import { putJson } from '../shared/store/object-store';
 import { parse, parseJsonText } from '../shared/validate';
 import { PrepareInput, type PrepareOutput } from './lib/contracts';
@@ -23,7 +25,7 @@ import { acquireLock } from './lib/lock';
 import { instrument, lambdaHandler, type HandlerDeps } from './lib/runtime';
 import { searchRequest } from './lib/search-input';
 import { lockScope, writeStatus } from './lib/status';
-import { limitSplit } from './lib/search-context';
+import { limitSplit, quantSettings } from './lib/search-context';
 
 /** A model's search.json: any SearchConfig field except the ones the request itself fixes. */
 const SearchJson = SearchConfig.innerType().omit({ model: true, modelKey: true, dataPrefix: true }).partial().strict();
@@ -86,10 +88,18 @@ export const makeHandler = (deps: HandlerDeps) =>
       throw new InvalidInputError(`evalShards ${config.evalShards} is more than the ${val.samples} validation samples; use at most ${val.samples}`);
     }
     if (config.constraint.kind !== 'size') {
-      const calibration = await calibrate(modelBytes, layers, limitSplit(calib, config.calibSamples), {
-        percentile: config.quant.percentile,
-      });
+      // One calibration: the same samples give the activation ranges and the recovered weights.
+      const samples = limitSplit(calib, config.calibSamples);
+      const calibData = inputBatch(samples, 0, samples.samples);
+      const calibration = await calibrate(modelBytes, layers, calibData, { percentile: config.quant.percentile });
       await putJson(stores.work, searchKeys.calibration(id), calibration);
+      const { recovery, perChannel } = quantSettings(config);
+      if (recovery !== 'none') {
+        // Every layer at every bitwidth, once: any policy of the search (and its uniform references) reads them.
+        const recovered = await computeRecovery(modelBytes, layers, calibData, { mode: recovery, perChannel });
+        await storeRecovery(stores.work, (layer, bits) => searchKeys.recovery(id, layer, bits), layers, recovered);
+        deps.logger.info('recovery computed', { mode: recovery, statsMs: Math.round(recovered.statsMs), solveMs: Math.round(recovered.solveMs) });
+      }
     }
     return {
       searchId: id,

@@ -63,7 +63,7 @@ export const SearchConfig = z
         activationCalibration: z.enum(['mse', 'max', 'percentile']).default('mse'),
         percentile: z.number().gt(50).max(100).default(99.99),
         /** Accuracy recovery without training (shared/quant/recovery.ts); 'none' = round to nearest. */
-        recovery: RecoveryMode.default('none'),
+        recovery: RecoveryMode.default('full'),
       })
       .default({}),
     /** Evaluate each policy as this many parallel shards of the validation set (a Map in the state machine). */

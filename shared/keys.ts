@@ -18,6 +18,8 @@ export const searchKeys = {
   layers: (id: string) => `searches/${id}/layers.json`,
   costTable: (id: string) => `searches/${id}/cost-table.json`,
   calibration: (id: string) => `searches/${id}/calibration.json`,
+  /** One layer's recovered weights at one bitwidth (shared/quant/recovery.ts), written by Prepare. */
+  recovery: (id: string, layer: number, bits: number) => `searches/${id}/recovery/${pad(layer, 4)}-w${bits}.bin`,
   baseline: (id: string) => `searches/${id}/baseline.json`,
   agent: (id: string, round: number) => `searches/${id}/agent/round-${pad(round)}.bin`,
   replay: (id: string, round: number) => `searches/${id}/replay/round-${pad(round)}.bin`,

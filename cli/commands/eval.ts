@@ -20,7 +20,7 @@ import { action, printJson } from '../output';
 import { readInputFile } from './inspect';
 import { prepareQuantEvaluator } from '../../shared/quant/evaluator';
 import { policySizeBytes } from '../../shared/quant/policy';
-import { addQuantOptions, calibrationFor, inspectForPolicy, quantFlags, readPolicyFile, type QuantCliOptions } from './export';
+import { addQuantOptions, inspectForPolicy, quantInputs, quantFlags, readPolicyFile, type QuantCliOptions } from './export';
 
 export interface EvalCliOptions {
   data: string;
@@ -123,8 +123,8 @@ export function register(program: Command): void {
         const table = await inspectForPolicy(bytes, modelPath, opts.inputShape, { sampleShape: split.sampleShape, what: join(opts.data, `${opts.split}-inputs.npy`) });
         const policy = await readPolicyFile(opts.policy, table);
         const flags = quantFlags(opts, policy);
-        const calibration = await calibrationFor(bytes, table, policy, opts.data, flags, (line) => process.stderr.write(`haq eval: note: ${line}\n`));
-        const evaluator = await prepareQuantEvaluator(bytes, table, calibration, { ...flags, batchSize });
+        const { calibration, recovery } = await quantInputs(bytes, table, policy, opts.data, flags, (line) => process.stderr.write(`haq eval: note: ${line}\n`));
+        const evaluator = await prepareQuantEvaluator(bytes, table, calibration, { ...flags, recovery, batchSize });
         try {
           const evaluation = await evaluator.predict(policy, split, { limit, metric });
           const slow = evaluator.sessions().find((s) => !s.optimized);

@@ -16,11 +16,12 @@ import { InvalidInputError, InvalidPolicyError } from '../../shared/errors';
 import { parseShape } from '../../shared/onnx/layers';
 import { inspectModel } from '../../shared/onnx/inspect';
 import type { LayerTable } from '../../shared/onnx/types';
-import { calibrate, type Calibration } from '../../shared/quant/calibration';
+import { calibrate, tensorSha256, type Calibration } from '../../shared/quant/calibration';
 import { ClipMethod } from '../../shared/quant/clip-range';
-import type { WeightMode } from '../../shared/quant/evaluator';
+import type { RecoverySource, WeightMode } from '../../shared/quant/evaluator';
 import { exportQuantizedModel } from '../../shared/quant/export';
-import { policySizeBytes, validatePolicy, type Policy } from '../../shared/quant/policy';
+import { policySizeBytes, RecoveryMode, validatePolicy, type Policy } from '../../shared/quant/policy';
+import { computeRecovery, policyLayers, recoverySource } from '../../shared/quant/recovery';
 import { FsStore } from '../../shared/store/fs-store';
 import { action, formatTable, printJson } from '../output';
 import { checkOutFile, writeOutFile } from '../inputs';
@@ -30,6 +31,7 @@ export interface QuantCliOptions {
   weights?: string;
   clipMethod?: string;
   perTensor?: boolean;
+  recovery?: string;
   inputShape?: string;
 }
 
@@ -45,6 +47,8 @@ export interface QuantFlags {
   percentile: number;
   /** The search's calibration data hash, to warn when the folder holds other data. */
   calibSha256: string | null;
+  /** Accuracy recovery of linear weights (shared/quant/recovery.ts). */
+  recovery: RecoveryMode;
 }
 
 /** Adds --weights, --clip-method, --per-tensor to a command. */
@@ -52,7 +56,8 @@ export function addQuantOptions(cmd: Command): Command {
   return cmd
     .option('--weights <mode>', "weight quantization: linear (symmetric, per channel) or kmeans (2^b shared values per layer); default: the policy's, else linear")
     .option('--clip-method <method>', "activation clip range from calibration: mse, percentile or max; default: the policy's, else mse")
-    .option('--per-tensor', 'one weight scale per layer instead of one per output channel');
+    .option('--per-tensor', 'one weight scale per layer instead of one per output channel')
+    .option('--recovery <mode>', "accuracy recovery from the calibration data: full (GPTQ + bias correction), bias or none (round to nearest); default: the policy's, else full");
 }
 
 /**
@@ -68,7 +73,10 @@ export function quantFlags(opts: QuantCliOptions, policy?: Policy): QuantFlags {
   }
   const method = ClipMethod.safeParse(opts.clipMethod ?? rec?.clipMethod ?? 'mse');
   if (!method.success) throw new InvalidInputError(`--clip-method ${opts.clipMethod} must be mse, percentile or max`, { value: opts.clipMethod });
+  const recovery = RecoveryMode.safeParse(opts.recovery ?? rec?.recovery ?? 'full');
+  if (!recovery.success) throw new InvalidInputError(`--recovery ${opts.recovery} must be full, bias or none`, { value: opts.recovery });
   return {
+    recovery: weights === 'kmeans' ? 'none' : recovery.data,
     weightMode: weights,
     clipMethod: method.data,
     perChannel: opts.perTensor ? false : (rec?.perChannel ?? true),
@@ -94,23 +102,29 @@ export async function readPolicyFile(path: string, table: LayerTable): Promise<P
 }
 
 /**
- * Calibrates on DIR/calib-inputs.npy (its first `flags.calibSamples` samples, as the search did)
- * when some layer quantizes its activation; null when none does. Throws InvalidInputError when
- * calibration is needed and the folder has no calib split or fewer samples than the policy's
- * search used; `warn` gets a note when the samples are not the ones the search calibrated on.
+ * What quantizing by a policy needs from DIR/calib-inputs.npy (its first `flags.calibSamples`
+ * samples, as the search used): the activation ranges when some layer quantizes its activation,
+ * the recovered weights (for the policy's weight bitwidths) when recovery is on. Both null when
+ * neither is needed. Throws InvalidInputError when the data is needed but missing, or has fewer
+ * samples than the search used; `warn` gets a note when the samples are not the search's.
  */
-export async function calibrationFor(
+export async function quantInputs(
   bytes: Uint8Array,
   table: LayerTable,
   policy: Policy,
   dataDir: string | undefined,
   flags: QuantFlags,
   warn: (line: string) => void = () => undefined,
-): Promise<Calibration | null> {
+): Promise<{ calibration: Calibration | null; recovery: RecoverySource | null }> {
   const quantized = policy.layers.filter((l) => l.aBits !== null).map((l) => l.name);
-  if (quantized.length === 0) return null;
-  const hint = `layers ${quantized.slice(0, 5).join(', ')}${quantized.length > 5 ? ', ...' : ''} quantize activations, which needs calibration data`;
-  if (!dataDir) throw new InvalidInputError(`${hint}: pass --data DIR with calib-inputs.npy (or set aBits to null)`);
+  const recover = flags.recovery !== 'none';
+  if (quantized.length === 0 && !recover) return { calibration: null, recovery: null };
+  const needs = [
+    ...(quantized.length ? [`layers ${quantized.slice(0, 5).join(', ')}${quantized.length > 5 ? ', ...' : ''} quantize activations`] : []),
+    ...(recover ? [`accuracy recovery (--recovery ${flags.recovery})`] : []),
+  ].join(' and ');
+  const hint = `${needs} need${quantized.length && recover ? '' : 's'} calibration data`;
+  if (!dataDir) throw new InvalidInputError(`${hint}: pass --data DIR with calib-inputs.npy (or --recovery none and aBits null)`);
   const info = await stat(dataDir).catch(() => null);
   if (!info?.isDirectory()) throw new InvalidInputError(`--data ${dataDir} is not a folder; pass the folder that holds calib-inputs.npy`, { dir: dataDir });
   const dataset = await loadDataset(new FsStore(dataDir), '', ['calib']);
@@ -122,11 +136,14 @@ export async function calibrationFor(
       { dir: dataDir, calibSamples: flags.calibSamples, available },
     );
   }
-  const calibration = await calibrate(bytes, table, inputBatch(dataset.calib, 0, flags.calibSamples || available), { percentile: flags.percentile });
-  if (flags.calibSha256 && calibration.dataSha256 !== flags.calibSha256) {
+  const calibData = inputBatch(dataset.calib, 0, flags.calibSamples || available);
+  if (flags.calibSha256 && tensorSha256(calibData) !== flags.calibSha256) {
     warn(`${dataDir}/calib-inputs.npy is not the data the search calibrated on (sha256 differs): the figures and the model will differ from the search's`);
   }
-  return calibration;
+  const calibration = quantized.length ? await calibrate(bytes, table, calibData, { percentile: flags.percentile }) : null;
+  const bits = [...new Set(policy.layers.map((l) => l.wBits))].sort((a, b) => a - b);
+  const recovery = recover ? recoverySource(await computeRecovery(bytes, table, calibData, { mode: flags.recovery, perChannel: flags.perChannel, bits })) : null;
+  return { calibration, recovery };
 }
 
 /**
@@ -140,7 +157,7 @@ export async function inspectForPolicy(bytes: Uint8Array, modelPath: string, inp
 /** The sample shape of a data folder (calib-inputs.npy, else val-inputs.npy), or undefined when it has neither. */
 async function dataSampleShape(dir: string): Promise<{ sampleShape: number[]; what: string } | undefined> {
   const info = await stat(dir).catch(() => null);
-  if (!info?.isDirectory()) return undefined; // calibrationFor says what is wrong with it
+  if (!info?.isDirectory()) return undefined; // quantInputs says what is wrong with it
   const dataset = await loadDataset(new FsStore(dir), '', ['calib', 'val']);
   const split = dataset.calib ?? dataset.val;
   return split ? { sampleShape: split.sampleShape, what: join(dir, `${split.name}-inputs.npy`) } : undefined;
@@ -160,7 +177,7 @@ export function register(program: Command): void {
     .argument('<model>', 'ONNX model file')
     .requiredOption('--policy <file>', 'policy JSON: {"layers":[{"name","wBits","aBits"}, ...]} (aBits null = float activation)')
     .requiredOption('--out <file>', 'where to write the quantized model, e.g. model.quant.onnx')
-    .option('--data <dir>', 'data folder with calib-inputs.npy (needed when any aBits is not null)')
+    .option('--data <dir>', 'data folder with calib-inputs.npy (needed when any aBits is not null, and for recovery)')
     .option('--input-shape <dims>', 'concrete input shape when a non-batch dim is dynamic and --data does not fix it, e.g. 1,3,224,224')
     .option('--json', 'print JSON: {"out","bytes","opset","sizeBytes","layers"}');
   addQuantOptions(cmd).action(
@@ -171,8 +188,9 @@ export function register(program: Command): void {
       const table = await inspectForPolicy(bytes, modelPath, opts.inputShape, opts.data ? await dataSampleShape(opts.data) : undefined);
       const policy = await readPolicyFile(opts.policy, table);
       const flags = quantFlags(opts, policy);
-      const calibration = await calibrationFor(bytes, table, policy, opts.data, flags, (line) => process.stderr.write(`haq export: note: ${line}\n`));
-      const result = exportQuantizedModel(bytes, table, policy, calibration, flags);
+      const { calibration, recovery } = await quantInputs(bytes, table, policy, opts.data, flags, (line) => process.stderr.write(`haq export: note: ${line}\n`));
+      const recovered = recovery ? await policyLayers(recovery, policy.layers) : undefined;
+      const result = exportQuantizedModel(bytes, table, policy, calibration, { ...flags, recovered });
       await writeOutFile(opts.out, result.bytes).catch((err: NodeJS.ErrnoException) => {
         throw new InvalidInputError(`--out ${opts.out} cannot be written (${err.code ?? err.message})`, { path: opts.out });
       });
@@ -183,8 +201,8 @@ export function register(program: Command): void {
       }
       process.stdout.write(
         `${formatTable(
-          ['layer', 'wBits', 'aBits', 'weights', 'activation'],
-          result.layers.map((l) => [l.name, l.wBits, l.aBits ?? 'float', l.weight, l.activation]),
+          ['layer', 'wBits', 'aBits', 'weights', 'activation', 'bias'],
+          result.layers.map((l) => [l.name, l.wBits, l.aBits ?? 'float', l.weight, l.activation, l.bias]),
         )}\nwrote ${opts.out} (${result.bytes.length} bytes, opset ${result.opset}; quantized weights ${sizeBytes} bytes)\n`,
       );
     }),

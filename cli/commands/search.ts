@@ -8,6 +8,7 @@ import type { Command } from 'commander';
 import { readFile } from 'node:fs/promises';
 import { InvalidInputError } from '../../shared/errors';
 import { SearchConfig, Strategy, type SearchConfigInput } from '../../shared/config';
+import { RecoveryMode } from '../../shared/quant/policy';
 import { metricLabels } from '../../shared/report/labels';
 import { ConstraintSpec } from '../../functions/compare';
 import { parse } from '../../shared/validate';
@@ -32,6 +33,7 @@ export interface SearchCliOptions {
   inputShape?: string;
   metric?: string;
   reward?: string;
+  recovery?: string;
   json?: boolean;
 }
 
@@ -68,13 +70,14 @@ export function configFromFlags(o: SearchCliOptions): Omit<SearchConfigInput, 'm
     // HAQ warms up for 20 of its 600 episodes; keep that share for short runs.
     config.warmupEpisodes = Math.min(20, Math.max(1, Math.round((config.episodes as number) / 5)));
   }
+  if (o.recovery !== undefined) config.quant = { recovery: parse(RecoveryMode, o.recovery, '--recovery') };
   if (o.inputShape) config.inputShape = o.inputShape.split(',').map((s) => intFlag(s.trim(), '--input-shape', 1));
   return config as Omit<SearchConfigInput, 'model' | 'modelKey' | 'dataPrefix'>;
 }
 
 /** One line per setup step, before the first episode. */
 const setupSteps: Record<string, (output: unknown) => string> = {
-  Prepare: () => 'model parsed, data checked, activations calibrated',
+  Prepare: () => 'model parsed, data checked, activations calibrated, weights recovered',
   BuildCostTable: (o) => `cost table built (8/8 latency ${Number((o as { latencyMs: number }).latencyMs).toPrecision(4)} ms)`,
   Baseline: (o) => {
     const b = o as { metric?: 'top1' | 'sqnr' | 'cosine'; score: number; top1: number | null };
@@ -101,6 +104,7 @@ export function register(program: Command): void {
     .option('--input-shape <dims>', 'input shape of the layer table (the data fixes it; when given, it must agree with the data)')
     .option('--metric <name>', 'auto | top1 | sqnr | cosine: what accuracy is measured by (auto: top-1 for labels or a classifier output [N, classes], else output SQNR vs FP32)')
     .option('--reward <name>', 'auto | top1 | ce | kl | sqnr | cosine: what the agent learns from (top1 is HAQ\'s; docs/search.md)')
+    .option('--recovery <mode>', 'accuracy recovery from the calibration data: full (GPTQ + bias correction, default), bias or none (round to nearest)')
     .option('--out <dir>', 'output folder', 'haq-out')
     .option('--json', 'print the summary as JSON')
     .action(

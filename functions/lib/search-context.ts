@@ -10,8 +10,9 @@ import { CostTable } from '../../shared/hardware/types';
 import { searchKeys } from '../../shared/keys';
 import { LayerTable } from '../../shared/onnx/types';
 import { Calibration } from '../../shared/quant/calibration';
-import { prepareQuantEvaluator, type QuantEvaluator, type QuantEvaluatorOptions } from '../../shared/quant/evaluator';
-import type { QuantizationRecord } from '../../shared/quant/policy';
+import { prepareQuantEvaluator, type QuantEvaluator, type QuantEvaluatorOptions, type RecoverySource } from '../../shared/quant/evaluator';
+import type { QuantizationRecord, RecoveryMode } from '../../shared/quant/policy';
+import { storedRecovery } from '../../shared/quant/recovery';
 import { getJson } from '../../shared/store/object-store';
 import type { MetricName } from '../../shared/data/metrics';
 import type { Stores } from './runtime';
@@ -22,13 +23,22 @@ export const readCalibration = (stores: Stores, id: string) => getJson(stores.wo
 export const readSearchConfig = (stores: Stores, id: string) => getJson(stores.work, searchKeys.config(id), SearchConfig);
 
 /** How a search quantizes. Model-size mode: k-means weights, float activations (DESIGN.md "The algorithm"). */
-export function quantSettings(config: SearchConfig): Required<Pick<QuantEvaluatorOptions, 'weightMode' | 'perChannel' | 'clipMethod' | 'seed'>> {
+export function quantSettings(config: SearchConfig): Required<Pick<QuantEvaluatorOptions, 'weightMode' | 'perChannel' | 'clipMethod' | 'seed'>> & { recovery: RecoveryMode } {
+  const kmeans = config.constraint.kind === 'size';
   return {
-    weightMode: config.constraint.kind === 'size' ? 'kmeans' : 'linear',
+    weightMode: kmeans ? 'kmeans' : 'linear',
     perChannel: config.quant.weightGranularity === 'per-channel',
     clipMethod: config.quant.activationCalibration,
     seed: config.seed,
+    // Recovery reconstructs linear weights; k-means centroids are fitted to the weights already.
+    recovery: kmeans ? 'none' : config.quant.recovery,
   };
+}
+
+/** The recovered weights Prepare stored for a search, read on first use (null: recovery off). */
+export function searchRecovery(stores: Stores, config: SearchConfig, searchId: string, layers: LayerTable): RecoverySource | null {
+  if (quantSettings(config).recovery === 'none') return null;
+  return storedRecovery(stores.work, (layer, bits) => searchKeys.recovery(searchId, layer, bits), layers);
 }
 
 /** What policy.json records so that haq eval/export quantize exactly as the search did. */
@@ -41,7 +51,7 @@ export function quantizationRecord(config: SearchConfig, calibration: Calibratio
     percentile: config.quant.percentile,
     calibSamples: calibration?.samples ?? 0,
     calibSha256: calibration?.dataSha256 ?? null,
-    recovery: config.quant.recovery,
+    recovery: q.recovery,
     seed: config.seed,
   };
 }
@@ -79,6 +89,8 @@ export interface EvalContext {
   /** The search's metric (resolved by Prepare). */
   metric: MetricName | undefined;
   evaluator: QuantEvaluator;
+  /** The search's recovered weights (null: recovery off); Finalize exports the policy's. */
+  recovery: RecoverySource | null;
   val: Split;
   /** Shard splits are made once, so the evaluator's FP32 reference cache (per split) holds. */
   shards: Map<string, Split>;
@@ -138,7 +150,8 @@ async function loadEvalContext(stores: Stores, searchId: string): Promise<EvalCo
     stores.models.get(config.modelKey, { maxBytes: limits.modelBytes }),
     loadDataset(stores.models, config.dataPrefix, ['val']),
   ]);
-  const evaluator = await prepareQuantEvaluator(modelBytes, layers, calibration, quantSettings(config));
+  const recovery = searchRecovery(stores, config, searchId, layers);
+  const evaluator = await prepareQuantEvaluator(modelBytes, layers, calibration, { ...quantSettings(config), recovery });
   const val = limitSplit(requireSplit(dataset, 'val'), config.evalSamples);
-  return { config, metric: config.metric === 'auto' ? undefined : config.metric, evaluator, val, shards: new Map() };
+  return { config, metric: config.metric === 'auto' ? undefined : config.metric, evaluator, recovery, val, shards: new Map() };
 }

@@ -36,7 +36,7 @@ export interface GptqOptions {
   dampRatio?: number;
   /** Process columns in decreasing H_ii (default true). */
   actOrder?: boolean;
-  /** Largest block of columns reconstructed together (default 512). */
+  /** Largest block of columns reconstructed together (default 256). */
   maxBlock?: number;
   /** Columns per indivisible unit when splitting into blocks (e.g. kh*kw of a convolution; default 1). */
   blockUnit?: number;
@@ -44,10 +44,15 @@ export interface GptqOptions {
 
 /** The code of w for a row scale s at b bits: round to nearest (b >= 2) or the sign (b = 1). */
 export function weightCode(w: number, scale: number, bits: number): number {
-  if (bits === 1) return w >= 0 ? 1 : -1;
+  return codeOf(w, scale, weightQmax(bits), bits === 1);
+}
+
+/** weightCode with qmax precomputed (the inner loops call it per weight). */
+export function codeOf(w: number, scale: number, qmax: number, sign: boolean): number {
+  if (sign) return w >= 0 ? 1 : -1;
   if (scale === 0) return 0;
-  const qmax = weightQmax(bits);
-  return Math.max(-qmax, Math.min(qmax, roundHalfEven(Math.fround(w / scale))));
+  const q = roundHalfEven(Math.fround(w / scale));
+  return q > qmax ? qmax : q < -qmax ? -qmax : q;
 }
 
 /**
@@ -124,48 +129,33 @@ export function columnBlocks(cols: number, maxBlock: number, unit = 1): Array<[n
   return out;
 }
 
-export interface GptqLayerResult {
-  /** Integer codes [rows x cols], row-major. */
-  codes: Int8Array;
-  /** (row, column block) pairs that kept the round-to-nearest codes because GPTQ's were not better. */
-  blocksRounded: number;
-  /** Sum over rows of (w - q) H (w - q)^T with the chosen codes, and with round to nearest (same blocks of H). */
-  error: number;
-  errorRounded: number;
+/** The part of GPTQ that depends on H only, shared by every bitwidth of a layer. */
+export interface GptqFactors {
+  cols: number;
+  blocks: Array<{
+    start: number;
+    end: number;
+    /** Processing order within the block (act order), as block-local column indices. */
+    order: number[];
+    /** The undamped block of H in block column order, for the errors. */
+    h: Float64Array;
+    /** U with (damped, permuted block of H)^-1 = U^T U. */
+    u: Float64Array;
+  }>;
 }
 
-/**
- * GPTQ codes for W [rows x cols] (row-major float32) with per-row scales at `bits`, given the
- * input Gram matrix h [cols x cols] (float64, H = sum x x^T; not modified).
- */
-export function gptqCodes(
-  w: Float32Array,
-  rows: number,
-  cols: number,
-  h: Float64Array,
-  scales: Float32Array,
-  bits: number,
-  options: GptqOptions = {},
-): GptqLayerResult {
-  const { dampRatio = 0.01, actOrder = true, maxBlock = 512, blockUnit = 1 } = options;
-  if (w.length !== rows * cols || h.length !== cols * cols || scales.length !== rows) {
-    throw new InvalidInputError(`gptq: weights ${w.length} (want ${rows}x${cols}), H ${h.length} (want ${cols}^2), scales ${scales.length} (want ${rows})`);
-  }
-  const codes = new Int8Array(rows * cols);
-  for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) codes[r * cols + c] = weightCode(w[r * cols + c], scales[r], bits);
-  const rowErrorRounded = new Float64Array(rows);
-  const rowError = new Float64Array(rows);
-  let blocksRounded = 0;
-  const gptqRow = new Int8Array(cols);
-
-  for (const [start, end] of columnBlocks(cols, maxBlock, blockUnit)) {
+/** Splits H [cols x cols] into blocks, orders, damps and factors them (2 n^3 / 3 per block of n). */
+export function gptqFactors(h: Float64Array, cols: number, options: GptqOptions = {}): GptqFactors {
+  const { dampRatio = 0.01, actOrder = true, maxBlock = 256, blockUnit = 1 } = options;
+  if (h.length !== cols * cols) throw new InvalidInputError(`gptq: H has ${h.length} values, want ${cols}^2`);
+  const blocks = columnBlocks(cols, maxBlock, blockUnit).map(([start, end]) => {
     const n = end - start;
-    // The block of H, its undamped copy for the errors, and the processing order.
     const hb = new Float64Array(n * n);
     for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) hb[i * n + j] = h[(start + i) * cols + start + j];
     const order = Array.from({ length: n }, (_, i) => i);
     if (actOrder) order.sort((a, b) => hb[b * n + b] - hb[a * n + a] || a - b);
-    const hp = new Float64Array(n * n); // H permuted into processing order, dead inputs decoupled, damped
+    // H permuted into processing order, dead inputs (H_ii = 0) decoupled, damped.
+    const hp = new Float64Array(n * n);
     let meanDiag = 0;
     for (let i = 0; i < n; i++) meanDiag += hb[i * n + i];
     meanDiag /= n;
@@ -181,7 +171,50 @@ export function gptqCodes(
     }
     const u = inverseUpperFactor(hp, n);
     if (!u) throw new InvalidInputError(`gptq: the damped Hessian block [${start}, ${end}) is not positive definite`);
+    return { start, end, order, h: hb, u };
+  });
+  return { cols, blocks };
+}
 
+export interface GptqLayerResult {
+  /** Integer codes [rows x cols], row-major. */
+  codes: Int8Array;
+  /** (row, column block) pairs that kept the round-to-nearest codes because GPTQ's were not better. */
+  blocksRounded: number;
+  /** Sum over rows of (w - q) H (w - q)^T with the chosen codes, and with round to nearest (same blocks of H); 0 without `compare`. */
+  error: number;
+  errorRounded: number;
+}
+
+/**
+ * GPTQ codes for W [rows x cols] (row-major float32) with per-row scales at `bits`, given the
+ * factors of the input Gram matrix H = sum x x^T (gptqFactors; or H itself, factored here).
+ * `compare: false` skips the per-row comparison with round to nearest (the caller makes its own).
+ */
+export function gptqCodes(
+  w: Float32Array,
+  rows: number,
+  cols: number,
+  factors: GptqFactors | Float64Array,
+  scales: Float32Array,
+  bits: number,
+  options: GptqOptions & { compare?: boolean } = {},
+): GptqLayerResult {
+  const { compare = true } = options;
+  const f = factors instanceof Float64Array ? gptqFactors(factors, cols, options) : factors;
+  if (w.length !== rows * cols || f.cols !== cols || scales.length !== rows) {
+    throw new InvalidInputError(`gptq: weights ${w.length} (want ${rows}x${cols}), H for ${f.cols} columns, scales ${scales.length} (want ${rows})`);
+  }
+  const qmax = weightQmax(bits);
+  const sign = bits === 1;
+  const codes = new Int8Array(rows * cols);
+  for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) codes[r * cols + c] = codeOf(w[r * cols + c], scales[r], qmax, sign);
+  let error = 0;
+  let errorRounded = 0;
+  let blocksRounded = 0;
+  const gptqRow = new Int8Array(cols);
+  for (const { start, end, order, h: hb, u } of f.blocks) {
+    const n = end - start;
     const wr = new Float64Array(n);
     const dGptq = new Float64Array(n);
     const dRound = new Float64Array(n);
@@ -190,12 +223,16 @@ export function gptqCodes(
       const base = r * cols + start;
       for (let i = 0; i < n; i++) wr[i] = w[base + order[i]];
       for (let i = 0; i < n; i++) {
-        const q = weightCode(wr[i], s, bits);
+        const q = codeOf(wr[i], s, qmax, sign);
         gptqRow[i] = q;
         const err = (wr[i] - q * s) / u[i * n + i];
         if (err === 0) continue;
         const ui = i * n;
         for (let j = i + 1; j < n; j++) wr[j] -= err * u[ui + j];
+      }
+      if (!compare) {
+        for (let i = 0; i < n; i++) codes[base + order[i]] = gptqRow[i];
+        continue;
       }
       // Errors on the undamped block, in the block's own column order.
       for (let i = 0; i < n; i++) {
@@ -206,20 +243,15 @@ export function gptqCodes(
       }
       const eg = quadraticForm(dGptq, hb, n);
       const er = quadraticForm(dRound, hb, n);
-      rowErrorRounded[r] += er;
+      errorRounded += er;
       if (eg < er) {
         for (let i = 0; i < n; i++) codes[base + order[i]] = gptqRow[i];
-        rowError[r] += eg;
+        error += eg;
       } else {
-        rowError[r] += er;
+        error += er;
         blocksRounded++;
       }
     }
   }
-  return {
-    codes,
-    blocksRounded,
-    error: rowError.reduce((a, b) => a + b, 0),
-    errorRounded: rowErrorRounded.reduce((a, b) => a + b, 0),
-  };
+  return { codes, blocksRounded, error, errorRounded };
 }

@@ -8,9 +8,10 @@
  *           Equalization and Bias Correction", ICCV 2019, with the input mean measured on the
  *           calibration data): quantizing W to Q shifts the mean output of channel c by
  *           sum_j (W - Q)_cj E[x_j]; adding that to the bias makes the mean shift zero;
- *   'full'  (default) GPTQ weight reconstruction (shared/quant/gptq.ts) on the covariance of
- *           the layer's inputs, then bias correction. With the bias absorbing the mean, what is
- *           left of the output error is (W - Q)(x - E[x]), so GPTQ minimises exactly that.
+ *   'full'  (default) GPTQ weight reconstruction (shared/quant/gptq.ts) on H = sum x x^T of the
+ *           layer's inputs, then bias correction. (GPTQ on the covariance instead, the error left
+ *           once the bias absorbs the mean, measured worse: fmnist-mobilenet w3a8 79.3 % against
+ *           86.1 % on the test split; see docs/quantization.md.)
  *
  * The scales are those of round to nearest (symmetric, per output channel or per tensor); only
  * the integer codes and the bias change, so the exported model has the same form. The layer
@@ -27,9 +28,9 @@ import type { LayerTable } from '../onnx/types';
 import type { ObjectStore } from '../store/object-store';
 import type { QuantizedLayer, RecoverySource } from './evaluator';
 import { quantizableWeights, type LayerWeights } from './fake-quant';
-import { gptqCodes, type GptqOptions } from './gptq';
+import { codeOf, gptqCodes, gptqFactors, type GptqFactors, type GptqOptions } from './gptq';
 import { layerStatistics, type LayerStats } from './layer-stats';
-import { quantizeWeightsLinear } from './linear';
+import { quantizeWeightsLinear, weightQmax } from './linear';
 import type { LayerBits, RecoveryMode } from './policy';
 
 export interface RecoveryOptions {
@@ -38,8 +39,8 @@ export interface RecoveryOptions {
   bits?: readonly number[];
   perChannel?: boolean;
   gptq?: GptqOptions;
-  /** GPTQ on the input covariance when the bias is corrected (default true; false: on sum x x^T). */
-  centered?: boolean;
+  /** 'full': choose each row's scale too (max|w| / qmax shrunk by up to half, on the diagonal of H; default true). */
+  searchScales?: boolean;
   /** Also measure each layer's output error before and after (costs rows x cols^2 per layer and bits). */
   reports?: boolean;
   /** Samples per onnxruntime run of the statistics pass (default 64). */
@@ -54,8 +55,8 @@ export interface LayerRecoveryReport {
   /** Mean over input vectors of ||(W - Q) x||^2 (+ the bias correction when applied), rounding to nearest and recovered (full H, no blocks). */
   errorRounded: number;
   errorRecovered: number;
-  /** (row, column block) pairs where GPTQ's codes were not better and rounding was kept. */
-  blocksRounded: number;
+  /** Rows (output channels) where the recovered codes were not better and rounding to nearest was kept. */
+  rowsRounded: number;
 }
 
 export interface RecoveryResult {
@@ -143,31 +144,45 @@ export function recoverLayer(
   stats: LayerStats,
   bits: number,
   mode: RecoveryMode,
-  options: { perChannel?: boolean; gptq?: GptqOptions; centered?: boolean; covariance?: Float64Array; report?: boolean } = {},
+  options: { perChannel?: boolean; gptq?: GptqOptions; factors?: GptqFactors[]; report?: boolean; searchScales?: boolean } = {},
 ): { layer: QuantizedLayer; report: LayerRecoveryReport | null } {
-  const { perChannel = true, centered = true } = options;
+  const { perChannel = true } = options;
   const rounded = quantizeWeightsLinear(l.weight, l.weightDims, bits, { perChannel, axis: l.channelAxis });
   const m = weightMatrix(l, stats.groups);
   if (m.cols !== stats.cols || m.groups * m.rows * m.cols !== l.weight.length) {
     throw new InvalidInputError(`layer ${stats.name}: the statistics have ${stats.groups} groups of ${stats.cols} inputs but the weight is [${l.weightDims.join(', ')}]`);
   }
-  const rowScale = (row: number) => rounded.scales[perChannel ? row : 0];
+  const scales = mode === 'full' && options.searchScales !== false && perChannel && bits >= 2 ? searchRowScales(m, stats, rounded.scales, bits) : rounded.scales;
+  const rowScale = (row: number) => scales[perChannel ? row : 0];
   const roundedMatrix = m.transposed ? transposeCodes(rounded.codes, m) : rounded.codes;
   let codes = roundedMatrix;
-  let blocksRounded = 0;
-  const cov = options.covariance ?? (mode !== 'none' && centered ? covariance(stats) : stats.gram);
-  // Without a bias to absorb the mean (no bias slot), GPTQ minimises the plain output error.
-  const h = mode === 'full' && centered && l.bias ? cov : stats.gram;
+  let rowsRounded = 0;
   if (mode === 'full') {
     codes = new Int8Array(roundedMatrix.length);
     for (let g = 0; g < m.groups; g++) {
       const rows = m.rows;
-      const scales = Float32Array.from({ length: rows }, (_, r) => rowScale(g * rows + r));
+      const groupScales = Float32Array.from({ length: rows }, (_, r) => rowScale(g * rows + r));
       const w = m.data.subarray(g * rows * m.cols, (g + 1) * rows * m.cols);
-      const hg = h.subarray(g * m.cols * m.cols, (g + 1) * m.cols * m.cols);
-      const res = gptqCodes(w, rows, m.cols, hg, scales, bits, { blockUnit: stats.unit, ...options.gptq });
-      codes.set(res.codes, g * rows * m.cols);
-      blocksRounded += res.blocksRounded;
+      const factors = options.factors?.[g] ?? gptqFactors(stats.gram.subarray(g * m.cols * m.cols, (g + 1) * m.cols * m.cols), m.cols, { blockUnit: stats.unit, ...options.gptq });
+      const res = gptqCodes(w, rows, m.cols, factors, groupScales, bits, { compare: false });
+      // A row whose searched scale and codes are not better than plain rounding (on the same blocks of H) keeps rounding.
+      for (let r = 0; r < rows; r++) {
+        const row = g * rows + r;
+        const better = recoveredNotWorse(
+          factors,
+          w.subarray(r * m.cols, (r + 1) * m.cols),
+          res.codes.subarray(r * m.cols, (r + 1) * m.cols),
+          groupScales[r],
+          roundedMatrix.subarray(row * m.cols, (row + 1) * m.cols),
+          rounded.scales[row],
+        );
+        if (better) codes.set(res.codes.subarray(r * m.cols, (r + 1) * m.cols), row * m.cols);
+        else {
+          rowsRounded++;
+          codes.set(roundedMatrix.subarray(row * m.cols, (row + 1) * m.cols), row * m.cols);
+          if (scales !== rounded.scales) scales[row] = rounded.scales[row];
+        }
+      }
     }
   }
   // W - Q per row, in float64, for the bias correction and the error report.
@@ -206,11 +221,84 @@ export function recoverLayer(
         name: stats.name,
         bits,
         errorRounded: outputError(m, roundedDeltas, stats.gram, stats.count),
-        errorRecovered: outputError(m, deltas, biasDelta ? cov : stats.gram, stats.count),
-        blocksRounded,
+        // With the bias corrected, the mean part of the error is gone: what is left is on the covariance.
+        errorRecovered: outputError(m, deltas, biasDelta ? covariance(stats) : stats.gram, stats.count),
+        rowsRounded,
       }
     : null;
-  return { layer: { ...rounded, codes: codesOut, values, biasDelta }, report };
+  return { layer: { ...rounded, scales, codes: codesOut, values, biasDelta }, report };
+}
+
+/**
+ * Whether one row's recovered codes (at scale s1) have at most the error of plain rounding (codes2
+ * at s2) on the blocks of H: with d1, d2 the two differences w - q, E1 - E2 = (d1 - d2) H (d1 + d2),
+ * one matrix-vector product per block instead of two.
+ */
+function recoveredNotWorse(f: GptqFactors, w: Float32Array, codes1: Int8Array, s1: number, codes2: Int8Array, s2: number): boolean {
+  let diff = 0;
+  for (const b of f.blocks) {
+    const n = b.end - b.start;
+    const minus = new Float64Array(n);
+    const plus = new Float64Array(n);
+    for (let i = 0; i < n; i++) {
+      const q1 = Math.fround(codes1[b.start + i] * s1);
+      const q2 = Math.fround(codes2[b.start + i] * s2);
+      minus[i] = q2 - q1; // d1 - d2
+      plus[i] = 2 * w[b.start + i] - q1 - q2; // d1 + d2
+    }
+    diff += bilinearForm(minus, b.h, plus, n);
+  }
+  return diff <= 0;
+}
+
+/** a H b^T for symmetric H [n x n]. */
+function bilinearForm(a: Float64Array, h: Float64Array, b: Float64Array, n: number): number {
+  let total = 0;
+  for (let i = 0; i < n; i++) {
+    const ai = a[i];
+    if (ai === 0) continue;
+    const ri = i * n;
+    let s = 0;
+    for (let j = 0; j < n; j++) s += h[ri + j] * b[j];
+    total += ai * s;
+  }
+  return total;
+}
+
+/**
+ * Per row, the scale max|w| / qmax x r, r in [0.5, 1], minimising sum_j H_jj (w_j - q_j)^2 (the
+ * output error with the inputs' correlations left out): r on a grid of 0.05, then of 0.01 around
+ * the best (ties: the larger scale).
+ */
+function searchRowScales(m: WeightMatrix, stats: LayerStats, scales: Float32Array, bits: number): Float32Array {
+  const out = Float32Array.from(scales);
+  const qmax = weightQmax(bits);
+  const diag = new Float64Array(m.cols);
+  for (let row = 0; row < m.groups * m.rows; row++) {
+    const g = Math.floor(row / m.rows);
+    if (row % m.rows === 0) for (let j = 0; j < m.cols; j++) diag[j] = stats.gram[g * m.cols * m.cols + j * m.cols + j];
+    const w = m.data.subarray(row * m.cols, (row + 1) * m.cols);
+    const errorAt = (percent: number): number => {
+      const s = Math.fround((scales[row] * percent) / 100);
+      let err = 0;
+      for (let j = 0; j < m.cols; j++) {
+        const d = w[j] - Math.fround(codeOf(w[j], s, qmax, false) * s);
+        err += diag[j] * d * d;
+      }
+      return err;
+    };
+    let bestPercent = 100;
+    let best = errorAt(100);
+    const consider = (percent: number) => {
+      const e = errorAt(percent);
+      if (e < best) [best, bestPercent] = [e, percent];
+    };
+    for (let p = 95; p >= 50; p -= 5) consider(p);
+    const coarse = bestPercent;
+    for (let p = Math.min(100, coarse + 4); p >= Math.max(50, coarse - 4); p--) if (p !== coarse) consider(p);
+    out[row] = Math.fround((scales[row] * bestPercent) / 100);
+  }
+  return out;
 }
 
 function transposeCodes(codes: Int8Array, m: WeightMatrix): Int8Array {
@@ -235,13 +323,18 @@ export async function computeRecovery(modelBytes: Uint8Array, table: LayerTable,
   const layers: QuantizedLayer[][] = weights.map(() => []);
   const reports: LayerRecoveryReport[] = [];
   weights.forEach((l, i) => {
-    const cov = stats && options.centered !== false ? covariance(stats[i]) : undefined;
+    // H's blocks are factored once per layer for every bitwidth (the costly part on wide layers).
+    const s = stats?.[i];
+    const factors =
+      s && mode === 'full'
+        ? Array.from({ length: s.groups }, (_, g) => gptqFactors(s.gram.subarray(g * s.cols ** 2, (g + 1) * s.cols ** 2), s.cols, { blockUnit: s.unit, ...options.gptq }))
+        : undefined;
     for (const b of bits) {
       if (!stats) {
         layers[i][b] = { ...quantizeWeightsLinear(l.weight, l.weightDims, b, { perChannel, axis: l.channelAxis }), biasDelta: null };
         continue;
       }
-      const r = recoverLayer(l, stats[i], b, mode, { perChannel, gptq: options.gptq, centered: options.centered, covariance: cov, report: options.reports });
+      const r = recoverLayer(l, stats[i], b, mode, { perChannel, gptq: options.gptq, factors, report: options.reports, searchScales: options.searchScales });
       layers[i][b] = r.layer;
       if (r.report) reports.push(r.report);
     }

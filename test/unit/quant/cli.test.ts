@@ -11,6 +11,8 @@ import { encodeNpy } from '../../../shared/data/npy';
 import { ModelSession } from '../../../shared/onnx/runtime';
 import { calibrate } from '../../../shared/quant/calibration';
 import { prepareQuantEvaluator, splitFromTensor } from '../../../shared/quant/evaluator';
+import { computeRecovery, recoverySource } from '../../../shared/quant/recovery';
+import { expectClose } from '../../helpers/expect-close';
 import { assertOneLineError, haq } from '../../helpers/cli';
 import { tempDir } from '../../helpers/tmp';
 import { buildMlp, randomInputs, type SmallModel } from './small-models';
@@ -54,7 +56,8 @@ describe('haq eval --policy / haq export', () => {
     for (const k of ['top1', 'top5', 'samples', 'seconds', 'imagesPerSecond', 'sizeBytes']) assert.ok(k in out, k);
     assert.equal(out.sizeBytes, (128 * 8 + 192 * 3 + 120 * 6) / 8);
     const cal = await calibrate(m.bytes, m.table, calib, { batchSize: 128 });
-    const ev = await prepareQuantEvaluator(m.bytes, m.table, cal);
+    // Recovery is on by default: the same GPTQ + bias correction from the same calibration samples.
+    const ev = await prepareQuantEvaluator(m.bytes, m.table, cal, { recovery: recoverySource(await computeRecovery(m.bytes, m.table, calib, { mode: 'full' })) });
     try {
       const want = await ev.evaluate(policy(m.table.layers.map((l) => l.name)), splitFromTensor(val, labels));
       assert.equal(out.top1, want.top1);
@@ -69,15 +72,25 @@ describe('haq eval --policy / haq export', () => {
     assert.equal(r.code, 0, r.stderr);
     const out = JSON.parse(r.stdout);
     assert.deepEqual(out.layers.map((l: { activation: string }) => l.activation), ['qdq-int8', 'qdq-uint8', 'qdq-uint8']);
-    const session = await ModelSession.create(new Uint8Array(readFileSync(p('mlp.quant.onnx'))), { graphOptimization: 'disabled' });
+    assert.deepEqual(out.layers.map((l: { bias: string }) => l.bias), ['qdq-int32', 'qdq-int32', 'qdq-int32'], 'every bias an int32 accumulator value (the MatMul + Add one too)');
+    const bytes = new Uint8Array(readFileSync(p('mlp.quant.onnx')));
     const cal = await calibrate(m.bytes, m.table, calib);
-    const ev = await prepareQuantEvaluator(m.bytes, m.table, cal);
+    const ev = await prepareQuantEvaluator(m.bytes, m.table, cal, { recovery: recoverySource(await computeRecovery(m.bytes, m.table, calib, { mode: 'full' })) });
     try {
       const split = splitFromTensor(val, labels);
-      const got = await evaluateSession(session, split);
-      assert.equal(got.result.top1, (await ev.evaluate(policy(m.table.layers.map((l) => l.name)), split)).top1);
+      const want = await ev.predict(policy(m.table.layers.map((l) => l.name)), split);
+      // onnxruntime's default graph optimizations (what a user deploys) and none (the ONNX semantics op by op).
+      for (const graphOptimization of ['all', 'disabled'] as const) {
+        const session = await ModelSession.create(bytes, { graphOptimization });
+        try {
+          const got = await evaluateSession(session, split);
+          assert.equal(got.result.top1, want.result.top1, graphOptimization);
+          expectClose(got.logits, want.logits, { atol: 1e-4, rtol: 1e-4 }, graphOptimization);
+        } finally {
+          await session.release();
+        }
+      }
     } finally {
-      await session.release();
       await ev.close();
     }
   });
