@@ -17,7 +17,7 @@ import { isClassifierShape, resolveMetric } from '../shared/data/metrics';
 import { checkRewardFits, defaultReward } from '../shared/search/reward';
 import { inspectDecoded, modelHash } from '../shared/onnx/inspect';
 import { calibrate } from '../shared/quant/calibration';
-import { computeRecovery, storeRecovery } from '../shared/quant/recovery';
+import { computeRecovery, recoveryKeys, storeRecoveryOnce } from '../shared/quant/recovery';
 import { putJson } from '../shared/store/object-store';
 import { parse, parseJsonText } from '../shared/validate';
 import { PrepareInput, type PrepareOutput } from './lib/contracts';
@@ -95,10 +95,10 @@ export const makeHandler = (deps: HandlerDeps) =>
       await putJson(stores.work, searchKeys.calibration(id), calibration);
       const { recovery, perChannel } = quantSettings(config);
       if (recovery !== 'none') {
-        // Every layer at every bitwidth, once: any policy of the search (and its uniform references) reads them.
-        const recovered = await computeRecovery(modelBytes, layers, calibData, { mode: recovery, perChannel });
-        await storeRecovery(stores.work, (layer, bits) => searchKeys.recovery(id, layer, bits), layers, recovered);
-        deps.logger.info('recovery computed', { mode: recovery, statsMs: Math.round(recovered.statsMs), solveMs: Math.round(recovered.solveMs) });
+        // Every layer at every bitwidth, once per model and calibration data: any policy of any search reads them.
+        const keys = recoveryKeys(layers.modelHash, calibration.dataSha256, recovery, perChannel);
+        const { cached, result } = await storeRecoveryOnce(stores.work, keys, layers, () => computeRecovery(modelBytes, layers, calibData, { mode: recovery, perChannel }));
+        deps.logger.info('recovery', { mode: recovery, cached, statsMs: result && Math.round(result.statsMs), solveMs: result && Math.round(result.solveMs) });
       }
     }
     return {

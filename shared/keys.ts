@@ -18,8 +18,6 @@ export const searchKeys = {
   layers: (id: string) => `searches/${id}/layers.json`,
   costTable: (id: string) => `searches/${id}/cost-table.json`,
   calibration: (id: string) => `searches/${id}/calibration.json`,
-  /** One layer's recovered weights at one bitwidth (shared/quant/recovery.ts), written by Prepare. */
-  recovery: (id: string, layer: number, bits: number) => `searches/${id}/recovery/${pad(layer, 4)}-w${bits}.bin`,
   baseline: (id: string) => `searches/${id}/baseline.json`,
   agent: (id: string, round: number) => `searches/${id}/agent/round-${pad(round)}.bin`,
   replay: (id: string, round: number) => `searches/${id}/replay/round-${pad(round)}.bin`,
@@ -44,6 +42,10 @@ export const lockKeys = {
 export const cacheKeys = {
   /** A cost table per (model hash, target id incl. batch, cost-model version); see shared/hardware/cost-cache.ts. */
   costTable: (modelHash: string, targetId: string, version: number) => `cache/cost-tables/${modelHash}/${targetId}-v${version}.json`,
+  /** Recovered weights per (layer, bits) for a model, its calibration samples and settings; `complete.json` last (shared/quant/recovery.ts). */
+  recoveryLayer: (modelHash: string, calibSha256: string, settings: string, layer: number, bits: number) =>
+    `cache/recovery/${modelHash}/${calibSha256}/${settings}/${pad(layer, 4)}-w${bits}.bin`,
+  recoveryComplete: (modelHash: string, calibSha256: string, settings: string) => `cache/recovery/${modelHash}/${calibSha256}/${settings}/complete.json`,
 };
 
 /** Sweeps in the work bucket: the plan (models x targets x constraints) a sweep runs. */

@@ -12,7 +12,7 @@ import { LayerTable } from '../../shared/onnx/types';
 import { Calibration } from '../../shared/quant/calibration';
 import { prepareQuantEvaluator, type QuantEvaluator, type QuantEvaluatorOptions, type RecoverySource } from '../../shared/quant/evaluator';
 import type { QuantizationRecord, RecoveryMode } from '../../shared/quant/policy';
-import { storedRecovery } from '../../shared/quant/recovery';
+import { recoveryKeys, storedRecovery } from '../../shared/quant/recovery';
 import { getJson } from '../../shared/store/object-store';
 import type { MetricName } from '../../shared/data/metrics';
 import type { Stores } from './runtime';
@@ -36,9 +36,10 @@ export function quantSettings(config: SearchConfig): Required<Pick<QuantEvaluato
 }
 
 /** The recovered weights Prepare stored for a search, read on first use (null: recovery off). */
-export function searchRecovery(stores: Stores, config: SearchConfig, searchId: string, layers: LayerTable): RecoverySource | null {
-  if (quantSettings(config).recovery === 'none') return null;
-  return storedRecovery(stores.work, (layer, bits) => searchKeys.recovery(searchId, layer, bits), layers);
+export function searchRecovery(stores: Stores, config: SearchConfig, layers: LayerTable, calibration: Calibration | null): RecoverySource | null {
+  const { recovery, perChannel } = quantSettings(config);
+  if (recovery === 'none' || !calibration) return null;
+  return storedRecovery(stores.work, recoveryKeys(layers.modelHash, calibration.dataSha256, recovery, perChannel).layer, layers);
 }
 
 /** What policy.json records so that haq eval/export quantize exactly as the search did. */
@@ -150,7 +151,7 @@ async function loadEvalContext(stores: Stores, searchId: string): Promise<EvalCo
     stores.models.get(config.modelKey, { maxBytes: limits.modelBytes }),
     loadDataset(stores.models, config.dataPrefix, ['val']),
   ]);
-  const recovery = searchRecovery(stores, config, searchId, layers);
+  const recovery = searchRecovery(stores, config, layers, calibration);
   const evaluator = await prepareQuantEvaluator(modelBytes, layers, calibration, { ...quantSettings(config), recovery });
   const val = limitSplit(requireSplit(dataset, 'val'), config.evalSamples);
   return { config, metric: config.metric === 'auto' ? undefined : config.metric, evaluator, recovery, val, shards: new Map() };

@@ -17,15 +17,18 @@
  * the integer codes and the bias change, so the exported model has the same form. The layer
  * inputs are the FP32 model's (layer-stats.ts); the target is the FP32 layer output.
  *
- * The results are QuantizedLayer objects, stored per (layer, bits) in the work store
- * (searchKeys.recovery) by Prepare and read back by Evaluate and Finalize; `haq eval` and
- * `haq export` recompute them from the same calibration samples.
+ * The results are QuantizedLayer objects, stored per (layer, bits) in the work store by Prepare
+ * under the model's and the calibration samples' hashes (recoveryKeys: every search of the same
+ * model and data shares them) and read back by Evaluate and Finalize; `haq eval` and `haq export`
+ * recompute them from the same calibration samples.
  */
 import { CorruptObjectError, InvalidInputError } from '../errors';
 import { decodeModel } from '../onnx/proto';
 import type { FloatTensor } from '../onnx/runtime';
 import type { LayerTable } from '../onnx/types';
-import type { ObjectStore } from '../store/object-store';
+import { z } from 'zod';
+import { cacheKeys } from '../keys';
+import { getJson, putJson, type ObjectStore } from '../store/object-store';
 import type { QuantizedLayer, RecoverySource } from './evaluator';
 import { quantizableWeights, type LayerWeights } from './fake-quant';
 import { codeOf, gptqCodes, gptqFactors, type GptqFactors, type GptqOptions } from './gptq';
@@ -406,11 +409,52 @@ export function decodeQuantizedLayer(bytes: Uint8Array, what: string): Quantized
   return { name: h.name, bits: h.bits, shape: h.shape, axis: h.axis, codes, scales, values, biasDelta: h.biasDelta ? Float32Array.from(h.biasDelta) : null };
 }
 
-/** Writes every computed (layer, bits) to the store under key(layer, bits). */
-export async function storeRecovery(store: ObjectStore, key: (layer: number, bits: number) => string, table: LayerTable, result: RecoveryResult): Promise<void> {
-  for (const [i, perBits] of result.layers.entries()) {
-    for (const b of result.bits) await store.put(key(i, b), encodeQuantizedLayer(table.layers[i].name, perBits[b]), { contentType: 'application/octet-stream' });
+/** Bumped whenever recovery computes different results for the same inputs (stored objects of an older version are recomputed). */
+export const RECOVERY_VERSION = 1;
+
+/** Where the recovered weights live: per (layer, bits), and a marker written once all are there. */
+export interface RecoveryKeys {
+  layer(layer: number, bits: number): string;
+  complete: string;
+}
+
+/**
+ * The work-store keys of the recovered weights of a model (by content hash) from calibration
+ * samples (by hash) with a mode and weight granularity: every search of the same model and data
+ * (a sweep over targets and budgets) shares them.
+ */
+export function recoveryKeys(modelHash: string, calibSha256: string, mode: RecoveryMode, perChannel: boolean): RecoveryKeys {
+  const settings = `${mode}-${perChannel ? 'per-channel' : 'per-tensor'}-v${RECOVERY_VERSION}`;
+  return {
+    layer: (layer, bits) => cacheKeys.recoveryLayer(modelHash, calibSha256, settings, layer, bits),
+    complete: cacheKeys.recoveryComplete(modelHash, calibSha256, settings),
+  };
+}
+
+const RecoveryComplete = z.object({ layers: z.array(z.string()), bits: z.array(z.number().int()) });
+
+/**
+ * The recovered weights under `keys`: reused when a complete set for the same layers and bits is
+ * there, else computed and written (every (layer, bits) object, then the marker). Idempotent: a
+ * retry, or two searches at once, write the same bytes.
+ */
+export async function storeRecoveryOnce(
+  store: ObjectStore,
+  keys: RecoveryKeys,
+  table: LayerTable,
+  compute: () => Promise<RecoveryResult>,
+): Promise<{ cached: boolean; result: RecoveryResult | null }> {
+  const names = table.layers.map((l) => l.name);
+  if (await store.exists(keys.complete)) {
+    const done = await getJson(store, keys.complete, RecoveryComplete).catch(() => null);
+    if (done && done.layers.join('\n') === names.join('\n') && [1, 2, 3, 4, 5, 6, 7, 8].every((b) => done.bits.includes(b))) return { cached: true, result: null };
   }
+  const result = await compute();
+  for (const [i, perBits] of result.layers.entries()) {
+    for (const b of result.bits) await store.put(keys.layer(i, b), encodeQuantizedLayer(names[i], perBits[b]), { contentType: 'application/octet-stream' });
+  }
+  await putJson(store, keys.complete, { layers: names, bits: result.bits });
+  return { cached: false, result };
 }
 
 /** Reads recovered layers from the store on first use (Evaluate, Finalize). */

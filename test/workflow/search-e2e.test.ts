@@ -19,6 +19,7 @@ import { searchKeys } from '../../shared/keys';
 import { LayerTable } from '../../shared/onnx/types';
 import { Calibration } from '../../shared/quant/calibration';
 import { prepareQuantEvaluator } from '../../shared/quant/evaluator';
+import { recoveryKeys, storedRecovery } from '../../shared/quant/recovery';
 import { FsStore } from '../../shared/store/fs-store';
 import { getJson } from '../../shared/store/object-store';
 import { SearchHistory, SearchStatus } from '../../shared/search/results';
@@ -83,12 +84,13 @@ describe('search state machine, embedded, end to end', () => {
     assert.equal(m.valSamples, 100, 'validation limited by evalSamples');
     assert.equal(m.testSamples, 4000, 'the whole test split');
     assert.equal(m.testAccuracyMode, 'labels');
-    // An independent evaluator (its own session) over the search's layer table and calibration.
+    // An independent evaluator (its own session) over the search's layer table, calibration and recovered weights.
     const [table, calibration] = await Promise.all([
       getJson(clean.stores.work, searchKeys.layers(clean.searchId), LayerTable),
       getJson(clean.stores.work, searchKeys.calibration(clean.searchId), Calibration),
     ]);
-    const evaluator = await prepareQuantEvaluator(readFileSync(model), table, calibration, { seed: base.seed });
+    const recovery = storedRecovery(clean.stores.work, recoveryKeys(table.modelHash, calibration.dataSha256, 'full', true).layer, table);
+    const evaluator = await prepareQuantEvaluator(readFileSync(model), table, calibration, { seed: base.seed, recovery });
     try {
       const test = requireSplit(await loadDataset(new FsStore(data), '', ['test']), 'test');
       const policy = policyOf(clean);

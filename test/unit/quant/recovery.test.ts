@@ -14,7 +14,7 @@ import type { QuantizedLayer } from '../../../shared/quant/evaluator';
 import { matchLayers, quantizableWeights } from '../../../shared/quant/fake-quant';
 import { gptqCodes, inverseUpperFactor } from '../../../shared/quant/gptq';
 import { convGeometry } from '../../../shared/quant/layer-stats';
-import { computeRecovery, decodeQuantizedLayer, encodeQuantizedLayer, storedRecovery, storeRecovery, type RecoveryResult } from '../../../shared/quant/recovery';
+import { computeRecovery, decodeQuantizedLayer, encodeQuantizedLayer, recoveryKeys, storedRecovery, storeRecoveryOnce, type RecoveryResult } from '../../../shared/quant/recovery';
 import { FsStore } from '../../../shared/store/fs-store';
 import { expectClose } from '../../helpers/expect-close';
 import { tempDir } from '../../helpers/tmp';
@@ -157,10 +157,17 @@ describe('recovery on every kind of layer (output error computed directly on the
       }
     }
     const store = new FsStore(tmp.dir);
-    const key = (layer: number, bits: number) => `recovery/${layer}-w${bits}.bin`;
-    await storeRecovery(store, key, m.table, full);
-    const source = storedRecovery(store, key, m.table);
+    const keys = recoveryKeys(m.table.modelHash, 'abc', 'full', true);
+    let computed = 0;
+    const compute = async () => {
+      computed++;
+      return full;
+    };
+    assert.equal((await storeRecoveryOnce(store, keys, m.table, compute)).cached, false);
+    assert.equal((await storeRecoveryOnce(store, keys, m.table, compute)).cached, true, 'the second search of the same model and data reuses them');
+    assert.equal(computed, 1);
+    const source = storedRecovery(store, keys.layer, m.table);
     assert.deepEqual((await source.layer(2, 3)).codes, full.layers[2][3].codes);
-    await assert.rejects(storedRecovery(store, (l, b) => key(l === 0 ? 1 : l, b), m.table).layer(0, 3), /holds grouped at 3 bits, not conv at 3/);
+    await assert.rejects(storedRecovery(store, (l, b) => keys.layer(l === 0 ? 1 : l, b), m.table).layer(0, 3), /holds grouped at 3 bits, not conv at 3/);
   });
 });
