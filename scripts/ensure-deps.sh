@@ -4,5 +4,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   echo "installing npm dependencies (npm ci)..."
-  npm ci --no-audit --no-fund
+  # npm >= 11 runs only the install scripts package.json's allowScripts approves (esbuild's);
+  # npm 10 runs them all, and onnxruntime-node's would download CUDA libraries that haq does
+  # not use (it runs on the CPU): that script reads this variable and skips.
+  ONNXRUNTIME_NODE_INSTALL=skip npm ci --no-audit --no-fund
 fi
