@@ -71,3 +71,20 @@ export function awsClientSettings(env: NodeJS.ProcessEnv = process.env): AwsClie
   }
   return env.AWS_ENDPOINT_URL || env.AWS_S3_FORCE_PATH_STYLE === 'true' ? { forcePathStyle: true } : {};
 }
+
+const unreachableCodes = new Set(['ECONNREFUSED', 'ECONNRESET', 'ENOTFOUND', 'EHOSTUNREACH', 'ETIMEDOUT']);
+
+/**
+ * A request that could not reach its endpoint, as one line saying what to start or check;
+ * null for any other error.
+ */
+export function unreachableEndpointError(err: unknown, env: NodeJS.ProcessEnv = process.env): InvalidInputError | null {
+  const code = (err as NodeJS.ErrnoException | undefined)?.code;
+  if (!code || !unreachableCodes.has(code)) return null;
+  const setting = env.HAQ_ENDPOINT?.trim();
+  if (setting) {
+    const fix = setting === 'local' ? 'start it with `npx haq local up` (`npx haq local status` says whether it runs)' : 'start the emulator there, or unset HAQ_ENDPOINT to use AWS';
+    return new InvalidInputError(`cannot reach HAQ_ENDPOINT=${setting} (${code}): ${fix}`, { endpoint: setting, code });
+  }
+  return new InvalidInputError(`cannot reach AWS (${code}: ${(err as Error).message}): check the network, AWS_REGION and AWS_ENDPOINT_URL`, { code });
+}

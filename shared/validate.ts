@@ -12,9 +12,18 @@ export function parse<T extends z.ZodTypeAny>(schema: T, value: unknown, what = 
   throw new InvalidInputError(`${what}: ${describeIssues(result.error.issues)}`, { issues: result.error.issues });
 }
 
-/** zod issues as one line: `field.path: message; ...`, the message alone for the value as a whole. */
+/**
+ * zod issues as one line: `field.path: message; ...`; the message alone for the value as a
+ * whole; a message that starts with the field's name (`constraint "x": ...`) is not
+ * prefixed with that name again.
+ */
 export function describeIssues(issues: z.ZodIssue[]): string {
-  return issues.map((i) => (i.path.length ? `${i.path.join('.')}: ${i.message}` : i.message)).join('; ');
+  const describe = (i: z.ZodIssue): string => {
+    const field = i.path.at(-1);
+    const path = typeof field === 'string' && i.message.startsWith(`${field} `) ? i.path.slice(0, -1) : i.path;
+    return path.length ? `${path.join('.')}: ${i.message}` : i.message;
+  };
+  return issues.map(describe).join('; ');
 }
 
 /** Parses JSON text, naming the source on a syntax error, then validates it. */

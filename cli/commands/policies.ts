@@ -20,7 +20,7 @@ import { Policy, ConstraintKind } from '../../shared/quant/policy';
 import { getJson, type ObjectStore } from '../../shared/store/object-store';
 import { S3Store } from '../../shared/store/s3-store';
 import type { Comparison } from '../../functions/compare';
-import { awsClientSettings } from '../aws-clients';
+import { awsClientSettings, unreachableEndpointError } from '../aws-clients';
 import { action, formatTable, printJson } from '../output';
 
 /** One stored search result: policies/<model>/<target>/<constraint>/<searchId>/. */
@@ -190,6 +190,9 @@ export async function resolveBucket(source: BucketSource): Promise<string> {
   try {
     outputs = await (source.describeStack ?? describeStackOutputs)(stack);
   } catch (err) {
+    const unreachable = unreachableEndpointError(err, env);
+    if (unreachable) throw unreachable;
+    if (err instanceof InvalidInputError) throw err; // HAQ_ENDPOINT itself is wrong
     throw new InvalidInputError(
       `no bucket given: pass --bucket, set ${source.envVar}, or deploy the stack (reading stack ${stack}'s outputs failed: ${(err as Error).message})`,
       { stack },
@@ -206,6 +209,9 @@ export async function stackOutputs(stack?: string, env: NodeJS.ProcessEnv = proc
   try {
     return await describeStackOutputs(name);
   } catch (err) {
+    const unreachable = unreachableEndpointError(err, env);
+    if (unreachable) throw unreachable;
+    if (err instanceof InvalidInputError) throw err; // HAQ_ENDPOINT itself is wrong
     throw new InvalidInputError(`cannot read stack ${name}'s outputs (${(err as Error).message}): deploy it, or pass --stack`, { stack: name });
   }
 }
@@ -231,6 +237,8 @@ export function cliS3Store(bucket: string, env: NodeJS.ProcessEnv = process.env)
 export function explainAwsError(err: unknown, bucket: string): unknown {
   const e = err as { name?: string; message?: string; $metadata?: { httpStatusCode?: number } };
   if (!e || typeof e !== 'object') return err;
+  const unreachable = unreachableEndpointError(err);
+  if (unreachable) return unreachable;
   if (e.message === 'Region is missing') {
     return new InvalidInputError('no AWS region is configured: set AWS_REGION (e.g. AWS_REGION=us-east-1) or a profile with a region');
   }

@@ -331,7 +331,7 @@ export function parseTargetSpec(spec: Record<string, unknown>, what = 'custom ha
   if (!result.success) {
     const label = typeof spec.name === 'string' ? `${what} "${spec.name}"` : what;
     const issues = result.error.issues
-      .map((i) => `${i.path.length ? i.path.join('.') : '(root)'}: ${i.message}${i.code === 'invalid_type' && i.received === 'undefined' ? ' (missing)' : ''}`)
+      .map((i) => `${i.path.length ? `${i.path.join('.')}: ` : ''}${i.message}${i.code === 'invalid_type' && i.received === 'undefined' ? ' (missing)' : ''}`)
       .join('; ');
     throw new UnknownTargetError(`${label} (kind ${kind}): ${issues}`, { issues: result.error.issues });
   }

@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { freePort } from '../../cli/localstack/process';
 import { encodeNpy } from '../../shared/data/npy';
 import { assertOneLineError, haq, repoRoot } from '../helpers/cli';
 import { tempDir } from '../helpers/tmp';
@@ -125,6 +126,39 @@ describe('a search that fails inside the state machine', () => {
     assert.equal(r.code, 1, r.stderr);
     assert.ok(!existsSync(p('new-out')));
   });
+});
+
+describe('haq upload and the endpoint it talks to', () => {
+  // Nothing listens on this port: whatever passes the local checks fails at the first request.
+  let env: NodeJS.ProcessEnv = {};
+  before(async () => {
+    env = { HAQ_ENDPOINT: `http://127.0.0.1:${await freePort()}`, HAQ_LOCAL_DIR: p('no-local-stack') };
+    writeFileSync(p('search-0.6.json'), JSON.stringify({ hardware: 'bismo-edge', constraint: 'latency:0.6', episodes: 4 }));
+    writeFileSync(p('search-1.5.json'), JSON.stringify({ constraint: 'latency:1.5' }));
+    writeFileSync(p('search-array.json'), '[1, 2]');
+  });
+  const upload = (config: string) => ['upload', model, '--data', data, '--config', p(config), '--bucket', 'models'];
+
+  it('--config with "constraint": "latency:0.6" (as --constraint and sweep configs write it) passes the checks', async () => {
+    const r = await haq(upload('search-0.6.json'), env);
+    // The checks passed: the error is the first request to the (absent) endpoint.
+    assertOneLineError(r, 'InvalidInputError', /cannot reach HAQ_ENDPOINT=http:\/\/127\.0\.0\.1:\d+ \(ECONNREFUSED\): start the emulator there, or unset HAQ_ENDPOINT/);
+  });
+
+  const cases: Array<[string, () => string[], NodeJS.ProcessEnv, RegExp]> = [
+    ['a ratio out of range in --config, named by the file', () => upload('search-1.5.json'), {}, /--config .*search-1\.5\.json: constraint "latency:1\.5": the ratio must be > 0 and <= 1/],
+    ['a --config that is not an object, without a "(root):" prefix', () => upload('search-array.json'), {}, /^haq: InvalidInputError: --config .*search-array\.json: /],
+    ['HAQ_ENDPOINT=local with no local stack', () => ['policies', 'list'], { HAQ_ENDPOINT: 'local' }, /HAQ_ENDPOINT=local but no local stack is running; start one with `npx haq local up`/],
+    ['HAQ_ENDPOINT that is not a URL', () => ['policies', 'list'], { HAQ_ENDPOINT: '127.0.0.1:4566' }, /HAQ_ENDPOINT=127\.0\.0\.1:4566 is not a URL; use e\.g\. http:\/\/127\.0\.0\.1:4566/],
+    ['an endpoint nobody listens on', () => ['policies', 'sweeps'], {}, /cannot reach HAQ_ENDPOINT=http:\/\/127\.0\.0\.1:\d+ \(ECONNREFUSED\)/],
+  ];
+  for (const [what, args, extra, pattern] of cases) {
+    it(`${what}: one line naming the fix, nothing sent`, async () => {
+      const r = await haq(args(), { ...env, ...extra });
+      assertOneLineError(r, 'InvalidInputError', pattern);
+      assert.doesNotMatch(r.stderr, /\(root\)|NodeVersionSupportWarning|ECONNREFUSED 127/);
+    });
+  }
 });
 
 describe('export --out', () => {

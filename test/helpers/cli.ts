@@ -34,7 +34,7 @@ export async function haq(args: string[], env: NodeJS.ProcessEnv = {}): Promise<
 /** One clear line on stderr, `haq: <ErrorName>: ...` matching the pattern, exit 1, no stack trace. */
 export function assertOneLineError(r: CliResult, name: string, pattern: RegExp): void {
   assert.equal(r.code, 1, `exit code (stderr: ${r.stderr})`);
-  const lines = r.stderr.trim().split('\n').filter((l) => !l.startsWith('npm warn'));
+  const lines = r.stderr.trim().split('\n');
   assert.equal(lines.length, 1, `one stderr line, got:\n${r.stderr}`);
   assert.match(lines[0], new RegExp(`^haq: ${name}: `));
   assert.match(lines[0], pattern);
