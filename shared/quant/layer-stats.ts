@@ -5,11 +5,13 @@
  * (input channels of the group x kernel window, in the weight's [cin/groups, kh, kw] order, with
  * the zero padding, strides and dilations of the node). Per group g of a convolution:
  *     gram_g = sum_x x x^T  [cols x cols],   sum_g = sum_x x  [cols],   count = number of x,
- * with cols = cin/groups * kh * kw (K for Gemm/MatMul).
+ * with cols = cin/groups * kh * kw (K for Gemm/MatMul). A large feature map is read on a regular
+ * grid of at most `maxPositions` output positions per sample (default 1024; 28x28 maps are read
+ * whole): a Gram matrix needs some multiple of cols vectors, and every vector costs cols^2.
  *
- * The patches and the products run in onnxruntime: a small opset-13 graph per layer (Pad, one
- * strided Slice per kernel offset, Concat, Reshape/Transpose to [groups, cols, vectors], then
- * MatMul X X^T and ReduceSum), fed with the layer inputs of the FP32 model batch by batch
+ * The patches and the products run in onnxruntime: a small opset-13 graph per layer (a depthwise
+ * Conv with one-hot kernels extracting the patches, Reshape/Transpose to [groups, cols, vectors],
+ * then MatMul X X^T and ReduceSum), fed with the layer inputs of the FP32 model batch by batch
  * (calibration.ts openLayerInputs). Each batch's float32 products are summed in float64. The
  * same samples and batch size always give the same statistics on one machine.
  */
@@ -32,7 +34,7 @@ export interface LayerStats {
   gram: Float64Array;
   /** [groups, cols]: sum of x. */
   sum: Float64Array;
-  /** Input vectors seen per group (samples x output positions). */
+  /** Input vectors seen per group (samples x output positions read, see LayerStatsOptions.maxPositions). */
   count: number;
 }
 
@@ -69,8 +71,23 @@ export function convGeometry(node: Parameters<typeof attrInt>[0], kernel: [numbe
   return { kernel, strides, dilations, pads, outSize };
 }
 
+/**
+ * Per spatial axis, the step between the output positions a convolution's statistics read: 1 (every
+ * position) unless a sample has more than `maxPositions`; then a regular grid, the larger axis
+ * thinned first, so that at most `maxPositions` remain.
+ */
+export function positionSteps(outSize: [number, number], maxPositions: number): [number, number] {
+  const steps: [number, number] = [1, 1];
+  const kept = (a: number) => Math.ceil(outSize[a] / steps[a]);
+  while (kept(0) * kept(1) > maxPositions) {
+    const a = kept(0) >= kept(1) ? 0 : 1;
+    steps[a]++;
+  }
+  return steps;
+}
+
 /** Adds the nodes turning input `x` into X [groups, cols, vectors] for one layer; returns X. */
-function addLayerVectors(g: GraphBuilder, x: string, layer: LayerInfo, conv: ConvGeometry | null, transA: number): string {
+function addLayerVectors(g: GraphBuilder, x: string, layer: LayerInfo, conv: (ConvGeometry & { steps: [number, number] }) | null, transA: number): string {
   let constants = 0;
   const i64 = (name: string, values: number[]) => g.constant(`${x}_${name}_${constants++}`, values, [values.length], 'int64');
   if (!conv) {
@@ -80,22 +97,22 @@ function addLayerVectors(g: GraphBuilder, x: string, layer: LayerInfo, conv: Con
     return g.op('Transpose', [g.op('Reshape', [x, i64('shape', [1, -1, k])])], { perm: [0, 2, 1] });
   }
   const [kh, kw] = conv.kernel;
-  const [ho, wo] = conv.outSize;
-  const padded = conv.pads.some((p) => p !== 0) ? g.op('Pad', [x, i64('pads', [0, 0, conv.pads[0], conv.pads[1], 0, 0, conv.pads[2], conv.pads[3]])]) : x;
-  const axes = i64('axes', [2, 3]);
-  const steps = i64('steps', conv.strides);
-  const unsqueezeAxes = i64('axes', [2]);
-  const windows: string[] = [];
-  for (let ky = 0; ky < kh; ky++) {
-    for (let kx = 0; kx < kw; kx++) {
-      const y0 = ky * conv.dilations[0];
-      const x0 = kx * conv.dilations[1];
-      const slice = g.op('Slice', [padded, i64('starts', [y0, x0]), i64('ends', [y0 + (ho - 1) * conv.strides[0] + 1, x0 + (wo - 1) * conv.strides[1] + 1]), axes, steps]);
-      windows.push(g.op('Unsqueeze', [slice, unsqueezeAxes]));
-    }
-  }
-  // [N, C, kh*kw, ho, wo] -> [N, groups, cols, ho*wo] -> [groups, cols, N, ho*wo] -> [groups, cols, N*ho*wo]
-  const patches = windows.length === 1 ? windows[0] : g.op('Concat', windows, { axis: 2 });
+  const ho = Math.ceil(conv.outSize[0] / conv.steps[0]);
+  const wo = Math.ceil(conv.outSize[1] / conv.steps[1]);
+  const cin = layer.inChannels;
+  // The patches as a depthwise Conv with one-hot kernels: output channel c*kh*kw + k copies input
+  // channel c at kernel offset k (1 x x plus exact zeros), with the node's pads and dilations and
+  // its strides times the position steps. One node per layer, whatever the kernel size.
+  const oneHot = new Float32Array(cin * kh * kw * kh * kw);
+  for (let c = 0; c < cin; c++) for (let k = 0; k < kh * kw; k++) oneHot[(c * kh * kw + k) * kh * kw + k] = 1;
+  const patches = g.op('Conv', [x, g.constant(`${x}_patch_kernel`, oneHot, [cin * kh * kw, 1, kh, kw])], {
+    kernel_shape: [kh, kw],
+    strides: [conv.strides[0] * conv.steps[0], conv.strides[1] * conv.steps[1]],
+    pads: conv.pads,
+    dilations: conv.dilations,
+    group: cin,
+  });
+  // [N, C*kh*kw, ho, wo] -> [N, groups, cols, ho*wo] -> [groups, cols, N, ho*wo] -> [groups, cols, N*ho*wo]
   const cols = (layer.inChannels / layer.groups) * kh * kw;
   const grouped = g.op('Reshape', [patches, i64('shape', [0, layer.groups, cols, ho * wo])]);
   const moved = g.op('Transpose', [grouped], { perm: [1, 2, 0, 3] });
@@ -106,12 +123,19 @@ export interface LayerStatsOptions {
   /** Samples per onnxruntime run (default 64; a model with a fixed batch dim uses that). */
   batchSize?: number;
   threads?: number;
+  /**
+   * Output positions of a convolution read per sample (default 1024): beyond that a regular grid
+   * of them (positionSteps). A Gram matrix of cols^2 needs a few times cols vectors, not the
+   * hundreds of thousands a large feature map gives, which cost cols^2 each.
+   */
+  maxPositions?: number;
   /** Applied to each layer's input before its statistics (e.g. that layer's activation quantizer); default none. */
   transformInput?: (layerIndex: number, x: FloatTensor) => FloatTensor;
 }
 
 /** Gram matrices, sums and counts of every layer's input vectors over `calib` [N, ...input dims]. */
 export async function layerStatistics(modelBytes: Uint8Array, table: LayerTable, calib: FloatTensor, options: LayerStatsOptions = {}): Promise<LayerStats[]> {
+  const { maxPositions = 1024 } = options;
   const model = decodeModel(modelBytes);
   const candidates = matchLayers(model, table);
   const g = new GraphBuilder({ name: 'haq-layer-stats', opset: 13 });
@@ -122,10 +146,11 @@ export async function layerStatistics(modelBytes: Uint8Array, table: LayerTable,
     const dims = layer.inputShape.map((d, a) => (a === 0 ? 'N' : d));
     const x = g.input(`x_${i}`, 'float32', dims);
     inputs.set(x, layer.inputName);
-    let conv: ConvGeometry | null = null;
+    let conv: (ConvGeometry & { steps: [number, number] }) | null = null;
     if (c.op === 'Conv') {
       if (layer.inputShape.length !== 4) throw new InvalidInputError(`layer ${layer.name}: a 2-D convolution needs a 4-D input, got [${layer.inputShape.join(', ')}]`);
-      conv = convGeometry(node, [c.weightDims[2], c.weightDims[3]], [layer.inputShape[2], layer.inputShape[3]]);
+      const geometry = convGeometry(node, [c.weightDims[2], c.weightDims[3]], [layer.inputShape[2], layer.inputShape[3]]);
+      conv = { ...geometry, steps: positionSteps(geometry.outSize, maxPositions) };
     }
     const vectors = addLayerVectors(g, x, layer, conv, c.op === 'Gemm' ? attrInt(node, 'transA', 0) : 0);
     const gram = g.op('MatMul', [vectors, g.op('Transpose', [vectors], { perm: [0, 2, 1] })]);
@@ -133,7 +158,8 @@ export async function layerStatistics(modelBytes: Uint8Array, table: LayerTable,
     g.output(gram);
     g.output(sum);
     const cols = conv ? (layer.inChannels / layer.groups) * conv.kernel[0] * conv.kernel[1] : layer.inChannels;
-    return { gram, sum, groups: conv ? layer.groups : 1, cols, unit: conv ? conv.kernel[0] * conv.kernel[1] : 1 };
+    const positions = conv ? Math.ceil(conv.outSize[0] / conv.steps[0]) * Math.ceil(conv.outSize[1] / conv.steps[1]) : 0;
+    return { gram, sum, groups: conv ? layer.groups : 1, cols, unit: conv ? conv.kernel[0] * conv.kernel[1] : 1, positions };
   });
   const stats: LayerStats[] = table.layers.map((l, i) => {
     const o = outputs[i];
@@ -154,7 +180,8 @@ export async function layerStatistics(modelBytes: Uint8Array, table: LayerTable,
         const sum = out[outputs[i].sum].data;
         for (let k = 0; k < gram.length; k++) s.gram[k] += gram[k];
         for (let k = 0; k < sum.length; k++) s.sum[k] += sum[k];
-        s.count += vectorsIn(feeds[`x_${i}`], table.layers[i]);
+        const x = feeds[`x_${i}`];
+        s.count += table.layers[i].op === 'Conv' ? x.dims[0] * outputs[i].positions : x.data.length / table.layers[i].inChannels;
       });
     }
   } finally {
@@ -162,10 +189,4 @@ export async function layerStatistics(modelBytes: Uint8Array, table: LayerTable,
     await session.release();
   }
   return stats;
-}
-
-/** Input vectors one batch contributes per group: batch x output positions (Conv), or rows of K (Gemm/MatMul). */
-function vectorsIn(x: FloatTensor, layer: LayerInfo): number {
-  if (layer.op !== 'Conv') return x.data.length / layer.inChannels;
-  return x.dims[0] * layer.outputShape[2] * layer.outputShape[3];
 }

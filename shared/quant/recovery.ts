@@ -410,7 +410,7 @@ export function decodeQuantizedLayer(bytes: Uint8Array, what: string): Quantized
 }
 
 /** Bumped whenever recovery computes different results for the same inputs (stored objects of an older version are recomputed). */
-export const RECOVERY_VERSION = 1;
+export const RECOVERY_VERSION = 2;
 
 /** Where the recovered weights live: per (layer, bits), and a marker written once all are there. */
 export interface RecoveryKeys {
