@@ -59,16 +59,20 @@ describe('haq search', () => {
     const policy = JSON.parse(readFileSync(policyPath, 'utf8'));
     assert.equal(policy.quantization.calibSamples, 512, 'every calibration sample by default');
     assert.equal(policy.quantization.clipMethod, 'mse');
+    assert.equal(policy.quantization.recovery, 'full', 'accuracy recovery on by default');
     assert.match(policy.quantization.calibSha256, /^[0-9a-f]{64}$/);
-    const [val, test, exported] = await Promise.all([
+    const [val, test, exported, plain] = await Promise.all([
       haq(['eval', model, '--data', data, '--policy', policyPath, '--limit', '100', '--json']),
       haq(['eval', model, '--data', data, '--policy', policyPath, '--split', 'test', '--json']),
       haq(['export', model, '--data', data, '--policy', policyPath, '--out', join(out, 'exported.onnx'), '--json']),
+      haq(['export', model, '--data', data, '--policy', policyPath, '--recovery', 'none', '--out', join(out, 'plain.onnx'), '--json']),
     ]);
-    for (const x of [val, test, exported]) assert.equal(x.code, 0, x.stderr);
+    for (const x of [val, test, exported, plain]) assert.equal(x.code, 0, x.stderr);
     assert.equal(JSON.parse(val.stdout).top1, policy.metrics.top1);
     assert.equal(JSON.parse(test.stdout).top1, policy.metrics.testTop1);
     assert.ok(readFileSync(join(out, 'exported.onnx')).equals(readFileSync(join(out, 'model.quant.onnx'))), 'the same model bytes');
+    // The recovered weights are in those bytes: plain rounding exports a different model.
+    assert.ok(!readFileSync(join(out, 'plain.onnx')).equals(readFileSync(join(out, 'model.quant.onnx'))), 'recovery changes the exported weights');
   });
 
   const bad: Array<[string, string[], RegExp]> = [

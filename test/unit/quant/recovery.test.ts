@@ -117,7 +117,7 @@ describe('recovery on every kind of layer (output error computed directly on the
     assert.ok(strictlyBetter >= 20, `GPTQ cut the error by 10 % or more in ${strictlyBetter} of 35 (layer, bits) pairs`);
   });
 
-  it('bias correction zeroes the mean output shift on the calibration data (layers with a bias slot: not the plain MatMul)', () => {
+  it('bias correction zeroes the mean output shift on the calibration data (every layer here has a bias slot, the MatMul through its Add)', () => {
     const weights = quantizableWeights(decodeModel(m.bytes), m.table);
     assert.deepEqual(weights.map((w) => w.bias !== null), [true, true, true, true, true], 'the MatMul + Add bias counts');
     m.table.layers.forEach((layer, i) => {
