@@ -5,19 +5,19 @@
  * of one evaluation of the validation split in FP32 and at uniform 8/8, the 8/8 fidelity, and
  * the wall time per episode of a short search on bismo-edge (in a process of its own).
  *
- * Fidelity: classifiers, top-1 agreement with FP32 and its standard error sqrt(p(1-p)/n);
- * other models, the SQNR of all their outputs together, 10 log10(sum y^2 / sum (y - y_q)^2)
- * over every output element of the split (y FP32, y_q 8/8).
+ * Fidelity is scored by the product's signals (shared/data/metrics.ts), with recovery on as by
+ * default: classifiers by top-1 agreement with FP32 and its standard error sqrt(p(1-p)/n), other
+ * models by the SQNR of their outputs (each output scaled to unit signal power) and its standard
+ * error.
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadDataset, inputBatch } from '../../shared/data/dataset';
 import { inspectModel } from '../../shared/onnx/inspect';
-import { modelInput } from '../../shared/onnx/layers';
 import { decodeModel } from '../../shared/onnx/proto';
-import { ModelSession } from '../../shared/onnx/runtime';
 import { calibrate } from '../../shared/quant/calibration';
 import { prepareQuantEvaluator } from '../../shared/quant/evaluator';
+import { computeRecovery, recoverySource } from '../../shared/quant/recovery';
 import { uniformPolicy } from '../../shared/quant/policy';
 import { FsStore } from '../../shared/store/fs-store';
 import { ensureCorpus, readManifest } from '../../scripts/corpus/fetch';
@@ -26,21 +26,6 @@ import { probeSearch } from '../memory-probe';
 import type { BenchContext, BenchSection, BenchTable } from '../types';
 
 export const order = 70;
-
-/** Output SQNR in dB over every element of every output (accumulated over batches). */
-export class SqnrAccumulator {
-  private signal = 0;
-  private noise = 0;
-  add(reference: ArrayLike<number>, quantized: ArrayLike<number>): void {
-    for (let i = 0; i < reference.length; i++) {
-      this.signal += reference[i] * reference[i];
-      this.noise += (reference[i] - quantized[i]) ** 2;
-    }
-  }
-  get db(): number {
-    return this.noise === 0 ? Infinity : 10 * Math.log10(this.signal / this.noise);
-  }
-}
 
 export async function run(ctx: BenchContext): Promise<BenchSection> {
   const manifest = readManifest();
@@ -55,7 +40,7 @@ export async function run(ctx: BenchContext): Promise<BenchSection> {
     rows: [],
     note:
       `Structured synthetic inputs (docs/ingestion.md "The model corpus"); calibration ${counts.calib} samples; an evaluation = the whole validation split, 1 onnxruntime thread, ` +
-      `best of 2 runs; fidelity: top-1 agreement with FP32 +- standard error (classifiers), else SQNR of all outputs; search: ${episodes} episodes (random warm-up), bismo-edge, the manifest's budget, in a child process`,
+      `best of 2 runs; 8/8 with recovery (GPTQ + bias correction, the default); fidelity as the product scores it: top-1 agreement with FP32 +- standard error (classifiers), else output SQNR +- standard error (each output scaled to unit power, shared/data/metrics.ts); search: ${episodes} episodes (random warm-up), bismo-edge, the manifest's budget, in a child process`,
   };
   for (const model of manifest.models) {
     if (ctx.signal?.aborted) break;
@@ -70,8 +55,10 @@ export async function run(ctx: BenchContext): Promise<BenchSection> {
     const val = data.val!;
     const table8 = await inspectModel(bytes, { what: model.name, data: { sampleShape: val.sampleShape, what: 'val' } });
     const calibration = await calibrate(bytes, table8, data.calib!);
-    const ev = await prepareQuantEvaluator(bytes, table8, calibration, { batchSize: 16 });
-    const fp32 = await ModelSession.create(bytes, { what: model.name });
+    // Recovery as the product's default (GPTQ + bias correction), at the 8 bits the table uses.
+    const recovered = await computeRecovery(bytes, table8, inputBatch(data.calib!, 0, data.calib!.samples), { mode: 'full', bits: [8] });
+    const ev = await prepareQuantEvaluator(bytes, table8, calibration, { batchSize: 16, recovery: recoverySource(recovered) });
+    const outputs = decodeModel(bytes).graph?.output?.length ?? 1;
     try {
       const policy = uniformPolicy(table8, 8, 8);
       const best = async (f: () => Promise<unknown>) => {
@@ -85,27 +72,17 @@ export async function run(ctx: BenchContext): Promise<BenchSection> {
       };
       const fp32Seconds = await best(() => ev.evaluateFp32(val));
       const q8Seconds = await best(() => ev.evaluate(policy, val));
+      // The product's signals (shared/data/metrics.ts): top-1 agreement for classifiers, else output SQNR.
+      const r = await ev.evaluate(policy, val, { metric: model.kind === 'classifier' ? 'top1' : 'sqnr' });
       let fidelity: string;
       if (model.kind === 'classifier') {
-        const r = await ev.evaluate(policy, val);
-        const top1 = r.top1!; // a classifier's output
-        const se = Math.sqrt((top1 * (100 - top1)) / r.samples);
-        fidelity = `top-1 agreement ${top1.toFixed(2)} +- ${se.toFixed(2)} %`;
-        figures[`${model.name}.agreement8`] = top1;
-        figures[`${model.name}.agreement8Se`] = se;
+        fidelity = `top-1 agreement ${r.score.toFixed(2)} +- ${r.scoreSe.toFixed(2)} %`;
+        figures[`${model.name}.agreement8`] = r.score;
+        figures[`${model.name}.agreement8Se`] = r.scoreSe;
       } else {
-        // All outputs of FP32 and 8/8, batch by batch (the model's fixed batch, else 16).
-        const sqnr = new SqnrAccumulator();
-        const batch = modelInput(decodeModel(bytes)).dims[0] ?? 16;
-        for (let start = 0; start < val.samples; start += batch) {
-          const count = Math.min(batch, val.samples - start);
-          const x = inputBatch(val, start, count);
-          const ref = await fp32.run({ [fp32.inputNames[0]]: x });
-          const q = await ev.run(policy, x, [...fp32.outputNames]);
-          for (const name of fp32.outputNames) sqnr.add(ref[name].data, q[name].data);
-        }
-        fidelity = `SQNR ${sqnr.db.toFixed(1)} dB (${fp32.outputNames.length} output${fp32.outputNames.length > 1 ? 's' : ''})`;
-        figures[`${model.name}.sqnr8Db`] = Number(sqnr.db.toFixed(2));
+        fidelity = `SQNR ${r.score.toFixed(1)} +- ${r.scoreSe.toFixed(1)} dB (${outputs} output${outputs > 1 ? 's' : ''})`;
+        figures[`${model.name}.sqnr8Db`] = Number(r.score.toFixed(2));
+        figures[`${model.name}.sqnr8DbSe`] = Number(r.scoreSe.toFixed(2));
       }
       const search = await probeSearch(
         {
@@ -136,7 +113,6 @@ export async function run(ctx: BenchContext): Promise<BenchSection> {
       figures[`${model.name}.secondsPerEpisode`] = search.secondsPerEpisode;
       ctx.log(`${model.name}: ${table8.layers.length} layers, FP32 ${fp32Seconds.toFixed(2)} s, 8/8 ${q8Seconds.toFixed(2)} s, ${fidelity}, ${search.secondsPerEpisode?.toFixed(2)} s/episode`);
     } finally {
-      await fp32.release();
       await ev.close();
     }
   }

