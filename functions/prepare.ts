@@ -97,7 +97,7 @@ export const makeHandler = (deps: HandlerDeps) =>
       if (recovery !== 'none') {
         // Every layer at every bitwidth, once per model and calibration data: any policy of any search reads them.
         const keys = recoveryKeys(layers.modelHash, calibration.dataSha256, recovery, perChannel);
-        const { cached, result } = await storeRecoveryOnce(stores.work, keys, layers, () => computeRecovery(modelBytes, layers, calibData, { mode: recovery, perChannel }));
+        const { cached, result } = await storeRecoveryOnce(stores.work, keys, layers, (onLayer) => computeRecovery(modelBytes, layers, calibData, { mode: recovery, perChannel, onLayer }));
         deps.logger.info('recovery', { mode: recovery, cached, statsMs: result && Math.round(result.statsMs), solveMs: result && Math.round(result.solveMs) });
       }
     }

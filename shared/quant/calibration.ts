@@ -49,7 +49,7 @@ export const Calibration = z.object({
 export type Calibration = z.infer<typeof Calibration>;
 
 export interface CalibrationOptions {
-  /** Samples per onnxruntime run (a model with a fixed batch dim uses that instead). */
+  /** Samples per onnxruntime run (default: as many as fit PASS_MEMORY_BYTES, at most 64; a model with a fixed batch dim uses that instead). */
   batchSize?: number;
   histogramBins?: number;
   percentile?: number;
@@ -60,6 +60,24 @@ export interface CalibrationOptions {
 /** sha256 of a float tensor's values (little-endian float32 bytes). */
 export function tensorSha256(t: FloatTensor): string {
   return createHash('sha256').update(new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength)).digest('hex');
+}
+
+/**
+ * Memory the tensors of one onnxruntime run of a pass over the calibration samples may take
+ * (calibration, layer statistics): 1 GiB, so that Prepare holds the model, the statistics and
+ * the recovery beside it within its Lambda (docs/deploy.md), whatever the model's resolution.
+ */
+export const PASS_MEMORY_BYTES = 2 ** 30;
+
+/** Samples per run of a pass that needs `perSampleBytes` per sample: as many as fit PASS_MEMORY_BYTES, 1 to `max`. */
+export function passBatchSize(perSampleBytes: number, max = 64): number {
+  return Math.max(1, Math.min(max, Math.floor(PASS_MEMORY_BYTES / Math.max(1, perSampleBytes))));
+}
+
+/** Bytes (float32) of one sample's layer inputs, each distinct input tensor once: what openLayerInputs returns per sample. */
+export function layerInputBytesPerSample(table: LayerTable): number {
+  const sizes = new Map(table.layers.map((l) => [l.inputName, l.inputShape.slice(1).reduce((a, b) => a * b, 1) * 4]));
+  return [...sizes.values()].reduce((a, b) => a + b, 0);
 }
 
 /** The batch size a model accepts: its fixed batch dim, or the requested size when the dim is dynamic. */
@@ -112,8 +130,9 @@ export interface LayerInputReader {
 
 /**
  * Opens the model with its layer inputs exposed, for passes over `data` (checked against the
- * model's input shape: InvalidDataError). Batches of `batchSize` samples (a model with a fixed
- * batch dim uses that, zero-padding the last batch).
+ * model's input shape: InvalidDataError). Batches of `batchSize` samples (default: the layer
+ * inputs of a batch within PASS_MEMORY_BYTES, at most 64 samples; a model with a fixed batch dim
+ * uses that, zero-padding the last batch).
  */
 export async function openLayerInputs(
   modelBytes: Uint8Array,
@@ -124,7 +143,7 @@ export async function openLayerInputs(
   checkInputShape(data, table, options.what ?? 'calibration data');
   const model = decodeModel(modelBytes);
   const input = modelInput(model);
-  const batch = modelBatchSize(input.dims, options.batchSize ?? 64);
+  const batch = modelBatchSize(input.dims, options.batchSize ?? passBatchSize(layerInputBytesPerSample(table)));
   const pad = input.dims[0] !== null;
   const { bytes, exposed } = exposeLayerInputs(model, table);
   const session = await ModelSession.create(bytes, { threads: options.threads, what: 'calibration model' });

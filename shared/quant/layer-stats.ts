@@ -20,7 +20,7 @@ import { GraphBuilder } from '../onnx/builder';
 import { attrInt, attrInts, attrString, decodeModel } from '../onnx/proto';
 import { ModelSession, type FloatTensor } from '../onnx/runtime';
 import type { LayerInfo, LayerTable } from '../onnx/types';
-import { openLayerInputs } from './calibration';
+import { layerInputBytesPerSample, openLayerInputs, passBatchSize } from './calibration';
 import { matchLayers } from './fake-quant';
 
 export interface LayerStats {
@@ -120,7 +120,7 @@ function addLayerVectors(g: GraphBuilder, x: string, layer: LayerInfo, conv: (Co
 }
 
 export interface LayerStatsOptions {
-  /** Samples per onnxruntime run (default 64; a model with a fixed batch dim uses that). */
+  /** Samples per onnxruntime run (default: the layer inputs and patches of a batch within PASS_MEMORY_BYTES, at most 64; a model with a fixed batch dim uses that). */
   batchSize?: number;
   threads?: number;
   /**
@@ -159,14 +159,18 @@ export async function layerStatistics(modelBytes: Uint8Array, table: LayerTable,
     g.output(sum);
     const cols = conv ? (layer.inChannels / layer.groups) * conv.kernel[0] * conv.kernel[1] : layer.inChannels;
     const positions = conv ? Math.ceil(conv.outSize[0] / conv.steps[0]) * Math.ceil(conv.outSize[1] / conv.steps[1]) : 0;
-    return { gram, sum, groups: conv ? layer.groups : 1, cols, unit: conv ? conv.kernel[0] * conv.kernel[1] : 1, positions };
+    const vectorsPerSample = conv ? positions : layer.inputShape.slice(1).reduce((a, b) => a * b, 1) / layer.inChannels;
+    return { gram, sum, groups: conv ? layer.groups : 1, cols, unit: conv ? conv.kernel[0] * conv.kernel[1] : 1, positions, vectorsPerSample };
   });
+  // Per sample: the layer inputs, and each layer's patches twice (the windows and their transposed copy).
+  const patchBytes = outputs.reduce((b, o) => b + 2 * 4 * o.groups * o.cols * o.vectorsPerSample, 0);
+  const batchSize = options.batchSize ?? passBatchSize(layerInputBytesPerSample(table) + patchBytes);
   const stats: LayerStats[] = table.layers.map((l, i) => {
     const o = outputs[i];
     return { name: l.name, groups: o.groups, cols: o.cols, unit: o.unit, gram: new Float64Array(o.groups * o.cols * o.cols), sum: new Float64Array(o.groups * o.cols), count: 0 };
   });
   const session = await ModelSession.create(g.toBytes(), { threads: options.threads, what: 'layer statistics graph' });
-  const reader = await openLayerInputs(modelBytes, table, calib, options);
+  const reader = await openLayerInputs(modelBytes, table, calib, { ...options, batchSize });
   try {
     for await (const tensors of reader.batches()) {
       const feeds: Record<string, FloatTensor> = {};

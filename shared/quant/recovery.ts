@@ -46,9 +46,15 @@ export interface RecoveryOptions {
   searchScales?: boolean;
   /** Also measure each layer's output error before and after (costs rows x cols^2 per layer and bits). */
   reports?: boolean;
-  /** Samples per onnxruntime run of the statistics pass (default 64). */
+  /** Samples per onnxruntime run of the statistics pass (default: within calibration.ts PASS_MEMORY_BYTES, at most 64). */
   batchSize?: number;
   threads?: number;
+  /**
+   * Receives each layer's results (per bitwidth) as soon as they are computed; the result then
+   * keeps none of them (`layers` stays empty), and each layer's statistics are dropped once used:
+   * Prepare streams them to the store instead of holding every layer at every bitwidth.
+   */
+  onLayer?: (index: number, perBits: QuantizedLayer[]) => Promise<void>;
 }
 
 /** How much one layer's output error on the calibration data changed, per input vector. */
@@ -65,7 +71,7 @@ export interface LayerRecoveryReport {
 export interface RecoveryResult {
   mode: RecoveryMode;
   bits: number[];
-  /** layers[i][bits] (sparse: only the computed bitwidths). */
+  /** layers[i][bits] (sparse: only the computed bitwidths); empty with `onLayer`. */
   layers: QuantizedLayer[][];
   reports: LayerRecoveryReport[];
   /** Milliseconds in the statistics pass and in the per-layer reconstruction. */
@@ -325,7 +331,7 @@ export async function computeRecovery(modelBytes: Uint8Array, table: LayerTable,
   const t1 = performance.now();
   const layers: QuantizedLayer[][] = weights.map(() => []);
   const reports: LayerRecoveryReport[] = [];
-  weights.forEach((l, i) => {
+  for (const [i, l] of weights.entries()) {
     // H's blocks are factored once per layer for every bitwidth (the costly part on wide layers).
     const s = stats?.[i];
     const factors =
@@ -341,7 +347,12 @@ export async function computeRecovery(modelBytes: Uint8Array, table: LayerTable,
       layers[i][b] = r.layer;
       if (r.report) reports.push(r.report);
     }
-  });
+    if (options.onLayer) {
+      await options.onLayer(i, layers[i]);
+      layers[i] = [];
+      if (stats) stats[i] = { ...stats[i], gram: new Float64Array(0) };
+    }
+  }
   return { mode, bits: [...bits], layers, reports, statsMs: t1 - t0, solveMs: performance.now() - t1 };
 }
 
@@ -435,24 +446,24 @@ const RecoveryComplete = z.object({ layers: z.array(z.string()), bits: z.array(z
 
 /**
  * The recovered weights under `keys`: reused when a complete set for the same layers and bits is
- * there, else computed and written (every (layer, bits) object, then the marker). Idempotent: a
- * retry, or two searches at once, write the same bytes.
+ * there, else computed and written as each layer is done (every (layer, bits) object, then the
+ * marker): `compute` passes `onLayer` to computeRecovery, so no more than one layer's results
+ * are held. Idempotent: a retry, or two searches at once, write the same bytes.
  */
 export async function storeRecoveryOnce(
   store: ObjectStore,
   keys: RecoveryKeys,
   table: LayerTable,
-  compute: () => Promise<RecoveryResult>,
+  compute: (onLayer: NonNullable<RecoveryOptions['onLayer']>) => Promise<RecoveryResult>,
 ): Promise<{ cached: boolean; result: RecoveryResult | null }> {
   const names = table.layers.map((l) => l.name);
   if (await store.exists(keys.complete)) {
     const done = await getJson(store, keys.complete, RecoveryComplete).catch(() => null);
     if (done && done.layers.join('\n') === names.join('\n') && [1, 2, 3, 4, 5, 6, 7, 8].every((b) => done.bits.includes(b))) return { cached: true, result: null };
   }
-  const result = await compute();
-  for (const [i, perBits] of result.layers.entries()) {
-    for (const b of result.bits) await store.put(keys.layer(i, b), encodeQuantizedLayer(names[i], perBits[b]), { contentType: 'application/octet-stream' });
-  }
+  const result = await compute(async (i, perBits) => {
+    for (const [b, l] of perBits.entries()) if (l) await store.put(keys.layer(i, b), encodeQuantizedLayer(names[i], l), { contentType: 'application/octet-stream' });
+  });
   await putJson(store, keys.complete, { layers: names, bits: result.bits });
   return { cached: false, result };
 }

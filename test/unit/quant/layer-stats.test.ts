@@ -5,12 +5,43 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { openLayerInputs } from '../../../shared/quant/calibration';
+import { layerInputBytesPerSample, openLayerInputs, passBatchSize, PASS_MEMORY_BYTES } from '../../../shared/quant/calibration';
 import { convGeometry, layerStatistics, positionSteps } from '../../../shared/quant/layer-stats';
 import { decodeModel } from '../../../shared/onnx/proto';
 import { matchLayers } from '../../../shared/quant/fake-quant';
 import { expectClose } from '../../helpers/expect-close';
 import { buildMixedCnn, layerInputVectors, randomInputs } from './small-models';
+
+describe('the batch size of a pass over the calibration samples', () => {
+  it('fits the per-sample bytes into PASS_MEMORY_BYTES, between 1 and the maximum', () => {
+    const cases: Array<[perSample: number, max: number | undefined, batch: number]> = [
+      [1, undefined, 64],
+      [PASS_MEMORY_BYTES / 64, undefined, 64],
+      [PASS_MEMORY_BYTES / 10, undefined, 10],
+      [PASS_MEMORY_BYTES / 10 + 1, undefined, 9],
+      [PASS_MEMORY_BYTES * 3, undefined, 1],
+      [1, 16, 16],
+    ];
+    for (const [perSample, max, batch] of cases) assert.equal(passBatchSize(perSample, max), batch, `${perSample} bytes per sample`);
+  });
+
+  it('counts each distinct layer input once, float32, without the batch dim', async () => {
+    const m = await buildMixedCnn();
+    const sizes = new Map(m.table.layers.map((l) => [l.inputName, l.inputShape.slice(1).reduce((a, b) => a * b, 1)]));
+    assert.equal(layerInputBytesPerSample(m.table), 4 * [...sizes.values()].reduce((a, b) => a + b, 0));
+    assert.ok(sizes.size <= m.table.layers.length);
+  });
+
+  it('the default batch gives the statistics of an explicit one (up to float summation order)', async () => {
+    const m = await buildMixedCnn();
+    const calib = randomInputs(4, [6, 1, 10, 10]);
+    const [byDefault, byOne] = [await layerStatistics(m.bytes, m.table, calib), await layerStatistics(m.bytes, m.table, calib, { batchSize: 1 })];
+    byDefault.forEach((s, i) => {
+      assert.equal(s.count, byOne[i].count);
+      expectClose(s.gram, byOne[i].gram, { rtol: 1e-5, atol: 1e-4 }, `${s.name} gram`);
+    });
+  });
+});
 
 describe('layerStatistics', () => {
   for (const [label, maxPositions] of [

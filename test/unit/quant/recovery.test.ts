@@ -159,15 +159,20 @@ describe('recovery on every kind of layer (output error computed directly on the
     const store = new FsStore(tmp.dir);
     const keys = recoveryKeys(m.table.modelHash, 'abc', 'full', true);
     let computed = 0;
-    const compute = async () => {
+    // Streamed layer by layer to the store (what Prepare does): the result holds none of them.
+    const compute = async (onLayer: Parameters<Parameters<typeof storeRecoveryOnce>[3]>[0]) => {
       computed++;
-      return full;
+      const streamed = await computeRecovery(m.bytes, m.table, calib, { mode: 'full', batchSize: 10, onLayer });
+      assert.ok(streamed.layers.every((perBits) => perBits.length === 0), 'no layer held');
+      return streamed;
     };
     assert.equal((await storeRecoveryOnce(store, keys, m.table, compute)).cached, false);
     assert.equal((await storeRecoveryOnce(store, keys, m.table, compute)).cached, true, 'the second search of the same model and data reuses them');
     assert.equal(computed, 1);
     const source = storedRecovery(store, keys.layer, m.table);
-    assert.deepEqual((await source.layer(2, 3)).codes, full.layers[2][3].codes);
+    for (const [i, perBits] of full.layers.entries()) {
+      for (const b of full.bits) assert.deepEqual((await source.layer(i, b)).codes, perBits[b].codes, `streamed layer ${i} at ${b} bits`);
+    }
     await assert.rejects(storedRecovery(store, (l, b) => keys.layer(l === 0 ? 1 : l, b), m.table).layer(0, 3), /holds grouped at 3 bits, not conv at 3/);
   });
 });
