@@ -8,11 +8,13 @@
  *     last input of every state (Prepare, Evaluate, Act, ...) with its function name
  *   node --import tsx bench/memory-probe.ts handler <fn> <input.json> <haq-root>
  *     runs one handler (fresh process, filesystem stores under <haq-root>) on a recorded input
- *     and reports its peak RSS: what a cold Lambda of that function needs for it. Handlers are
- *     idempotent, so replaying an input rewrites the same objects.
+ *     and reports its peak RSS and wall time: what a cold Lambda of that function needs for it.
+ *     Handlers are idempotent, so replaying an input rewrites the same objects; Prepare's replay
+ *     first drops the stored recovered weights, so it computes them as the first search of a
+ *     model does.
  */
 import { execFile } from 'node:child_process';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
@@ -52,6 +54,7 @@ async function search(specFile: string): Promise<Record<string, unknown>> {
 
 async function handler(fn: string, inputFile: string, root: string): Promise<Record<string, unknown>> {
   const input = JSON.parse(readFileSync(inputFile, 'utf8'));
+  if (fn === 'prepare') rmSync(join(root, 'work', 'cache', 'recovery'), { recursive: true, force: true });
   const { handlers, close } = localHandlers(localStores(root));
   const run = handlers[fn as keyof typeof handlers];
   if (!run) throw new Error(`no handler ${fn}`);
@@ -78,6 +81,8 @@ export interface SearchProbe {
   peakRssMb: number;
   /** Peak RSS per Lambda function kind (its heaviest recorded input replayed in a fresh process). */
   handlerPeakRssMb: Record<string, number>;
+  /** Wall seconds of that replay per function kind (the longest of its states). */
+  handlerSeconds: Record<string, number>;
 }
 
 /** A search in a child process, then every recorded state's input replayed per handler in fresh processes. */
@@ -87,6 +92,7 @@ export async function probeSearch(spec: Pick<LocalSearchOptions, 'modelPath' | '
   writeFileSync(specFile, JSON.stringify(spec));
   const s = await probe(['search', specFile], cwd);
   const handlerPeakRssMb: Record<string, number> = {};
+  const handlerSeconds: Record<string, number> = {};
   if (withHandlers) {
     const inputs = JSON.parse(readFileSync(join(spec.outDir, 'task-inputs.json'), 'utf8')) as Record<string, { fn: string; input: unknown }>;
     for (const [state, { fn, input }] of Object.entries(inputs)) {
@@ -94,9 +100,10 @@ export async function probeSearch(spec: Pick<LocalSearchOptions, 'modelPath' | '
       writeFileSync(file, JSON.stringify(input));
       const h = await probe(['handler', fn, file, String(s.haqRoot)], cwd);
       handlerPeakRssMb[fn] = Math.max(handlerPeakRssMb[fn] ?? 0, Number(h.peakRssMb));
+      handlerSeconds[fn] = Math.max(handlerSeconds[fn] ?? 0, Number(h.seconds));
     }
   }
-  return { seconds: Number(s.seconds), secondsPerEpisode: s.secondsPerEpisode as number | null, peakRssMb: Number(s.peakRssMb), handlerPeakRssMb };
+  return { seconds: Number(s.seconds), secondsPerEpisode: s.secondsPerEpisode as number | null, peakRssMb: Number(s.peakRssMb), handlerPeakRssMb, handlerSeconds };
 }
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
