@@ -126,7 +126,8 @@ export async function runSections(modules: LoadedModule[], options: RunOptions):
     };
     const start = options.now();
     try {
-      const section = BenchSectionSchema.parse(await withTimeout(module.run(ctx), options.sectionTimeoutMs, name, abort)) as BenchSection;
+      const limitMs = options.quick ? options.sectionTimeoutMs : Math.max(options.sectionTimeoutMs, (module.timeoutSeconds ?? 0) * 1000);
+      const section = BenchSectionSchema.parse(await withTimeout(module.run(ctx), limitMs, name, abort)) as BenchSection;
       results.push({ ...section, file, order: module.order, status: 'ok', durationSeconds: seconds(options.now() - start) });
     } catch (err) {
       const error = err instanceof z.ZodError ? `returned an invalid section: ${err.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}` : errorText(err);

@@ -39,5 +39,7 @@ export interface BenchSection {
 /** The order sections appear in the report (lower first). */
 export interface BenchModule {
   order: number;
+  /** A full (not --quick) run of this section may take this long, when that is more than the runner's limit. */
+  timeoutSeconds?: number;
   run(ctx: BenchContext): Promise<BenchSection>;
 }

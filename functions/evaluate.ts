@@ -1,8 +1,10 @@
 /**
  * Evaluate: accuracy. `baseline` mode scores the FP32 model (the reward's reference);
  * `policy` mode scores one policy of a round, or one shard of the validation set when the
- * state machine splits it (config.evalShards > 1; Update merges the shards).
- * One onnxruntime session serves every call of a search (EvaluatorCache).
+ * state machine splits it (config.evalShards > 1; Update merges the shards); `candidate`
+ * mode scores one candidate of the final choice (selection/plan.json) on the selection and
+ * test splits, and on validation when the rounds did not. Only `candidate` mode reads the
+ * selection split. One onnxruntime session serves every call of a search (EvaluatorCache).
  */
 import { InvalidInputError } from '../shared/errors';
 import { searchKeys } from '../shared/keys';
@@ -11,7 +13,9 @@ import { getJson, putJson } from '../shared/store/object-store';
 import { parse } from '../shared/validate';
 import { EvaluateInput } from './lib/contracts';
 import { instrument, lambdaHandler, maybeInjectFault, type HandlerDeps } from './lib/runtime';
-import { EvaluatorCache, shardSplit } from './lib/search-context';
+import { EvaluatorCache, selectSplitOf, shardSplit, testSplitOf } from './lib/search-context';
+import { CandidateResult, SelectionPlan } from '../shared/search/selection';
+import type { Split } from '../shared/data/dataset';
 
 export interface EvaluateOutput {
   key: string;
@@ -36,6 +40,27 @@ export const makeHandler = (deps: HandlerDeps & { evaluators?: EvaluatorCache })
       const key = searchKeys.baseline(input.searchId);
       await putJson(deps.stores.work, key, result);
       return { key, top1: result.top1, metric: result.metric, score: result.score, samples: result.samples };
+    }
+    if (input.mode === 'candidate') {
+      await maybeInjectFault(deps, 'evaluate', input.searchId, `candidate-${input.index}`);
+      const plan = await getJson(deps.stores.work, searchKeys.selectionPlan(input.searchId), SelectionPlan);
+      const candidate = plan.candidates[input.index];
+      if (!candidate) throw new InvalidInputError(`the selection plan of ${input.searchId} has ${plan.candidates.length} candidates; there is no index ${input.index}`);
+      const score = (split: Split) => {
+        const options = { metric: ctx.metric };
+        return candidate.bits ? ctx.evaluator.evaluate({ layers: candidate.bits }, split, options) : ctx.evaluator.evaluateFp32(split, options);
+      };
+      const test = await testSplitOf(deps.stores, ctx);
+      const result: CandidateResult = {
+        index: input.index,
+        selectSource: ctx.selectSource,
+        val: candidate.evaluateVal ? await score(ctx.val) : null,
+        select: await score(await selectSplitOf(deps.stores, ctx)),
+        test: test ? await score(test) : null,
+      };
+      const key = searchKeys.selectionResult(input.searchId, input.index);
+      await putJson(deps.stores.work, key, result);
+      return { key, top1: result.select.top1, metric: result.select.metric, score: result.select.score, samples: result.select.samples };
     }
     await maybeInjectFault(deps, 'evaluate', input.searchId, `${input.round}-${input.index}-${input.shard}`);
     if (input.shard >= input.shardCount) throw new InvalidInputError(`shard ${input.shard} is not below shardCount ${input.shardCount}`);

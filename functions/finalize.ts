@@ -4,47 +4,33 @@
  * model.quant.onnx}, then latest.json for (model, target, constraint). Another search's
  * objects are never written. Marks status.json succeeded and releases the lock.
  *
- * The search selected its policy by validation top-1, which is therefore optimistically
- * biased; when the data folder has a test split, the FP32 model, the policy and the uniform
- * references are also scored on it (same evaluator session) as held-out figures.
+ * The final choice was evaluated before (Act's `select` mode planned the candidates, the
+ * SelectCandidates Map scored each on the selection and test splits): Finalize reads those
+ * evaluations, picks the policy and the uniform references on the selection split
+ * (shared/search/selection.ts), and reports every figure per split with its standard error.
  */
-import { HaqError } from '../shared/errors';
+import type { Estimate } from '../shared/data/metrics';
 import { costPolicy } from '../shared/hardware/cost-table';
-import type { CostTable } from '../shared/hardware/types';
 import { resultKeys, searchKeys } from '../shared/keys';
-import type { Split } from '../shared/data/dataset';
-import type { LayerTable } from '../shared/onnx/types';
-import type { QuantEvaluator } from '../shared/quant/evaluator';
 import { exportQuantizedModel } from '../shared/quant/export';
 import { policyLayers } from '../shared/quant/recovery';
-import { Policy, type LayerBits } from '../shared/quant/policy';
-import { renderReport, type ReportData } from '../shared/report/report';
-import { createBudgetModel, policyCost, withinBudget } from '../shared/search/budget';
-import { BestPolicy, EvaluationResult, SearchHistory } from '../shared/search/results';
+import { Policy } from '../shared/quant/policy';
+import { renderReport, type ReportData, type ReportRow, type SplitScores } from '../shared/report/report';
+import { createSearchContext } from '../shared/search/context';
+import { loadEvaluation } from '../shared/search/rounds';
+import { EvaluationResult, RoundPolicies, SearchHistory } from '../shared/search/results';
+import { CandidateResult, chooseFinal, SelectionPlan, type ScoredCandidate } from '../shared/search/selection';
 import { getJson, putJson, type ObjectStore } from '../shared/store/object-store';
-import type { SearchConfig } from '../shared/config';
-import type { MetricName } from '../shared/data/metrics';
 import { parse } from '../shared/validate';
 import { FinalizeInput, type FinalizeOutput } from './lib/contracts';
 import { releaseLock } from './lib/lock';
 import { instrument, lambdaHandler, type HandlerDeps } from './lib/runtime';
-import { EvaluatorCache, quantSettings, quantizationRecord, testSplitOf, readCalibration, readCostTable, readLayers, readSearchConfig } from './lib/search-context';
+import { quantSettings, quantizationRecord, readCalibration, readCostTable, readLayers, readSearchConfig, searchRecovery } from './lib/search-context';
+import { CorruptObjectError } from '../shared/errors';
 import { lockScope, writeStatus } from './lib/status';
 
-const uniformBits = (layers: LayerTable, bits: number, activations: boolean): LayerBits[] =>
-  layers.layers.map((l) => ({ name: l.name, wBits: bits, aBits: activations ? bits : null }));
-
-/** The largest uniform bitwidth (all layers, no pinning) whose cost is within the budget, or null. */
-export function bestUniformBits(config: SearchConfig, layers: LayerTable, costTable: CostTable): number | null {
-  const budget = createBudgetModel({ ...config.constraint, minBits: 1, maxBits: 8, pinFirstLast: false }, layers, costTable);
-  for (let b = 8; b >= 1; b--) {
-    if (withinBudget(budget, policyCost(budget, uniformBits(layers, b, budget.activations)))) return b;
-  }
-  return null;
-}
-
 /**
- * Best top-1 per strategy among the policies already published for this model, target and
+ * Best score per strategy among the policies already published for this model, target and
  * constraint (other searches, e.g. `haq search --strategy random` into the same folder),
  * with this search's own result. At most the 200 newest-listed policies are read.
  */
@@ -52,18 +38,18 @@ export async function strategyComparison(
   results: ObjectStore,
   prefix: string,
   searchId: string,
-  own: { strategy: string; top1: number; costRatio: number },
-): Promise<Array<{ strategy: string; top1: number; costRatio: number | null }>> {
-  const best = new Map<string, { strategy: string; top1: number; costRatio: number | null }>([[own.strategy, { ...own }]]);
+  own: { strategy: string; score: number; costRatio: number },
+): Promise<Array<{ strategy: string; score: number; costRatio: number | null }>> {
+  const best = new Map<string, { strategy: string; score: number; costRatio: number | null }>([[own.strategy, { ...own }]]);
   const keys = (await results.list(prefix)).filter((k) => k.endsWith('/policy.json') && !k.includes(`/${searchId}/`)).slice(-200);
   for (const key of keys) {
     try {
       const m = (await getJson(results, key, Policy)).metrics ?? {};
-      // The metric's score (older policies have only top1).
+      // The metric's validation score (older policies have only top1).
       const score = typeof m.score === 'number' ? m.score : m.top1;
       if (typeof m.strategy !== 'string' || typeof score !== 'number') continue;
       const prev = best.get(m.strategy);
-      if (!prev || score > prev.top1) best.set(m.strategy, { strategy: m.strategy, top1: score, costRatio: typeof m.costRatio === 'number' ? m.costRatio : null });
+      if (!prev || score > prev.score) best.set(m.strategy, { strategy: m.strategy, score, costRatio: typeof m.costRatio === 'number' ? m.costRatio : null });
     } catch {
       // an unreadable neighbour is not this search's problem
     }
@@ -71,133 +57,146 @@ export async function strategyComparison(
   return [...best.values()].sort((a, b) => a.strategy.localeCompare(b.strategy));
 }
 
-/** The metric's score on the held-out test split of the FP32 model, the selected policy and the uniform references. */
-export interface HeldOutFigures {
-  samples: number;
-  accuracyMode: 'labels' | 'fidelity';
-  fp32: EvaluationResult;
-  best: EvaluationResult;
-  uniform8: EvaluationResult;
-  bestUniform: EvaluationResult | null;
-}
+const estimate = (e: EvaluationResult | null): Estimate | null => (e ? { value: e.score, se: e.scoreSe } : null);
+const scoresOf = (c: ScoredCandidate): SplitScores => ({ val: estimate(c.val), select: estimate(c.select), test: estimate(c.test) });
+/** An evaluation as policy.json records it (no timing: the same search gives the same bytes). */
+const figures = ({ seconds: _seconds, ...e }: EvaluationResult) => e;
 
-/**
- * Scores the policies on the test split with the search's own evaluator (one session, the
- * policy switch is a feed change). The same Split object throughout, so fidelity mode
- * computes the FP32 reference predictions once.
- */
-export async function evaluateHeldOut(
-  evaluator: QuantEvaluator,
-  test: Split,
-  policies: { best: { layers: LayerBits[] }; uniform8: LayerBits[]; bestUniform: LayerBits[] | null },
-  metric: MetricName | undefined,
-): Promise<HeldOutFigures> {
-  const fp32 = await evaluator.evaluateFp32(test, { metric });
-  const best = await evaluator.evaluate(policies.best, test, { metric });
-  const u8 = await evaluator.evaluate({ layers: policies.uniform8 }, test, { metric });
-  const ub = policies.bestUniform === null ? null : policies.bestUniform === policies.uniform8 ? u8 : await evaluator.evaluate({ layers: policies.bestUniform }, test, { metric });
-  return { samples: fp32.samples, accuracyMode: fp32.mode, fp32, best, uniform8: u8, bestUniform: ub };
-}
-
-export const makeHandler = (deps: HandlerDeps & { evaluators?: EvaluatorCache }) => {
-  const evaluators = deps.evaluators ?? new EvaluatorCache();
-  return instrument('finalize', deps, async (event: unknown): Promise<FinalizeOutput> => {
+export const makeHandler = (deps: HandlerDeps) =>
+  instrument('finalize', deps, async (event: unknown): Promise<FinalizeOutput> => {
     const { searchId } = parse(FinalizeInput, event, 'Finalize input');
     const { work, models, results } = deps.stores;
     const config = await readSearchConfig(deps.stores, searchId);
-    const [layers, costTable, baseline, history] = await Promise.all([
+    const [layers, costTable, history, plan] = await Promise.all([
       readLayers(deps.stores, searchId),
       readCostTable(deps.stores, searchId),
-      getJson(work, searchKeys.baseline(searchId), EvaluationResult),
       getJson(work, searchKeys.history(searchId), SearchHistory),
+      getJson(work, searchKeys.selectionPlan(searchId), SelectionPlan),
     ]);
-    if (!(await work.exists(searchKeys.best(searchId)))) {
-      throw new HaqError(`search ${searchId} evaluated ${history.episodes.length} policies and none was within the ${config.constraint.kind} budget ${config.constraint.ratio}`);
-    }
-    const best = await getJson(work, searchKeys.best(searchId), BestPolicy);
+    const ctx = createSearchContext(searchId, config, layers, costTable);
     const activations = config.constraint.kind !== 'size';
     const calibration = activations ? await readCalibration(deps.stores, searchId) : null;
 
-    // Uniform references: 8/8, and the largest uniform bitwidth within the budget.
-    const ctx = await evaluators.get(deps.stores, searchId);
-    const u8Bits = uniformBits(layers, 8, activations);
-    const u8Sim = costPolicy(costTable, { layers: u8Bits });
-    const u8Eval = await ctx.evaluator.evaluate({ layers: u8Bits }, ctx.val, { metric: ctx.metric });
-    const ub = bestUniformBits(config, layers, costTable);
-    const ubBits = ub === null ? null : ub === 8 ? u8Bits : uniformBits(layers, ub, activations);
-    const ubSim = ubBits ? costPolicy(costTable, { layers: ubBits }) : null;
-    const ubEval = ubBits ? (ub === 8 ? u8Eval : await ctx.evaluator.evaluate({ layers: ubBits }, ctx.val, { metric: ctx.metric })) : null;
+    // The candidates' evaluations; a search candidate's validation one is its round's.
+    const evaluated = [];
+    for (let i = 0; i < plan.candidates.length; i++) {
+      const c = plan.candidates[i];
+      const r = await getJson(work, searchKeys.selectionResult(searchId, i), CandidateResult);
+      const val = r.val ?? (c.round !== null && c.index !== null ? await loadEvaluation(work, ctx, c.round, c.index) : null);
+      if (!val) throw new CorruptObjectError(`selection candidate ${i} of ${searchId} has no validation evaluation; re-run the search`);
+      evaluated.push({ val, select: r.select, test: r.test, selectSource: r.selectSource });
+    }
+    const choice = chooseFinal(plan, evaluated, config.reward === 'auto' ? 'top1' : config.reward);
+    const best = choice.best;
+    const round = await getJson(work, searchKeys.policies(searchId, best.candidate.round!), RoundPolicies);
+    const chosen = round.policies[best.candidate.index!];
 
-    // Held-out: the test split, when the data folder has one (not limited by evalSamples).
-    const test = await testSplitOf(deps.stores, ctx);
-    const held = test ? await evaluateHeldOut(ctx.evaluator, test, { best: best.policy, uniform8: u8Bits, bestUniform: ubBits }, ctx.metric) : null;
-
-    const bestSim = costPolicy(costTable, best.policy);
-    // The uniform references as policy.json metrics and the report show them.
-    const uniform8 = {
-      top1: u8Eval.top1,
-      testTop1: held?.uniform8.top1 ?? null,
-      score: u8Eval.score,
-      testScore: held?.uniform8.score ?? null,
-      latencyMs: u8Sim.latencyMs,
-      energyUj: u8Sim.energyUj,
-      sizeBytes: u8Sim.sizeBytes,
+    const selectSource = evaluated[0].selectSource;
+    const cost = (c: ScoredCandidate) => costPolicy(costTable, { layers: c.candidate.bits! });
+    const pinned = (c: ScoredCandidate) => c.candidate.kind === 'uniform-pinned' && config.pinFirstLast;
+    // A uniform policy's width: that of its free layers (a pinned model of two layers has none: 8/8).
+    const width = (c: ScoredCandidate) => c.candidate.bits![pinned(c) && c.candidate.bits!.length > 2 ? 1 : 0];
+    const bitsLabel = (c: ScoredCandidate) => `${width(c).wBits}/${width(c).aBits ?? 'float'}`;
+    const reference = (c: ScoredCandidate | null) => {
+      if (!c) return null;
+      const sim = cost(c);
+      return {
+        wBits: width(c).wBits,
+        aBits: width(c).aBits,
+        pinned: pinned(c),
+        costRatio: c.candidate.costRatio,
+        latencyMs: sim.latencyMs,
+        energyUj: sim.energyUj,
+        sizeBytes: sim.sizeBytes,
+        val: figures(c.val),
+        select: figures(c.select),
+        test: c.test ? figures(c.test) : null,
+      };
     };
-    const bestUniform =
-      ub === null
-        ? null
-        : {
-            bits: ub,
-            top1: ubEval!.top1,
-            testTop1: held?.bestUniform?.top1 ?? null,
-            score: ubEval!.score,
-            testScore: held?.bestUniform?.score ?? null,
-            latencyMs: ubSim!.latencyMs,
-            energyUj: ubSim!.energyUj,
-            sizeBytes: ubSim!.sizeBytes,
-          };
+    const bestSim = costPolicy(costTable, chosen);
+    const u8Sim = cost(choice.uniform8);
+    const fp32 = choice.fp32;
+    const refName = choice.reference === null ? null : choice.reference === choice.uniformPinned ? 'uniformPinned' : 'uniformUnpinned';
     const target = costTable.target.name;
     const constraint = resultKeys.constraintLabel(config.constraint.kind, config.constraint.ratio);
+    const metric = best.val.metric;
     const policy: Policy = {
-      ...best.policy,
+      ...chosen,
       model: { name: config.model, hash: layers.modelHash },
       target,
       constraint: config.constraint,
       quantization: quantizationRecord(config, calibration),
       metrics: {
-        ...(best.policy.metrics ?? {}),
+        ...(chosen.metrics ?? {}),
         searchId,
         strategy: config.strategy,
         seed: config.seed,
-        episode: best.episode,
-        top1: best.top1,
-        top1Fp32: best.top1Fp32,
-        metric: baseline.metric,
+        episode: best.candidate.episode,
+        metric,
         rewardName: config.reward,
-        score: best.score,
-        scoreFp32: best.scoreFp32,
-        valSamples: baseline.samples,
-        // Held-out test split (null: the data folder has no test-inputs.npy).
-        testTop1: held?.best.top1 ?? null,
-        testTop1Fp32: held?.fp32.top1 ?? null,
-        testScore: held?.best.score ?? null,
-        testScoreFp32: held?.fp32.score ?? null,
-        testSamples: held?.samples ?? null,
-        testAccuracyMode: held?.accuracyMode ?? null,
-        reward: best.reward,
-        accuracyMode: baseline.mode,
+        // The validation reward the search gave this policy.
+        reward: best.candidate.reward,
+        // Validation (the reward's split), selection (the final choice) and test (held out).
+        top1: best.val.top1,
+        top1Fp32: fp32.val.top1,
+        score: best.val.score,
+        scoreSe: best.val.scoreSe,
+        scoreFp32: fp32.val.score,
+        valSamples: best.val.samples,
+        accuracyMode: best.val.mode,
+        selectTop1: best.select.top1,
+        selectScore: best.select.score,
+        selectScoreSe: best.select.scoreSe,
+        selectScoreFp32: fp32.select.score,
+        selectSamples: best.select.samples,
+        selectSource,
+        testTop1: best.test?.top1 ?? null,
+        testTop1Fp32: fp32.test?.top1 ?? null,
+        testScore: best.test?.score ?? null,
+        testScoreSe: best.test?.scoreSe ?? null,
+        testScoreFp32: fp32.test?.score ?? null,
+        testSamples: best.test?.samples ?? null,
+        testAccuracyMode: best.test?.mode ?? null,
+        // Every signal of the policy and of FP32 per split, with standard errors.
+        evaluations: {
+          val: figures(best.val),
+          select: figures(best.select),
+          test: best.test ? figures(best.test) : null,
+          fp32: { val: figures(fp32.val), select: figures(fp32.select), test: fp32.test ? figures(fp32.test) : null },
+        },
         latencyMs: bestSim.latencyMs,
         energyUj: bestSim.energyUj,
         sizeBytes: bestSim.sizeBytes,
-        uniform8,
-        bestUniform,
+        uniform8: reference(choice.uniform8),
+        uniformPinned: reference(choice.uniformPinned),
+        uniformUnpinned: reference(choice.uniformUnpinned),
+        reference: refName,
+        gain: choice.gain,
+        selection: {
+          topK: plan.topK,
+          candidates: choice.searchCandidates.map((c) => ({
+            episode: c.candidate.episode,
+            reward: c.candidate.reward,
+            costRatio: c.candidate.costRatio,
+            val: estimate(c.val),
+            select: estimate(c.select),
+            test: estimate(c.test),
+            chosen: c === best,
+          })),
+        },
       },
     };
 
     const modelBytes = await models.get(config.modelKey);
-    const recovered = ctx.recovery ? await policyLayers(ctx.recovery, policy.layers) : undefined;
+    const recovery = searchRecovery(deps.stores, config, layers, calibration);
+    const recovered = recovery ? await policyLayers(recovery, policy.layers) : undefined;
     const exported = exportQuantizedModel(modelBytes, layers, policy, calibration, { ...quantSettings(config), recovered });
 
+    const row = (label: string, c: ScoredCandidate): ReportRow => {
+      const sim = cost(c);
+      return { label, latencyMs: sim.latencyMs, energyUj: sim.energyUj, sizeBytes: sim.sizeBytes, scores: scoresOf(c) };
+    };
+    const refLabel = (c: ScoredCandidate) => `uniform ${bitsLabel(c)}${pinned(c) ? ', first/last 8/8' : config.pinFirstLast ? ', unpinned' : ''} (best in budget)`;
     const report: ReportData = {
       searchId,
       model: config.model,
@@ -205,9 +204,14 @@ export const makeHandler = (deps: HandlerDeps & { evaluators?: EvaluatorCache })
       constraint: config.constraint,
       strategy: config.strategy,
       seed: config.seed,
-      metric: baseline.metric,
-      baselineTop1: baseline.score,
-      accuracyMode: baseline.mode,
+      metric,
+      reward: config.reward,
+      accuracyMode: best.val.mode,
+      splits: {
+        val: { samples: best.val.samples },
+        select: { samples: best.select.samples, source: selectSource },
+        test: best.test ? { samples: best.test.samples, accuracyMode: best.test.mode } : null,
+      },
       layers: policy.layers.map((l, i) => ({
         name: l.name,
         wBits: l.wBits,
@@ -219,26 +223,30 @@ export const makeHandler = (deps: HandlerDeps & { evaluators?: EvaluatorCache })
         sizeBytes: bestSim.layers[i].sizeBytes,
         size8Bytes: u8Sim.layers[i].sizeBytes,
       })),
+      fp32: scoresOf(fp32),
       best: {
-        top1: best.score,
-        testTop1: held?.best.score ?? null,
-        reward: best.reward,
-        episode: best.episode,
+        label: `haq ${config.strategy} (episode ${best.candidate.episode})`,
         latencyMs: bestSim.latencyMs,
         energyUj: bestSim.energyUj,
         sizeBytes: bestSim.sizeBytes,
+        scores: scoresOf(best),
+        episode: best.candidate.episode!,
+        reward: best.candidate.reward!,
       },
-      uniform8: { ...uniform8, top1: uniform8.score, testTop1: uniform8.testScore },
-      bestUniform: bestUniform ? { ...bestUniform, top1: bestUniform.score, testTop1: bestUniform.testScore } : null,
-      validationSamples: baseline.samples,
-      heldOut: held ? { samples: held.samples, accuracyMode: held.accuracyMode, baselineTop1: held.fp32.score } : null,
-      history: history.episodes.filter((e) => !e.probe).map((e) => ({ episode: e.episode, reward: e.reward, top1: e.score, costRatio: e.costRatio })),
+      uniform8: row('uniform 8/8', choice.uniform8),
+      pinFirstLast: config.pinFirstLast,
+      uniformPinned: choice.uniformPinned ? row(refLabel(choice.uniformPinned), choice.uniformPinned) : null,
+      uniformUnpinned: choice.uniformUnpinned ? row(refLabel(choice.uniformUnpinned), choice.uniformUnpinned) : null,
+      gain: choice.gain && choice.reference ? { ...choice.gain, reference: refLabel(choice.reference) } : null,
+      candidates: choice.searchCandidates.map((c) => ({ episode: c.candidate.episode!, reward: c.candidate.reward!, costRatio: c.candidate.costRatio, scores: scoresOf(c), chosen: c === best })),
+      topK: plan.topK,
+      history: history.episodes.filter((e) => !e.probe).map((e) => ({ episode: e.episode, reward: e.reward, score: e.score, costRatio: e.costRatio })),
       float: { ops: layers.skipped.map(({ name, op, macs, reason }) => ({ name, op, macs, reason })), quantizedMacs: layers.totals.macs },
     };
     report.strategies = await strategyComparison(results, resultKeys.prefix(config.model, target, constraint), searchId, {
       strategy: config.strategy,
-      top1: best.score,
-      costRatio: best.costRatio,
+      score: best.val.score,
+      costRatio: best.candidate.costRatio,
     });
     const html = await renderReport(report);
 
@@ -257,19 +265,32 @@ export const makeHandler = (deps: HandlerDeps & { evaluators?: EvaluatorCache })
       policy: keys.policy,
       report: keys.report,
       quantModel: keys.quantModel,
-      top1: best.top1,
-      top1Fp32: best.top1Fp32,
-      testTop1: held?.best.top1 ?? null,
-      metric: baseline.metric,
-      score: best.score,
-      testScore: held?.best.score ?? null,
-      reward: best.reward,
+      top1: best.val.top1,
+      top1Fp32: fp32.val.top1,
+      testTop1: best.test?.top1 ?? null,
+      metric,
+      score: best.val.score,
+      selectScore: best.select.score,
+      testScore: best.test?.score ?? null,
+      reward: best.candidate.reward,
       finishedAt: deps.now().toISOString(),
     });
-    await writeStatus(work, searchId, { state: 'succeeded', bestReward: best.reward }, deps.now());
+    await writeStatus(work, searchId, { state: 'succeeded', bestReward: best.candidate.reward }, deps.now());
     await releaseLock(work, lockScope(config), searchId);
-    return { searchId, model: config.model, target, constraint, keys, top1: best.top1, top1Fp32: best.top1Fp32, metric: baseline.metric, score: best.score, reward: best.reward };
+    return {
+      searchId,
+      model: config.model,
+      target,
+      constraint,
+      keys,
+      top1: best.val.top1,
+      top1Fp32: fp32.val.top1,
+      metric,
+      score: best.val.score,
+      selectScore: best.select.score,
+      testScore: best.test?.score ?? null,
+      reward: best.candidate.reward!,
+    };
   });
-};
 
 export const handler = lambdaHandler('finalize', makeHandler);

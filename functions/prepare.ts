@@ -25,7 +25,7 @@ import { acquireLock } from './lib/lock';
 import { instrument, lambdaHandler, type HandlerDeps } from './lib/runtime';
 import { searchRequest } from './lib/search-input';
 import { lockScope, writeStatus } from './lib/status';
-import { limitSplit, quantSettings } from './lib/search-context';
+import { limitSplit, quantSettings, rewardSplits } from './lib/search-context';
 
 /** A model's search.json: any SearchConfig field except the ones the request itself fixes. */
 const SearchJson = SearchConfig.innerType().omit({ model: true, modelKey: true, dataPrefix: true }).partial().strict();
@@ -53,8 +53,8 @@ export const makeHandler = (deps: HandlerDeps) =>
     // The metric and reward, resolved once from the model's first output and the data (validated below).
     const modelBytes = await stores.models.get(requested.modelKey, { maxBytes: limits.modelBytes });
     const model = decodeModel(modelBytes, requested.modelKey);
-    // The test split is only scored at the end, but a broken one (NaN/Inf, wrong shape) fails here, before any work.
-    const dataset = await loadDataset(stores.models, requested.dataPrefix, ['calib', 'val', 'test']);
+    // The selection and test splits are only scored at the end, but a broken one (NaN/Inf, wrong shape) fails here, before any work.
+    const dataset = await loadDataset(stores.models, requested.dataPrefix, ['calib', 'val', 'select', 'test']);
     const val = requireSplit(dataset, 'val');
     const firstOutput = model.graph?.output?.[0];
     // An output without a declared shape counts as a classifier's when the data has labels.
@@ -76,7 +76,9 @@ export const makeHandler = (deps: HandlerDeps) =>
       deps.now(),
     );
 
-    const calib = dataset.calib ?? val;
+    // Without calib-inputs.npy the activations are calibrated on the reward's part of val (never the selection split).
+    const rewardVal = (await rewardSplits(stores, config, val)).val;
+    const calib = dataset.calib ?? rewardVal;
     // The data fixes the input shape of the layer table (config.inputShape, if any, must agree).
     const data = { sampleShape: val.sampleShape, what: `${config.dataPrefix}val-inputs.npy` };
     const layers = await inspectDecoded(model, modelHash(modelBytes), { inputShape: config.inputShape, data, what: config.modelKey });
@@ -84,8 +86,10 @@ export const makeHandler = (deps: HandlerDeps) =>
     const input0 = modelInput(model, config.modelKey);
     checkSampleShape(input0.dims, calib.sampleShape, `${config.dataPrefix}${dataset.calib ? 'calib' : 'val'}-inputs.npy`, input0.name);
     if (dataset.test) checkSampleShape(input0.dims, dataset.test.sampleShape, `${config.dataPrefix}test-inputs.npy`, input0.name);
-    if (config.evalShards > limitSplit(val, config.evalSamples).samples) {
-      throw new InvalidInputError(`evalShards ${config.evalShards} is more than the ${val.samples} validation samples; use at most ${val.samples}`);
+    if (dataset.select) checkSampleShape(input0.dims, dataset.select.sampleShape, `${config.dataPrefix}select-inputs.npy`, input0.name);
+    const rewardSamples = limitSplit(rewardVal, config.evalSamples).samples;
+    if (config.evalShards > rewardSamples) {
+      throw new InvalidInputError(`evalShards ${config.evalShards} is more than the ${rewardSamples} validation samples the reward uses; use at most ${rewardSamples}`);
     }
     if (config.constraint.kind !== 'size') {
       // One calibration: the same samples give the activation ranges and the recovered weights.

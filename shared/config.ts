@@ -50,6 +50,11 @@ export const SearchConfig = z
      * cosine; auto picks by the metric. Prepare writes the resolved name into config.json.
      */
     reward: z.enum(['auto', ...REWARD_NAMES]).default('auto'),
+    /**
+     * Honest selection: the final policy is the best of this many distinct top-reward policies
+     * on the selection split (select-inputs.npy, or a part carved out of val), not the top reward.
+     */
+    selectTopK: z.number().int().positive().max(64).default(8),
     /** Validation samples used per evaluation (0 = all). */
     evalSamples: z.number().int().nonnegative().default(0),
     /**

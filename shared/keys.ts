@@ -31,6 +31,10 @@ export const searchKeys = {
   roundSummary: (id: string, round: number) => `searches/${id}/rounds/${pad(round)}/summary.json`,
   history: (id: string) => `searches/${id}/history.json`,
   best: (id: string) => `searches/${id}/best.json`,
+  /** The candidates the final choice is made among (shared/search/selection.ts). */
+  selectionPlan: (id: string) => `searches/${id}/selection/plan.json`,
+  /** One candidate's evaluations on the selection and test splits. */
+  selectionResult: (id: string, index: number) => `searches/${id}/selection/${pad(index, 3)}.json`,
 };
 
 /** Work bucket, outside any one search: the lock that lets one search at a time write a results prefix. */

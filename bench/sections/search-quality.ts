@@ -1,36 +1,67 @@
 /**
- * Search quality: the best validation top-1 each strategy finds with the same number of
- * evaluated policies, per zoo model, at a latency budget of 0.5 on bismo-edge and an energy
- * budget of 0.5 on bitfusion (ratios of the all-8-bit cost). Every search runs the product's
- * own rounds (shared/search) in process: real cost tables (shared/hardware), the calibrated
- * PTQ evaluator (shared/quant) on the zoo's validation split. Mean and spread over seeds.
+ * Search quality on held-out data: every strategy at a hard budget per zoo model and target,
+ * the final policy chosen as the product chooses it (top-k by validation reward, re-scored on
+ * the selection split), every figure on validation, selection and test.
+ *
+ * Hard budgets: for each zoo model and target (bismo-edge latency, BitFusion energy), the
+ * budget at which the best uniform policy pinned as the search pins it (first/last layer 8/8)
+ * loses about DROP_POINTS top-1 points on validation against FP32: every pinned uniform
+ * (w, a) pair is evaluated, and the budget is the cost ratio of the pair whose best-in-budget
+ * validation top-1 is nearest to FP32 - DROP_POINTS. At easier budgets (the 4-bit CNN is as
+ * good as FP32) no strategy can show anything.
+ *
+ * Every search runs the product's own rounds and selection (shared/search) in process: real
+ * cost tables, the calibrated PTQ evaluator, the same strategies with the same number of
+ * evaluations. Per row: mean and standard error over seeds per strategy on each split, the
+ * uniform references chosen as the product chooses them, the rank correlation of every
+ * candidate reward signal on validation with top-1 on test over the row's distinct policies,
+ * and the wall time per search.
  */
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SearchConfig, type Strategy } from '../../shared/config';
-import { BudgetInfeasibleError } from '../../shared/errors';
 import { loadDataset, requireSplit, type Split } from '../../shared/data/dataset';
+import { meanEstimate, spearman, type Estimate } from '../../shared/data/metrics';
+import { carveSelection } from '../../shared/data/selection-split';
 import { buildCostTable, costPolicy } from '../../shared/hardware/cost-table';
 import { resolveTarget } from '../../shared/hardware/targets';
+import type { CostTable } from '../../shared/hardware/types';
 import { searchKeys } from '../../shared/keys';
 import { inspectModel } from '../../shared/onnx/inspect';
-import type { ConstraintKind } from '../../shared/quant/policy';
+import type { LayerTable } from '../../shared/onnx/types';
 import { calibrate } from '../../shared/quant/calibration';
 import { prepareQuantEvaluator, type QuantEvaluator } from '../../shared/quant/evaluator';
-import { createBudgetModel } from '../../shared/search/budget';
+import type { ConstraintKind, LayerBits } from '../../shared/quant/policy';
+import { deriveSeed, Rng } from '../../shared/rng';
+import { createBudgetModel, policyCost } from '../../shared/search/budget';
+import { createSearchContext } from '../../shared/search/context';
 import { runSearchLoop } from '../../shared/search/loop';
-import type { EvaluationResult } from '../../shared/search/results';
+import type { RewardName } from '../../shared/search/reward';
+import { SearchHistory, type EvaluationResult } from '../../shared/search/results';
+import { chooseFinal, planSelection } from '../../shared/search/selection';
 import { FsStore } from '../../shared/store/fs-store';
-import { putJson } from '../../shared/store/object-store';
+import { getJson, putJson } from '../../shared/store/object-store';
 import type { BenchContext, BenchSection, BenchTable } from '../types';
 
 export const order = 60;
+/** Full mode runs 3 models x 2 targets x 4 strategies x 3 seeds; the runner's default limit is too short. */
+export const timeoutSeconds = 3600;
 
 const STRATEGIES: Strategy[] = ['ddpg', 'random', 'greedy', 'uniform'];
-const SETTINGS: Array<{ target: string; kind: ConstraintKind; ratio: number }> = [
-  { target: 'bismo-edge', kind: 'latency', ratio: 0.5 },
-  { target: 'bitfusion', kind: 'energy', ratio: 0.5 },
+const TARGETS: Array<{ target: string; kind: ConstraintKind }> = [
+  { target: 'bismo-edge', kind: 'latency' },
+  { target: 'bitfusion', kind: 'energy' },
+];
+/** The hard budget: the best pinned uniform policy loses about this many top-1 points on validation. */
+const DROP_POINTS = 3;
+/** The signals whose rank correlation with test top-1 the bench measures (the reward candidates). */
+const SIGNALS: Array<{ name: RewardName; of: (e: EvaluationResult) => number | null }> = [
+  { name: 'top1', of: (e) => e.top1 },
+  { name: 'ce', of: (e) => (e.crossEntropy ? -e.crossEntropy.value : null) },
+  { name: 'kl', of: (e) => (e.kl ? -e.kl.value : null) },
+  { name: 'sqnr', of: (e) => e.sqnrDb?.value ?? null },
+  { name: 'cosine', of: (e) => e.cosine?.value ?? null },
 ];
 
 /** The first n samples of a split. */
@@ -45,76 +76,129 @@ function headOf(split: Split, n: number): Split {
   };
 }
 
+const bitsKey = (bits: readonly LayerBits[]): string => bits.map((b) => `${b.wBits}/${b.aBits}`).join(',');
+const pm = (e: Estimate | null, digits = 2): string => (e ? `${e.value.toFixed(digits)} ± ${e.se.toFixed(digits)}` : '-');
 const mean = (xs: number[]): number => xs.reduce((s, x) => s + x, 0) / xs.length;
-const spread = (xs: number[]): number => (xs.length > 1 ? Math.max(...xs) - Math.min(...xs) : 0);
+
+/** Pinned uniform (w, a) policies: first/last layer at 8/8, the others at (w, a). */
+function pinnedUniform(layers: LayerTable, w: number, a: number): LayerBits[] {
+  const last = layers.layers.length - 1;
+  return layers.layers.map((l, i) => (i === 0 || i === last ? { name: l.name, wBits: 8, aBits: 8 } : { name: l.name, wBits: w, aBits: a }));
+}
+
+/**
+ * The hard budget of a model on a target: the cost ratio of the pinned uniform pair whose
+ * best-in-budget validation top-1 is nearest to FP32 - DROP_POINTS (ties: the cheaper).
+ */
+function hardBudget(points: Array<{ ratio: number; top1: number }>, fp32Top1: number): { ratio: number; bestUniformTop1: number } {
+  const sorted = [...points].sort((a, b) => a.ratio - b.ratio);
+  let best = -Infinity;
+  let choice: { ratio: number; bestUniformTop1: number; miss: number } | null = null;
+  for (const p of sorted) {
+    best = Math.max(best, p.top1);
+    const miss = Math.abs(best - (fp32Top1 - DROP_POINTS));
+    if (choice === null || miss < choice.miss - 1e-9) choice = { ratio: p.ratio, bestUniformTop1: best, miss };
+  }
+  // Rounded up to 4 decimals, so the pair itself fits.
+  return { ratio: Math.ceil(choice!.ratio * 1e4) / 1e4, bestUniformTop1: choice!.bestUniformTop1 };
+}
+
+interface SearchOutcome {
+  val: number;
+  select: number;
+  test: number;
+  /** Test top-1 of the policy with the best validation reward (selection without a selection split). */
+  naiveTest: number;
+  seconds: number;
+  /** Policies the search evaluated (the uniform strategy stops when it runs out of fitting pairs). */
+  evaluations: number;
+}
 
 export async function run(ctx: BenchContext): Promise<BenchSection> {
   const zoo = join(ctx.root, 'models', 'zoo');
   const all = readdirSync(zoo).filter((n) => existsSync(join(zoo, n, 'model.onnx'))).sort();
-  // --quick: the first zoo model only (a smoke test of the section; the whole bench stays near a minute).
+  // --quick: one model, one target, one seed, small splits (a smoke test of the section).
   const names = ctx.quick ? all.slice(0, 1) : all;
   if (names.length === 0) throw new Error(`no models under ${zoo} (expected <name>/model.onnx)`);
+  const targets = ctx.quick ? TARGETS.slice(0, 1) : TARGETS;
   const seeds = ctx.quick ? [0] : [0, 1, 2];
-  const episodes = ctx.quick ? 16 : 60;
+  const episodes = ctx.quick ? 16 : 100;
   const warmupEpisodes = ctx.quick ? 6 : 20;
-  const valSamples = ctx.quick ? 300 : 1000;
-  // Smaller networks than HAQ's 300-300 (the product default): a DDPG step costs ~hidden^2,
-  // and 300-300 over 3 models x 2 targets x 3 seeds overruns the bench's 30-minute section limit.
+  const selectTopK = ctx.quick ? 4 : 8;
+  const correlationPolicies = ctx.quick ? 24 : 100;
+  // Smaller networks than HAQ's 300-300 (the product default): a DDPG step costs ~hidden^2.
   const ddpg = { hidden: ctx.quick ? [64, 64] : [128, 128] };
-  // Search objects go to a private folder (checkpoints are pruned as the searches run).
+
   const work = mkdtempSync(join(tmpdir(), 'haq-search-quality-'));
-  const dataStore = new FsStore(zoo);
-  const dataset = await loadDataset(dataStore, 'data/', ['calib', 'val']);
-  const val = headOf(requireSplit(dataset, 'val'), valSamples);
-  const calibSplit = headOf(dataset.calib ?? requireSplit(dataset, 'val'), 256);
+  const dataset = await loadDataset(new FsStore(zoo), 'data/', ['calib', 'val', 'select', 'test']);
+  const fullVal = requireSplit(dataset, 'val');
+  const carved = dataset.select ? null : carveSelection(fullVal);
+  const limit = (s: Split, n: number) => (ctx.quick ? headOf(s, n) : s);
+  const val = limit(carved ? carved.reward : fullVal, 500);
+  const select = limit(dataset.select ?? carved!.select, 500);
+  const test = limit(requireSplit(dataset, 'test'), 1000);
+  const calibSamples = SearchConfig.parse({ model: 'm', modelKey: 'k', dataPrefix: 'p' }).calibSamples;
+  // As a search calibrates: the first calibSamples of calib-inputs.npy (0: all of them).
+  const calibSplit = calibSamples > 0 ? headOf(dataset.calib ?? val, calibSamples) : (dataset.calib ?? val);
 
   const figures: Record<string, number | string | null> = {};
-  const table: BenchTable = {
-    title: 'Best validation top-1 (%) per strategy, same evaluation budget',
-    headers: ['model', 'target', 'budget', 'FP32 top-1', ...STRATEGIES.map((s) => `${s} mean`), ...STRATEGIES.map((s) => `${s} spread`)],
+  const headline: BenchTable = {
+    title: 'Test top-1 (%) at hard budgets: strategies (mean ± SE over seeds) and the most accurate uniform policy in budget',
+    headers: ['model', 'target', 'budget', 'FP32', 'uniform pinned', 'uniform unpinned', ...STRATEGIES, 'best strategy - better uniform'],
     rows: [],
-    note:
-      `${episodes} evaluated policies per search (${warmupEpisodes} random warm-up for ddpg), ${seeds.length} seed(s), ` +
-      `spread = max - min over seeds; top-1 of calibrated PTQ on the first ${val.samples} validation images; ` +
-      `greedy counts its sensitivity probes in the budget; ddpg hidden ${ddpg.hidden.join('-')} (product default 300-300)`,
   };
-  let ddpgWins = 0;
-  let comparisons = 0;
+  const splits: BenchTable = {
+    title: 'Per strategy: top-1 (%) of the final policy on validation, selection and test (mean ± SE over seeds)',
+    headers: ['model', 'target', 'strategy', 'validation', 'selection', 'test', 'test, best validation reward instead', 'evaluations', 'wall s per search'],
+    rows: [],
+  };
+  const correlations: BenchTable = {
+    title: 'Spearman rank correlation of each reward signal on validation with top-1 on test',
+    headers: ['model', 'target', 'policies', ...SIGNALS.map((s) => s.name)],
+    rows: [],
+  };
+  const wins = { ddpgVsRandom: 0, rows: 0 };
+  const correlationsBySignal: Record<string, number[]> = Object.fromEntries(SIGNALS.map((s) => [s.name, []]));
+
   for (const name of names) {
+    if (ctx.signal?.aborted) break;
     const bytes = new Uint8Array(readFileSync(join(zoo, name, 'model.onnx')));
     const layers = await inspectModel(bytes, { what: name, inputShape: [1, ...val.sampleShape] });
     const calibration = await calibrate(bytes, layers, calibSplit, {});
     const evaluator: QuantEvaluator = await prepareQuantEvaluator(bytes, layers, calibration, { threads: 1 });
     try {
-      const fp32 = await evaluator.evaluateFp32(val);
-      // The evaluator is deterministic: a policy seen before (another strategy or seed) is not re-run.
+      const fp32 = { val: await evaluator.evaluateFp32(val), select: await evaluator.evaluateFp32(select), test: await evaluator.evaluateFp32(test) };
+      // The evaluator is deterministic: a policy seen before (another strategy, seed or target) is not re-run.
       const memo = new Map<string, EvaluationResult>();
-      const evaluate = async (p: { layers: Array<{ wBits: number; aBits: number | null }> }): Promise<EvaluationResult> => {
-        const key = p.layers.map((l) => `${l.wBits}/${l.aBits}`).join(',');
+      const evaluate = async (bits: readonly LayerBits[], split: Split): Promise<EvaluationResult> => {
+        const key = `${split.name}|${bitsKey(bits)}`;
         let r = memo.get(key);
         if (!r) {
-          r = await evaluator.evaluate(p as Parameters<QuantEvaluator['evaluate']>[0], val);
+          r = await evaluator.evaluate({ layers: bits as LayerBits[] }, split);
           memo.set(key, r);
         }
         return r;
       };
-      for (const setting of SETTINGS) {
-        const costTable = buildCostTable(layers, resolveTarget(setting.target));
-        // A budget below the all-minimum cost (first/last layers pinned at 8 bits) is infeasible:
-        // then run halfway between the smallest feasible ratio and 1, and say so in the table.
-        let ratio = setting.ratio;
-        try {
-          createBudgetModel({ kind: setting.kind, ratio, minBits: 2, maxBits: 8, pinFirstLast: true }, layers, costTable);
-        } catch (err) {
-          if (!(err instanceof BudgetInfeasibleError)) throw err;
-          const halfway = Math.ceil((err.minRatio + (1 - err.minRatio) / 2) * 100) / 100;
-          ratio = halfway >= 1 && err.minRatio < 0.99 ? 0.99 : halfway; // keep some constraint
-          ctx.log(`${name} ${setting.target}: ${err.message}; using ${ratio}`);
-        }
-        const best: Record<string, number[]> = {};
+      const pairs: Array<{ w: number; a: number; bits: LayerBits[] }> = [];
+      for (let w = 2; w <= 8; w++) for (let a = 2; a <= 8; a++) pairs.push({ w, a, bits: pinnedUniform(layers, w, a) });
+      for (const p of pairs) await evaluate(p.bits, val);
+
+      for (const setting of targets) {
+        if (ctx.signal?.aborted) break;
+        const costTable: CostTable = buildCostTable(layers, resolveTarget(setting.target));
+        const full = createBudgetModel({ kind: setting.kind, ratio: 1, minBits: 2, maxBits: 8, pinFirstLast: true }, layers, costTable);
+        const points = await Promise.all(pairs.map(async (p) => ({ ratio: policyCost(full, p.bits) / full.fullCost, top1: (await evaluate(p.bits, val)).top1! })));
+        const { ratio, bestUniformTop1 } = hardBudget(points, fp32.val.top1!);
+        const label = `${name}.${setting.target}.${setting.kind}-${ratio}`;
+        ctx.log(`${label}: hard budget ${ratio} (best pinned uniform ${bestUniformTop1.toFixed(2)} % vs FP32 ${fp32.val.top1!.toFixed(2)} % on validation)`);
+
+        const outcomes: Record<string, SearchOutcome[]> = {};
+        const rowPolicies = new Map<string, LayerBits[]>();
+        let references: ReturnType<typeof chooseFinal> | null = null;
         for (const strategy of STRATEGIES) {
-          best[strategy] = [];
+          outcomes[strategy] = [];
           for (const seed of seeds) {
+            if (ctx.signal?.aborted) break;
             const id = `${name}-${setting.target}-${strategy}-${seed}`;
             const store = new FsStore(join(work, id));
             const config = SearchConfig.parse({
@@ -128,40 +212,122 @@ export async function run(ctx: BenchContext): Promise<BenchSection> {
               warmupEpisodes,
               seed,
               ddpg,
+              selectTopK,
+              metric: 'top1',
+              reward: 'top1',
             });
             await putJson(store, searchKeys.config(id), config);
             await putJson(store, searchKeys.layers(id), layers);
             await putJson(store, searchKeys.costTable(id), costTable);
-            await putJson(store, searchKeys.baseline(id), fp32);
-            const summary = await runSearchLoop(
+            await putJson(store, searchKeys.baseline(id), fp32.val);
+            const t0 = performance.now();
+            await runSearchLoop(
               store,
               id,
-              { simulate: (p) => costPolicy(costTable, p), evaluate: (p) => evaluate(p) },
+              { simulate: (p) => costPolicy(costTable, p), evaluate: (p) => evaluate(p.layers as LayerBits[], val) },
               { pruneCheckpoints: true },
             );
-            const top1 = summary.bestTop1 ?? Number.NaN;
-            best[strategy].push(top1);
-            ctx.log(`${id}: best top-1 ${top1.toFixed(2)} % after ${summary.episodesDone} evaluations`);
+            // The product's final choice: top-k by validation reward, re-scored on the selection split.
+            const history = (await getJson(store, searchKeys.history(id), SearchHistory)).episodes;
+            const plan = planSelection(createSearchContext(id, config, layers, costTable), history, selectTopK);
+            const results = [];
+            for (const c of plan.candidates) {
+              const score = (s: Split) => (c.bits ? evaluate(c.bits, s) : Promise.resolve(s === val ? fp32.val : s === select ? fp32.select : fp32.test));
+              results.push({ val: await score(val), select: await score(select), test: await score(test) });
+            }
+            const choice = chooseFinal(plan, results, config.reward as RewardName);
+            const seconds = (performance.now() - t0) / 1000;
+            references ??= choice;
+            const naive = choice.searchCandidates[0];
+            outcomes[strategy].push({
+              val: choice.best.val.top1!,
+              select: choice.best.select.top1!,
+              test: choice.best.test!.top1!,
+              naiveTest: naive.test!.top1!,
+              seconds,
+              evaluations: history.length,
+            });
+            for (const e of history) {
+              if (e.probe) continue;
+              const bits = e.bits.map(([w, a], i) => ({ name: layers.layers[i].name, wBits: w, aBits: a }));
+              rowPolicies.set(bitsKey(bits), bits);
+            }
+            ctx.log(`${id}: test ${choice.best.test!.top1!.toFixed(2)} % (selection ${choice.best.select.top1!.toFixed(2)}, validation ${choice.best.val.top1!.toFixed(2)}), ${seconds.toFixed(1)} s`);
+            rmSync(join(work, id), { recursive: true, force: true });
           }
         }
-        const label = `${name}.${setting.target}.${setting.kind}-${ratio}`;
-        for (const s of STRATEGIES) figures[`${label}.${s}`] = Number(mean(best[s]).toFixed(3));
-        comparisons += 1;
-        if (mean(best.ddpg) >= mean(best.random)) ddpgWins += 1;
-        table.rows.push([
+        if (ctx.signal?.aborted || !references) break;
+
+        // Rank correlation of each signal on validation with test top-1, over a seeded sample of the row's distinct policies.
+        const sample = new Rng(deriveSeed('search-quality', label)).shuffle([...rowPolicies.values()]).slice(0, correlationPolicies);
+        const pointsVal: EvaluationResult[] = [];
+        const testTop1: number[] = [];
+        for (const bits of sample) {
+          pointsVal.push(await evaluate(bits, val));
+          testTop1.push((await evaluate(bits, test)).top1!);
+        }
+        const rho = SIGNALS.map((s) => {
+          const xs = pointsVal.map(s.of);
+          return xs.every((x): x is number => x !== null) ? spearman(xs, testTop1) : null;
+        });
+        rho.forEach((r, i) => r !== null && correlationsBySignal[SIGNALS[i].name].push(r));
+        correlations.rows.push([name, setting.target, sample.length, ...rho.map((r) => (r === null ? null : Number(r.toFixed(3))))]);
+
+        const est = (xs: number[]): Estimate => meanEstimate(xs);
+        const testOf = (s: string) => est(outcomes[s].map((o) => o.test));
+        const refTest = (r: typeof references.uniformPinned) => (r ? { value: r.test!.top1!, se: r.test!.top1Se ?? 0 } : null);
+        const better = [refTest(references.uniformPinned), refTest(references.uniformUnpinned)].filter((r): r is Estimate => r !== null);
+        const betterRef = better.length ? better.reduce((a, b) => (b.value > a.value ? b : a)) : null;
+        const bestStrategy = STRATEGIES.reduce((a, b) => (testOf(b).value > testOf(a).value ? b : a));
+        headline.rows.push([
           name,
           setting.target,
-          ratio === setting.ratio ? `${setting.kind} ${ratio}` : `${setting.kind} ${ratio} (${setting.ratio} infeasible)`,
-          Number(fp32.score.toFixed(2)),
-          ...STRATEGIES.map((s) => Number(mean(best[s]).toFixed(2))),
-          ...STRATEGIES.map((s) => Number(spread(best[s]).toFixed(2))),
+          `${setting.kind} ${ratio}`,
+          Number(fp32.test.top1!.toFixed(2)),
+          pm(refTest(references.uniformPinned)),
+          pm(refTest(references.uniformUnpinned)),
+          ...STRATEGIES.map((s) => pm(testOf(s))),
+          betterRef ? `${bestStrategy} ${(testOf(bestStrategy).value - betterRef.value >= 0 ? '+' : '')}${(testOf(bestStrategy).value - betterRef.value).toFixed(2)}` : '-',
         ]);
+        for (const s of STRATEGIES) {
+          const o = outcomes[s];
+          splits.rows.push([
+            name,
+            setting.target,
+            s,
+            pm(est(o.map((x) => x.val))),
+            pm(est(o.map((x) => x.select))),
+            pm(est(o.map((x) => x.test))),
+            pm(est(o.map((x) => x.naiveTest))),
+            Number(mean(o.map((x) => x.evaluations)).toFixed(1)),
+            Number(mean(o.map((x) => x.seconds)).toFixed(1)),
+          ]);
+          figures[`${label}.${s}.test`] = Number(testOf(s).value.toFixed(3));
+          figures[`${label}.${s}.testSe`] = Number(testOf(s).se.toFixed(3));
+          figures[`${label}.${s}.secondsPerSearch`] = Number(mean(o.map((x) => x.seconds)).toFixed(2));
+        }
+        figures[`${label}.uniformReference.test`] = betterRef ? Number(betterRef.value.toFixed(3)) : null;
+        SIGNALS.forEach((sig, i) => (figures[`${label}.spearman.${sig.name}`] = rho[i] === null ? null : Number(rho[i]!.toFixed(3))));
+        wins.rows += 1;
+        if (testOf('ddpg').value >= testOf('random').value) wins.ddpgVsRandom += 1;
       }
     } finally {
       await evaluator.close();
     }
   }
   rmSync(work, { recursive: true, force: true });
-  figures['ddpgAtOrAboveRandom'] = `${ddpgWins}/${comparisons}`;
-  return { id: 'search-quality', title: 'Search quality: DDPG vs baselines', figures, tables: [table] };
+  figures['ddpgAtOrAboveRandomOnTest'] = `${wins.ddpgVsRandom}/${wins.rows}`;
+  for (const s of SIGNALS) {
+    const r = correlationsBySignal[s.name];
+    figures[`meanSpearman.${s.name}`] = r.length ? Number(mean(r).toFixed(3)) : null;
+  }
+  const splitNote =
+    `${episodes} evaluated policies per search (${warmupEpisodes} random warm-up for ddpg), ${seeds.length} seed(s); ` +
+    `validation ${val.samples}, selection ${select.samples} (${carved ? 'carved out of val' : 'select-inputs.npy'}), test ${test.samples} images; ` +
+    `final policy: best of the top ${selectTopK} by validation reward (top-1) on the selection split; ` +
+    `hard budget: the best pinned uniform policy loses about ${DROP_POINTS} points on validation; ddpg hidden ${ddpg.hidden.join('-')} (product default 300-300)`;
+  headline.note = `${splitNote}; uniform references: the most accurate uniform policy in budget on selection, reported on test with sqrt(p(1-p)/n)`;
+  splits.note = `wall s: the search and its final choice in process, a policy evaluated before (same model, any strategy, seed or target) served from a cache; evaluations: policies the search evaluated (uniform stops when it runs out of fitting pairs)`;
+  correlations.note = `over up to ${correlationPolicies} distinct policies per row, sampled (seeded) from every strategy's searches; signals: top-1, -cross-entropy, -KL to FP32, output SQNR, output cosine`;
+  return { id: 'search-quality', title: 'Search quality on held-out data: strategies at hard budgets', figures, tables: [headline, splits, correlations] };
 }

@@ -46,7 +46,7 @@ const positiveInt = (value: string, flag: string): number => {
 
 /** Loads one split of a local data folder (wrapped in an FsStore). */
 export async function loadEvalData(dir: string, splitName: string): Promise<Split> {
-  if (!['val', 'test', 'calib'].includes(splitName)) throw new InvalidInputError(`--split ${splitName} must be val, test or calib`, { split: splitName });
+  if (!['val', 'select', 'test', 'calib'].includes(splitName)) throw new InvalidInputError(`--split ${splitName} must be val, select, test or calib`, { split: splitName });
   const info = await stat(dir).catch(() => null);
   if (!info?.isDirectory()) throw new InvalidInputError(`--data ${dir} is not a folder; pass the folder that holds val-inputs.npy`, { dir });
   const dataset = await loadDataset(new FsStore(dir), '', [splitName as SplitName]);
@@ -103,7 +103,7 @@ export function register(program: Command): void {
     .description('top-1/top-5 and cross-entropy of an ONNX model on a data folder (.npy files), FP32 or with --policy quantized (then also KL, output SQNR and cosine against FP32); fidelity to the FP32 top-1 when there are no labels')
     .argument('<model>', 'ONNX model file')
     .requiredOption('--data <dir>', 'data folder with <split>-inputs.npy, optional <split>-labels.npy and meta.json')
-    .option('--split <name>', 'which split to evaluate: val, test or calib', 'val')
+    .option('--split <name>', 'which split to evaluate: val, select, test or calib', 'val')
     .option('--batch-size <n>', 'samples per onnxruntime run', '128')
     .option('--limit <n>', 'evaluate only the first n samples')
     .option('--metric <name>', 'what --json "score" is: top1 | sqnr | cosine (output SQNR dB / cosine vs FP32, for any model; default top1 for labels or a classifier output [N, classes], else sqnr)')

@@ -46,7 +46,7 @@ export function localHandlers(stores: Stores, options: { faults?: string[]; now?
       evaluate: evaluate({ ...deps, evaluators }),
       act: act(deps),
       update: update(deps),
-      finalize: finalize({ ...deps, evaluators }),
+      finalize: finalize(deps),
       'record-failure': recordFailure(deps),
       compare: compare(deps),
     },

@@ -32,6 +32,8 @@ export type SimulateInput = z.infer<typeof SimulateInput>;
 
 export const EvaluateInput = z.discriminatedUnion('mode', [
   z.object({ mode: z.literal('baseline'), searchId: SearchId }),
+  /** One candidate of the final choice on the selection and test splits (selection/<index>.json). */
+  z.object({ mode: z.literal('candidate'), searchId: SearchId, index: Index }),
   z.object({
     mode: z.literal('policy'),
     searchId: SearchId,
@@ -46,6 +48,8 @@ export type EvaluateInput = z.infer<typeof EvaluateInput>;
 export const ActInput = z.discriminatedUnion('mode', [
   z.object({ mode: z.literal('init'), searchId: SearchId }),
   z.object({ mode: z.literal('act'), searchId: SearchId, round: Round }),
+  /** After the last round: plan the final choice's candidates (selection/plan.json). */
+  z.object({ mode: z.literal('select'), searchId: SearchId }),
 ]);
 export type ActInput = z.infer<typeof ActInput>;
 export const ActOutput = z.object({ round: Round, indices: z.array(Index) });
@@ -81,6 +85,9 @@ export const FinalizeOutput = z.object({
   top1Fp32: z.number().nullable(),
   metric: z.string(),
   score: z.number(),
+  /** The policy's score on the selection and test splits (null: no test split). */
+  selectScore: z.number(),
+  testScore: z.number().nullable(),
   reward: z.number(),
 });
 export type FinalizeOutput = z.infer<typeof FinalizeOutput>;

@@ -5,7 +5,9 @@
  */
 import { limits } from '../../shared/limits';
 import { SearchConfig } from '../../shared/config';
-import { loadDataset, loadSplit, requireSplit, type Split } from '../../shared/data/dataset';
+import { dataFiles, dataKey, loadDataset, loadSplit, requireSplit, type Split } from '../../shared/data/dataset';
+import { carveSelection } from '../../shared/data/selection-split';
+import { InvalidDataError } from '../../shared/errors';
 import { CostTable } from '../../shared/hardware/types';
 import { searchKeys } from '../../shared/keys';
 import { LayerTable } from '../../shared/onnx/types';
@@ -87,6 +89,12 @@ export function shardSplit(split: Split, shard: number, shardCount: number): Spl
 
 export interface EvalContext {
   config: SearchConfig;
+  /** Where the selection split comes from: the data folder's select-inputs.npy, or carved out of val. */
+  selectSource: 'file' | 'carved';
+  /** The carved selection split (selectSource 'carved'); never given to the reward path. */
+  carvedSelect: Split | null;
+  /** The selection split, loaded on first use by selectSplitOf. */
+  select?: Promise<Split>;
   /** The search's metric (resolved by Prepare). */
   metric: MetricName | undefined;
   evaluator: QuantEvaluator;
@@ -114,6 +122,35 @@ export function testSplitOf(stores: Stores, ctx: EvalContext): Promise<Split | n
     ctx.test.catch(() => (ctx.test = undefined));
   }
   return ctx.test;
+}
+
+/**
+ * The data folder's selection split (select-inputs.npy), or the part carved out of val. Read
+ * only by the final choice (Evaluate's candidate mode), never by the reward path; loaded once
+ * per context.
+ */
+export function selectSplitOf(stores: Stores, ctx: EvalContext): Promise<Split> {
+  if (!ctx.select) {
+    ctx.select = ctx.carvedSelect
+      ? Promise.resolve(ctx.carvedSelect)
+      : loadSplit(stores.models, ctx.config.dataPrefix, 'select', ctx.val.meta).then((s) => {
+          if (!s) throw new InvalidDataError(`${ctx.config.dataPrefix}${dataFiles.inputs('select')} disappeared during the search; restore it`);
+          return s;
+        });
+    ctx.select.catch(() => (ctx.select = undefined));
+  }
+  return ctx.select;
+}
+
+/**
+ * The validation split the reward sees and where the selection split comes from: with
+ * select-inputs.npy in the data folder, all of val; without, val minus the carved selection
+ * part (shared/data/selection-split.ts). The selection file itself is not read here.
+ */
+export async function rewardSplits(stores: Stores, config: SearchConfig, val: Split): Promise<{ val: Split; carvedSelect: Split | null }> {
+  if (await stores.models.exists(dataKey(config.dataPrefix, dataFiles.inputs('select')))) return { val, carvedSelect: null };
+  const carved = carveSelection(val);
+  return { val: carved.reward, carvedSelect: carved.select };
 }
 
 /** Evaluators per search id; the oldest is released beyond `keep` (a Lambda serves one search at a time). */
@@ -153,6 +190,16 @@ async function loadEvalContext(stores: Stores, searchId: string): Promise<EvalCo
   ]);
   const recovery = searchRecovery(stores, config, layers, calibration);
   const evaluator = await prepareQuantEvaluator(modelBytes, layers, calibration, { ...quantSettings(config), recovery });
-  const val = limitSplit(requireSplit(dataset, 'val'), config.evalSamples);
-  return { config, metric: config.metric === 'auto' ? undefined : config.metric, evaluator, recovery, val, shards: new Map() };
+  const splits = await rewardSplits(stores, config, requireSplit(dataset, 'val'));
+  const val = limitSplit(splits.val, config.evalSamples);
+  return {
+    config,
+    metric: config.metric === 'auto' ? undefined : config.metric,
+    evaluator,
+    recovery,
+    val,
+    selectSource: splits.carvedSelect ? 'carved' : 'file',
+    carvedSelect: splits.carvedSelect,
+    shards: new Map(),
+  };
 }

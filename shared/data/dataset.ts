@@ -2,6 +2,9 @@
  * Data folders (DESIGN.md "Object layout"): under one ObjectStore prefix
  *   calib-inputs.npy                calibration inputs (activation ranges)
  *   val-inputs.npy, val-labels.npy  validation split; labels optional (no labels = fidelity mode)
+ *   select-inputs.npy, select-labels.npy  optional selection split (the search picks its final
+ *                                   policy on it, never rewards on it; absent: carved out of val,
+ *                                   shared/data/selection-split.ts)
  *   test-inputs.npy, test-labels.npy  optional held-out split
  *   meta.json                       optional {"inputScale": s, "inputOffset": o}
  * Inputs are float32 (float64 is converted) in the model's layout [N, ...], or uint8, which
@@ -29,7 +32,7 @@ export type DatasetMeta = z.infer<typeof DatasetMeta>;
 
 export const defaultMeta: DatasetMeta = { inputScale: 1 / 255, inputOffset: 0 };
 
-export type SplitName = 'calib' | 'val' | 'test';
+export type SplitName = 'calib' | 'val' | 'select' | 'test';
 
 export interface Split {
   name: SplitName;
@@ -48,6 +51,7 @@ export interface Dataset {
   meta: DatasetMeta;
   calib: Split | null;
   val: Split | null;
+  select: Split | null;
   test: Split | null;
 }
 
@@ -57,7 +61,9 @@ export const dataFiles = {
   labels: (split: SplitName) => `${split}-labels.npy`,
 };
 
-const join = (prefix: string, file: string): string => (prefix === '' || prefix.endsWith('/') ? `${prefix}${file}` : `${prefix}/${file}`);
+/** The store key of a data folder's file. */
+export const dataKey = (prefix: string, file: string): string => (prefix === '' || prefix.endsWith('/') ? `${prefix}${file}` : `${prefix}/${file}`);
+const join = dataKey;
 
 /** Reads meta.json under the prefix, or the defaults when absent. */
 export async function loadMeta(store: ObjectStore, prefix: string): Promise<DatasetMeta> {
@@ -131,18 +137,18 @@ export async function loadSplit(store: ObjectStore, prefix: string, name: SplitN
   return { name, inputs, labels, samples: inputs.shape[0], sampleShape: inputs.shape.slice(1), meta };
 }
 
-/** Loads meta.json and the requested splits (default all three) from a data folder. */
+/** Loads meta.json and the requested splits (default calib, val, test) from a data folder. */
 export async function loadDataset(store: ObjectStore, prefix: string, splits: SplitName[] = ['calib', 'val', 'test']): Promise<Dataset> {
   const meta = await loadMeta(store, prefix);
   const load = (s: SplitName) => (splits.includes(s) ? loadSplit(store, prefix, s, meta) : Promise.resolve(null));
-  const [calib, val, test] = await Promise.all([load('calib'), load('val'), load('test')]);
-  if (splits.length > 0 && !calib && !val && !test) {
+  const [calib, val, select, test] = await Promise.all([load('calib'), load('val'), load('select'), load('test')]);
+  if (splits.length > 0 && !calib && !val && !select && !test) {
     throw new InvalidDataError(
       `no data in ${store.location}${prefix ? `/${prefix}` : ''}: expected ${splits.map((s) => dataFiles.inputs(s)).join(' or ')}`,
       { prefix },
     );
   }
-  return { location: `${store.location}/${prefix}`, meta, calib, val, test };
+  return { location: `${store.location}/${prefix}`, meta, calib, val, select, test };
 }
 
 /** A split that must be present: throws InvalidDataError naming the missing file. */

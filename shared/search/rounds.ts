@@ -22,6 +22,7 @@ import {
   type HistoryEntry,
 } from './results';
 import { mergeShards } from './shards';
+import { planSelection, type SelectionPlan } from './selection';
 import { plannedEpisodes, propose, roundSize, rolloutStates } from './strategies';
 import { decodeSearchState, encodeSearchState, type SearchState } from './state';
 
@@ -280,7 +281,7 @@ export async function actRound(store: ObjectStore, searchId: string, round: numb
 }
 
 /** Reads a policy's evaluation; with config.evalShards > 1 and no merged object, merges the shards (sample-weighted). */
-async function loadEvaluation(store: ObjectStore, ctx: SearchContext, round: number, index: number): Promise<EvaluationResult> {
+export async function loadEvaluation(store: ObjectStore, ctx: Pick<SearchContext, 'searchId' | 'config'>, round: number, index: number): Promise<EvaluationResult> {
   const key = searchKeys.evaluation(ctx.searchId, round, index);
   const shards = ctx.config.evalShards;
   if (shards <= 1 || (await store.exists(key))) return getJson(store, key, EvaluationResult);
@@ -323,4 +324,16 @@ export async function updateRound(store: ObjectStore, searchId: string, round: n
   }
   await store.put(summaryKey, JSON.stringify(applied.summary, null, 1), { contentType: 'application/json' });
   return applied.summary;
+}
+
+/**
+ * After the last round: the candidates of the final choice (selection.ts) from history.json,
+ * written to selection/plan.json. Deterministic, so a retry rewrites the same bytes.
+ */
+export async function planSelectionStep(store: ObjectStore, searchId: string): Promise<SelectionPlan> {
+  const ctx = await loadContext(store, searchId);
+  const history = await getJson(store, searchKeys.history(searchId), SearchHistory);
+  const plan = planSelection(ctx, history.episodes, ctx.config.selectTopK);
+  await store.put(searchKeys.selectionPlan(searchId), JSON.stringify(plan), { contentType: 'application/json' });
+  return plan;
 }

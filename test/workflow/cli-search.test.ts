@@ -32,23 +32,35 @@ describe('haq search', () => {
     const policy = JSON.parse(readFileSync(join(out, 'policy.json'), 'utf8'));
     assert.deepEqual(policy.layers, summary.layers);
     assert.match(r.stderr, /episode 2\/2/, 'progress lines on stderr when not a TTY');
-    // Held-out figures from the zoo data's test split, as recorded in policy.json.
-    assert.equal(summary.valSamples, 100);
-    assert.equal(summary.testSamples, 4000);
+    // Validation, selection and held-out test figures with standard errors, as recorded in policy.json.
+    const m = policy.metrics;
+    assert.deepEqual(summary.samples, { val: 100, select: 2000, test: 4000 });
+    assert.equal(summary.metric, 'top1');
     assert.equal(summary.testAccuracyMode, 'labels');
-    assert.ok(typeof summary.testTop1 === 'number' && typeof summary.testTop1Fp32 === 'number');
-    assert.equal(summary.testTop1, policy.metrics.testTop1);
-    assert.equal(summary.testTop1Fp32, policy.metrics.testTop1Fp32);
-    assert.equal(summary.uniform8.testTop1, policy.metrics.uniform8.testTop1);
+    for (const split of ['val', 'select', 'test'] as const) {
+      assert.deepEqual(summary.policy[split], { value: m.evaluations[split].score, se: m.evaluations[split].scoreSe });
+      assert.deepEqual(summary.fp32[split], { value: m.evaluations.fp32[split].score, se: m.evaluations.fp32[split].scoreSe });
+      assert.ok(summary.policy[split].se > 0, `${split} standard error`);
+    }
+    assert.equal(summary.testTop1, m.testTop1);
+    assert.deepEqual(summary.uniform8.test, { value: m.uniform8.test.score, se: m.uniform8.test.scoreSe });
+    assert.deepEqual(summary.gain, m.gain);
+    assert.ok(summary.uniformPinned || summary.uniformUnpinned, 'a uniform reference in budget');
   });
 
-  it('prints validation (selection) and test (held-out) top-1 in the text summary', async () => {
+  it('prints validation, selection and test top-1 with standard errors and the gain over the better uniform reference', async () => {
     const out = join(tmp.dir, 'text');
     const r = await haq(['search', model, '--data', data, ...small, '--seed', '5', '--out', out]);
     assert.equal(r.code, 0, r.stderr);
     const m = JSON.parse(readFileSync(join(out, 'policy.json'), 'utf8')).metrics;
-    assert.match(r.stdout, new RegExp(`validation \\(selection, 100 samples\\): top-1 ${m.top1.toFixed(2)} %`));
-    assert.match(r.stdout, new RegExp(`test \\(held-out, 4000 samples\\): top-1 ${m.testTop1.toFixed(2)} % \\(FP32 ${m.testTop1Fp32.toFixed(2)} %, uniform 8/8 ${m.uniform8.testTop1.toFixed(2)} %`));
+    const f = (e: { score: number; scoreSe: number }) => `${e.score.toFixed(2)} ± ${e.scoreSe.toFixed(2)}`;
+    assert.match(r.stdout, /top-1 % ± standard error:\n\s+validation \(100\)\s+selection \(2000\)\s+test \(4000\)/);
+    const row = r.stdout.split('\n').find((l) => l.startsWith(`policy (episode ${m.episode})`));
+    assert.ok(row, r.stdout);
+    assert.match(row, new RegExp(`${f(m.evaluations.val)}\\s+${f(m.evaluations.select)}\\s+${f(m.evaluations.test)}$`));
+    assert.match(r.stdout, new RegExp(`^FP32\\s+.*${f(m.evaluations.fp32.test)}$`, 'm'));
+    const g = m.gain;
+    assert.match(r.stdout, new RegExp(`gain over the better uniform reference \\(.*\\) on test: ${g.value >= 0 ? '\\+' : '-'}${Math.abs(g.value).toFixed(2)} ± ${g.se.toFixed(2)} points \\(${g.withinNoise ? 'within noise' : ''}`));
   });
 
   it("one calibration: haq eval --policy reproduces the search's val and test top-1, haq export writes Finalize's model byte for byte", async () => {
@@ -69,6 +81,7 @@ describe('haq search', () => {
     ]);
     for (const x of [val, test, exported, plain]) assert.equal(x.code, 0, x.stderr);
     assert.equal(JSON.parse(val.stdout).top1, policy.metrics.top1);
+    assert.equal(JSON.parse(val.stdout).top1Se, policy.metrics.evaluations.val.top1Se);
     assert.equal(JSON.parse(test.stdout).top1, policy.metrics.testTop1);
     assert.ok(readFileSync(join(out, 'exported.onnx')).equals(readFileSync(join(out, 'model.quant.onnx'))), 'the same model bytes');
     // The recovered weights are in those bytes: plain rounding exports a different model.

@@ -12,7 +12,6 @@ import { after, before, describe, it } from 'node:test';
 import { runLocalSearch, type LocalSearchResult } from '../../cli/embedded/local';
 import type { HandlerMap } from '../../cli/embedded/runner';
 import { makeHandler as makeFinalize } from '../../functions/finalize';
-import { EvaluatorCache } from '../../functions/lib/search-context';
 import { silentLogger } from '../../functions/lib/runtime';
 import { loadDataset, requireSplit } from '../../shared/data/dataset';
 import { searchKeys } from '../../shared/keys';
@@ -22,7 +21,9 @@ import { prepareQuantEvaluator } from '../../shared/quant/evaluator';
 import { recoveryKeys, storedRecovery } from '../../shared/quant/recovery';
 import { FsStore } from '../../shared/store/fs-store';
 import { getJson } from '../../shared/store/object-store';
-import { SearchHistory, SearchStatus } from '../../shared/search/results';
+import { EvaluationResult, SearchHistory, SearchStatus } from '../../shared/search/results';
+import { SelectionPlan } from '../../shared/search/selection';
+import { encodeNpy } from '../../shared/data/npy';
 import { expectClose } from '../helpers/expect-close';
 import { tempDir } from '../helpers/tmp';
 
@@ -79,9 +80,11 @@ describe('search state machine, embedded, end to end', () => {
     assert.ok(statSync(clean.files!.quantModel).size > 1000);
   });
 
-  it('records held-out test-split figures equal to a direct evaluation of the same policies', async () => {
+  it('records validation, selection and test figures with standard errors, equal to a direct evaluation', async () => {
     const m = policyOf(clean).metrics;
     assert.equal(m.valSamples, 100, 'validation limited by evalSamples');
+    assert.equal(m.selectSamples, 2000, 'the whole selection split (select-inputs.npy)');
+    assert.equal(m.selectSource, 'file');
     assert.equal(m.testSamples, 4000, 'the whole test split');
     assert.equal(m.testAccuracyMode, 'labels');
     // An independent evaluator (its own session) over the search's layer table, calibration and recovered weights.
@@ -92,20 +95,80 @@ describe('search state machine, embedded, end to end', () => {
     const recovery = storedRecovery(clean.stores.work, recoveryKeys(table.modelHash, calibration.dataSha256, 'full', true).layer, table);
     const evaluator = await prepareQuantEvaluator(readFileSync(model), table, calibration, { seed: base.seed, recovery });
     try {
-      const test = requireSplit(await loadDataset(new FsStore(data), '', ['test']), 'test');
+      const splits = await loadDataset(new FsStore(data), '', ['select', 'test']);
+      const [select, test] = [requireSplit(splits, 'select'), requireSplit(splits, 'test')];
       const policy = policyOf(clean);
-      const uniform = (b: number) => ({ layers: table.layers.map((l) => ({ name: l.name, wBits: b, aBits: b })) });
-      expectClose(m.testTop1, (await evaluator.evaluate({ layers: policy.layers }, test)).top1!, { atol: 1e-9 });
-      expectClose(m.testTop1Fp32, (await evaluator.evaluateFp32(test)).top1!, { atol: 1e-9 });
-      expectClose(m.uniform8.testTop1, (await evaluator.evaluate(uniform(8), test)).top1!, { atol: 1e-9 });
-      assert.ok(m.bestUniform, 'a uniform bitwidth fits latency 0.5');
-      expectClose(m.bestUniform.testTop1, (await evaluator.evaluate(uniform(m.bestUniform.bits), test)).top1!, { atol: 1e-9 });
+      const same = async (figure: { score: number; scoreSe: number }, run: Promise<{ score: number; scoreSe: number; samples: number }>) => {
+        const r = await run;
+        expectClose(figure.score, r.score, { atol: 1e-9 });
+        // top-1's standard error, sqrt(p(1-p)/n) in points
+        expectClose(figure.scoreSe, 100 * Math.sqrt((r.score / 100) * (1 - r.score / 100) / r.samples), { atol: 1e-9 });
+      };
+      await same(m.evaluations.test, evaluator.evaluate({ layers: policy.layers }, test));
+      await same(m.evaluations.select, evaluator.evaluate({ layers: policy.layers }, select));
+      await same(m.evaluations.fp32.test, evaluator.evaluateFp32(test));
+      expectClose(m.testTop1, m.evaluations.test.top1, { atol: 1e-12 });
+      // The uniform references are the most accurate uniform policies in budget on selection.
+      for (const ref of [m.uniformPinned, m.uniformUnpinned]) {
+        assert.ok(ref, 'uniform policies fit latency 0.5');
+        const bits = table.layers.map((l, i) => (ref.pinned && (i === 0 || i === table.layers.length - 1) ? { name: l.name, wBits: 8, aBits: 8 } : { name: l.name, wBits: ref.wBits, aBits: ref.aBits }));
+        expectClose(ref.test.score, (await evaluator.evaluate({ layers: bits }, test)).score, { atol: 1e-9 });
+      }
+      assert.equal(m.uniformPinned.pinned, true);
+      assert.equal(m.uniformUnpinned.pinned, false);
+      const better = m.uniformPinned.test.score >= m.uniformUnpinned.test.score ? 'uniformPinned' : 'uniformUnpinned';
+      assert.equal(m.reference, better);
+      expectClose(m.gain.value, m.evaluations.test.score - m[better].test.score, { atol: 1e-9 });
+      assert.equal(m.gain.split, 'test');
     } finally {
       await evaluator.close();
     }
     const html = readFileSync(clean.files!.report, 'utf8');
-    assert.match(html, /<th>top-1 % validation \(selection\)<\/th>.*<th>top-1 % test \(held-out\)<\/th>/);
-    assert.ok(html.includes(`<td>${Number(m.testTop1.toPrecision(4))}</td>`), 'the policy row shows its test top-1');
+    assert.match(html, /<th>top-1 % validation<\/th><th>top-1 % selection<\/th><th>top-1 % test \(held-out\)<\/th>/);
+    assert.ok(html.includes(`${m.evaluations.test.score.toFixed(2)} ± ${m.evaluations.test.scoreSe.toFixed(2)}`), 'the policy row shows its test top-1 and standard error');
+    assert.match(html, /Gain over the better uniform reference<\/b>/);
+  });
+
+  it('the final policy is the best candidate on the selection split, every uniform frontier policy a candidate', async () => {
+    const m = policyOf(clean).metrics;
+    const candidates = m.selection.candidates as Array<{ select: { value: number }; chosen: boolean; episode: number }>;
+    assert.ok(candidates.length >= 1 && candidates.length <= 4);
+    const chosen = candidates.find((c) => c.chosen)!;
+    assert.equal(chosen.episode, m.episode);
+    assert.equal(chosen.select.value, Math.max(...candidates.map((c) => c.select.value)));
+    const plan = await getJson(clean.stores.work, searchKeys.selectionPlan(clean.searchId), SelectionPlan);
+    assert.deepEqual(plan.candidates.map((c) => c.kind).filter((k, i, a) => a.indexOf(k) === i), ['search', 'uniform-pinned', 'uniform-unpinned', 'uniform8', 'fp32']);
+  });
+
+  it('the reward never sees the selection split: other selection data, the same rounds', async () => {
+    const dir = join(tmp.dir, 'other-select-data');
+    mkdirSync(dir, { recursive: true });
+    for (const f of readdirSync(data)) copyFileSync(join(data, f), join(dir, f));
+    // The selection split replaced by the first 2000 test samples (other images, other labels).
+    const test = requireSplit(await loadDataset(new FsStore(data), '', ['test']), 'test');
+    writeFileSync(join(dir, 'select-inputs.npy'), encodeNpy({ data: test.inputs.data.subarray(0, 2000 * 784), shape: [2000, ...test.sampleShape] }));
+    writeFileSync(join(dir, 'select-labels.npy'), encodeNpy({ data: BigInt64Array.from(test.labels!.subarray(0, 2000), BigInt), shape: [2000] }));
+    const r = await runLocalSearch({ modelPath: model, dataDir: dir, outDir: join(tmp.dir, 'other-select'), config: base, retryDelayMs: 0 });
+    assert.equal(r.outcome.status, 'SUCCEEDED', JSON.stringify(r.outcome.error));
+    const history = async (x: LocalSearchResult) => (await x.stores.work.get(searchKeys.history(x.searchId))).toString();
+    assert.equal(await history(r), await history(clean), 'identical rewards, episodes and policies');
+    for (const key of [searchKeys.baseline, (id: string) => searchKeys.evaluation(id, 1, 1)]) {
+      const [a, b] = [await getJson(r.stores.work, key(r.searchId), EvaluationResult), await getJson(clean.stores.work, key(clean.searchId), EvaluationResult)];
+      assert.deepEqual({ ...a, seconds: 0 }, { ...b, seconds: 0 });
+    }
+    assert.notEqual(policyOf(r).metrics.selectScore, policyOf(clean).metrics.selectScore, 'the selection figures did change');
+  });
+
+  it('without select-inputs.npy: a seeded third of val is carved out for selection, and the report says so', async () => {
+    const dir = join(tmp.dir, 'no-select-data');
+    mkdirSync(dir, { recursive: true });
+    for (const f of readdirSync(data).filter((f) => !f.startsWith('select-'))) copyFileSync(join(data, f), join(dir, f));
+    const r = await runLocalSearch({ modelPath: model, dataDir: dir, outDir: join(tmp.dir, 'no-select'), config: { ...base, episodes: 2 }, retryDelayMs: 0 });
+    assert.equal(r.outcome.status, 'SUCCEEDED', JSON.stringify(r.outcome.error));
+    const m = policyOf(r).metrics;
+    assert.equal(m.selectSource, 'carved');
+    assert.equal(m.selectSamples, Math.round(4000 / 3));
+    assert.match(readFileSync(r.files!.report, 'utf8'), /samples carved out of val-inputs\.npy/);
   });
 
   it('Finalize run again publishes the same policy.json and report.html (idempotent)', async () => {
@@ -113,14 +176,9 @@ describe('search state machine, embedded, end to end', () => {
     const key = (k: string) => join(results.root, ...k.split('/'));
     const policyBefore = readFileSync(key(clean.final!.keys.policy), 'utf8');
     const reportBefore = readFileSync(key(clean.final!.keys.report), 'utf8');
-    const evaluators = new EvaluatorCache();
-    try {
-      const finalize = makeFinalize({ stores: clean.stores, logger: silentLogger(), now: () => new Date(0), faults: [], evaluators });
-      const again = await finalize({ searchId: clean.searchId });
-      assert.deepEqual(again, clean.final);
-    } finally {
-      await evaluators.close();
-    }
+    const finalize = makeFinalize({ stores: clean.stores, logger: silentLogger(), now: () => new Date(0), faults: [] });
+    const again = await finalize({ searchId: clean.searchId });
+    assert.deepEqual(again, clean.final);
     assert.equal(readFileSync(key(clean.final!.keys.policy), 'utf8'), policyBefore);
     assert.equal(readFileSync(key(clean.final!.keys.report), 'utf8'), reportBefore);
     assert.deepEqual(await work.list('locks/'), []);
@@ -136,10 +194,11 @@ describe('search state machine, embedded, end to end', () => {
     assert.equal(m.testTop1, null);
     assert.equal(m.testTop1Fp32, null);
     assert.equal(m.testSamples, null);
-    assert.equal(m.uniform8.testTop1, null);
+    assert.equal(m.uniform8.test, null);
+    assert.equal(m.gain.split, 'select', 'the gain on selection without a test split');
     const html = readFileSync(r.files!.report, 'utf8');
     assert.match(html, /No held-out test split<\/b>: the data folder has no test-inputs\.npy/);
-    assert.ok(!/test \(held-out\)/.test(html));
+    assert.ok(!/test \(held-out\)<\/th>/.test(html));
   });
 
   it('test inputs without labels: held-out figures in fidelity mode (agreement with FP32)', async () => {

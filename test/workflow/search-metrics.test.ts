@@ -56,7 +56,8 @@ describe('a search scored by output SQNR (no labels, no classifier output)', () 
   it('the report plots and tabulates SQNR in dB', () => {
     const html = readFileSync(result.files!.report, 'utf8');
     assert.match(html, /output SQNR vs FP32 \(dB\)/, 'the Pareto chart axis');
-    assert.match(html, /<th>SQNR dB validation \(selection\)<\/th>/);
+    assert.match(html, /<th>SQNR dB validation<\/th><th>SQNR dB selection<\/th><th>SQNR dB test \(held-out\)<\/th>/);
+    assert.match(html, /Gain over the better uniform reference<\/b> \(uniform [^)]*\)\) on the held-out test split: [-+][0-9.]+ ± [0-9.]+ dB of output SQNR/);
     assert.ok(!/top-1/.test(html.replace(/<svg[\s\S]*?<\/svg>/g, '')), 'no top-1 wording outside the charts');
   });
 

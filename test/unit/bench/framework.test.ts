@@ -92,6 +92,14 @@ describe('runSections', () => {
     assert.equal(signal?.aborted, true);
   });
 
+  it("a section's own longer limit applies to a full run, not to --quick", async () => {
+    const slow = { order: 1, timeoutSeconds: 60, run: () => new Promise<BenchSection>((done) => setTimeout(() => done(section('slow')), 50)) };
+    const [full] = await runSections([{ file: 'slow.ts', module: slow }], options({ sectionTimeoutMs: 20, quick: false }));
+    assert.equal(full.status, 'ok');
+    const [quick] = await runSections([{ file: 'slow.ts', module: slow }], options({ sectionTimeoutMs: 20, quick: true }));
+    assert.equal(quick.status, 'failed');
+  });
+
   it('leaves the signal of a section that finishes in time unaborted', async () => {
     let signal: AbortSignal | undefined;
     await runSections([{ file: 'ok.ts', module: { order: 1, run: async (ctx) => { signal = ctx.signal; return section('ok'); } } }], options());
