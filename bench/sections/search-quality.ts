@@ -7,8 +7,10 @@
  * budget at which the best uniform policy pinned as the search pins it (first/last layer 8/8)
  * loses about DROP_POINTS top-1 points on validation against FP32: every pinned uniform
  * (w, a) pair is evaluated, and the budget is the cost ratio of the pair whose best-in-budget
- * validation top-1 is nearest to FP32 - DROP_POINTS. At easier budgets (the 4-bit CNN is as
- * good as FP32) no strategy can show anything.
+ * validation top-1 is nearest to FP32 - DROP_POINTS, among pairs above the lowest width (at
+ * the cost of 2/2 nothing else fits: with recovery the CNN's 2-bit pinned policy loses less
+ * than 3 points, and that budget left a search of one policy). At easier budgets (the 4-bit
+ * CNN is as good as FP32) no strategy can show anything.
  *
  * Every search runs the product's own rounds and selection (shared/search) in process: real
  * cost tables, the calibrated PTQ evaluator, the same strategies with the same number of
@@ -21,7 +23,7 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SearchConfig, type Strategy } from '../../shared/config';
-import { loadDataset, requireSplit, type Split } from '../../shared/data/dataset';
+import { inputBatch, loadDataset, requireSplit, type Split } from '../../shared/data/dataset';
 import { meanEstimate, spearman, type Estimate } from '../../shared/data/metrics';
 import { carveSelection } from '../../shared/data/selection-split';
 import { buildCostTable, costPolicy } from '../../shared/hardware/cost-table';
@@ -32,6 +34,7 @@ import { inspectModel } from '../../shared/onnx/inspect';
 import type { LayerTable } from '../../shared/onnx/types';
 import { calibrate } from '../../shared/quant/calibration';
 import { prepareQuantEvaluator, type QuantEvaluator } from '../../shared/quant/evaluator';
+import { computeRecovery, recoverySource } from '../../shared/quant/recovery';
 import type { ConstraintKind, LayerBits } from '../../shared/quant/policy';
 import { deriveSeed, Rng } from '../../shared/rng';
 import { createBudgetModel, policyCost } from '../../shared/search/budget';
@@ -55,6 +58,8 @@ const TARGETS: Array<{ target: string; kind: ConstraintKind }> = [
 ];
 /** The hard budget: the best pinned uniform policy loses about this many top-1 points on validation. */
 const DROP_POINTS = 3;
+/** The search's lowest bitwidth (SearchConfig's default minBits). */
+const MIN_BITS = 2;
 /** The signals whose rank correlation with test top-1 the bench measures (the reward candidates). */
 const SIGNALS: Array<{ name: RewardName; of: (e: EvaluationResult) => number | null }> = [
   { name: 'top1', of: (e) => e.top1 },
@@ -114,18 +119,39 @@ interface SearchOutcome {
   evaluations: number;
 }
 
-export async function run(ctx: BenchContext): Promise<BenchSection> {
+/** What a run covers; `run` derives it from --quick, a caller may narrow it (e.g. one strategy for the signal correlations). */
+export interface SearchQualitySettings {
+  models?: string[];
+  strategies: Strategy[];
+  targets: typeof TARGETS;
+  seeds: number[];
+  episodes: number;
+  warmupEpisodes: number;
+  selectTopK: number;
+  correlationPolicies: number;
+  /** Samples per split (null: all of it). */
+  limit: { val: number; select: number; test: number } | null;
+}
+
+export async function run(ctx: BenchContext, overrides: Partial<SearchQualitySettings> = {}): Promise<BenchSection> {
   const zoo = join(ctx.root, 'models', 'zoo');
   const all = readdirSync(zoo).filter((n) => existsSync(join(zoo, n, 'model.onnx'))).sort();
   // --quick: one model, one target, one seed, small splits (a smoke test of the section).
-  const names = ctx.quick ? all.slice(0, 1) : all;
+  const settings: SearchQualitySettings = {
+    models: ctx.quick ? all.slice(0, 1) : all,
+    strategies: STRATEGIES,
+    targets: ctx.quick ? TARGETS.slice(0, 1) : TARGETS,
+    seeds: ctx.quick ? [0] : [0, 1, 2],
+    episodes: ctx.quick ? 16 : 100,
+    warmupEpisodes: ctx.quick ? 6 : 20,
+    selectTopK: ctx.quick ? 4 : 8,
+    correlationPolicies: ctx.quick ? 24 : 100,
+    limit: ctx.quick ? { val: 500, select: 500, test: 1000 } : null,
+    ...Object.fromEntries(Object.entries(overrides).filter(([, v]) => v !== undefined)),
+  };
+  const { strategies, targets, seeds, episodes, warmupEpisodes, selectTopK, correlationPolicies } = settings;
+  const names = (settings.models ?? all).filter((n) => all.includes(n));
   if (names.length === 0) throw new Error(`no models under ${zoo} (expected <name>/model.onnx)`);
-  const targets = ctx.quick ? TARGETS.slice(0, 1) : TARGETS;
-  const seeds = ctx.quick ? [0] : [0, 1, 2];
-  const episodes = ctx.quick ? 16 : 100;
-  const warmupEpisodes = ctx.quick ? 6 : 20;
-  const selectTopK = ctx.quick ? 4 : 8;
-  const correlationPolicies = ctx.quick ? 24 : 100;
   // Smaller networks than HAQ's 300-300 (the product default): a DDPG step costs ~hidden^2.
   const ddpg = { hidden: ctx.quick ? [64, 64] : [128, 128] };
 
@@ -133,18 +159,20 @@ export async function run(ctx: BenchContext): Promise<BenchSection> {
   const dataset = await loadDataset(new FsStore(zoo), 'data/', ['calib', 'val', 'select', 'test']);
   const fullVal = requireSplit(dataset, 'val');
   const carved = dataset.select ? null : carveSelection(fullVal);
-  const limit = (s: Split, n: number) => (ctx.quick ? headOf(s, n) : s);
-  const val = limit(carved ? carved.reward : fullVal, 500);
-  const select = limit(dataset.select ?? carved!.select, 500);
-  const test = limit(requireSplit(dataset, 'test'), 1000);
-  const calibSamples = SearchConfig.parse({ model: 'm', modelKey: 'k', dataPrefix: 'p' }).calibSamples;
+  const limit = (s: Split, n: number | undefined) => (n === undefined ? s : headOf(s, n));
+  const val = limit(carved ? carved.reward : fullVal, settings.limit?.val);
+  const select = limit(dataset.select ?? carved!.select, settings.limit?.select);
+  const test = limit(requireSplit(dataset, 'test'), settings.limit?.test);
+  const defaults = SearchConfig.parse({ model: 'm', modelKey: 'k', dataPrefix: 'p' });
+  const calibSamples = defaults.calibSamples;
+  const recoveryMode = defaults.quant.recovery;
   // As a search calibrates: the first calibSamples of calib-inputs.npy (0: all of them).
   const calibSplit = calibSamples > 0 ? headOf(dataset.calib ?? val, calibSamples) : (dataset.calib ?? val);
 
   const figures: Record<string, number | string | null> = {};
   const headline: BenchTable = {
     title: 'Test top-1 (%) at hard budgets: strategies (mean ± SE over seeds) and the most accurate uniform policy in budget',
-    headers: ['model', 'target', 'budget', 'FP32', 'uniform pinned', 'uniform unpinned', ...STRATEGIES, 'best strategy - better uniform'],
+    headers: ['model', 'target', 'budget', 'FP32', 'uniform pinned', 'uniform unpinned', ...strategies, 'best strategy - better uniform'],
     rows: [],
   };
   const splits: BenchTable = {
@@ -164,8 +192,11 @@ export async function run(ctx: BenchContext): Promise<BenchSection> {
     if (ctx.signal?.aborted) break;
     const bytes = new Uint8Array(readFileSync(join(zoo, name, 'model.onnx')));
     const layers = await inspectModel(bytes, { what: name, inputShape: [1, ...val.sampleShape] });
-    const calibration = await calibrate(bytes, layers, calibSplit, {});
-    const evaluator: QuantEvaluator = await prepareQuantEvaluator(bytes, layers, calibration, { threads: 1 });
+    // As a search quantizes: one calibration gives the activation ranges and the recovered weights (the product's default recovery).
+    const calibData = inputBatch(calibSplit, 0, calibSplit.samples);
+    const calibration = await calibrate(bytes, layers, calibData, {});
+    const recovered = recoveryMode === 'none' ? null : recoverySource(await computeRecovery(bytes, layers, calibData, { mode: recoveryMode, threads: 1 }));
+    const evaluator: QuantEvaluator = await prepareQuantEvaluator(bytes, layers, calibration, { threads: 1, recovery: recovered });
     try {
       const fp32 = { val: await evaluator.evaluateFp32(val), select: await evaluator.evaluateFp32(select), test: await evaluator.evaluateFp32(test) };
       // The evaluator is deterministic: a policy seen before (another strategy, seed or target) is not re-run.
@@ -180,14 +211,16 @@ export async function run(ctx: BenchContext): Promise<BenchSection> {
         return r;
       };
       const pairs: Array<{ w: number; a: number; bits: LayerBits[] }> = [];
-      for (let w = 2; w <= 8; w++) for (let a = 2; a <= 8; a++) pairs.push({ w, a, bits: pinnedUniform(layers, w, a) });
+      for (let w = MIN_BITS; w <= 8; w++) for (let a = MIN_BITS; a <= 8; a++) pairs.push({ w, a, bits: pinnedUniform(layers, w, a) });
       for (const p of pairs) await evaluate(p.bits, val);
 
       for (const setting of targets) {
         if (ctx.signal?.aborted) break;
         const costTable: CostTable = buildCostTable(layers, resolveTarget(setting.target));
-        const full = createBudgetModel({ kind: setting.kind, ratio: 1, minBits: 2, maxBits: 8, pinFirstLast: true }, layers, costTable);
-        const points = await Promise.all(pairs.map(async (p) => ({ ratio: policyCost(full, p.bits) / full.fullCost, top1: (await evaluate(p.bits, val)).top1! })));
+        const full = createBudgetModel({ kind: setting.kind, ratio: 1, minBits: MIN_BITS, maxBits: 8, pinFirstLast: true }, layers, costTable);
+        // Pairs at the lowest width are left out: at their cost nothing but themselves fits, and there is nothing to search.
+        const roomy = pairs.filter((p) => p.w > MIN_BITS && p.a > MIN_BITS);
+        const points = await Promise.all(roomy.map(async (p) => ({ ratio: policyCost(full, p.bits) / full.fullCost, top1: (await evaluate(p.bits, val)).top1! })));
         const { ratio, bestUniformTop1 } = hardBudget(points, fp32.val.top1!);
         const label = `${name}.${setting.target}.${setting.kind}-${ratio}`;
         ctx.log(`${label}: hard budget ${ratio} (best pinned uniform ${bestUniformTop1.toFixed(2)} % vs FP32 ${fp32.val.top1!.toFixed(2)} % on validation)`);
@@ -195,7 +228,7 @@ export async function run(ctx: BenchContext): Promise<BenchSection> {
         const outcomes: Record<string, SearchOutcome[]> = {};
         const rowPolicies = new Map<string, LayerBits[]>();
         let references: ReturnType<typeof chooseFinal> | null = null;
-        for (const strategy of STRATEGIES) {
+        for (const strategy of strategies) {
           outcomes[strategy] = [];
           for (const seed of seeds) {
             if (ctx.signal?.aborted) break;
@@ -272,13 +305,14 @@ export async function run(ctx: BenchContext): Promise<BenchSection> {
         });
         rho.forEach((r, i) => r !== null && correlationsBySignal[SIGNALS[i].name].push(r));
         correlations.rows.push([name, setting.target, sample.length, ...rho.map((r) => (r === null ? null : Number(r.toFixed(3))))]);
+        ctx.log(`${label}: Spearman with test top-1 over ${sample.length} policies: ${SIGNALS.map((s, i) => `${s.name} ${rho[i] === null ? '-' : rho[i]!.toFixed(3)}`).join(', ')}`);
 
         const est = (xs: number[]): Estimate => meanEstimate(xs);
         const testOf = (s: string) => est(outcomes[s].map((o) => o.test));
         const refTest = (r: typeof references.uniformPinned) => (r ? { value: r.test!.top1!, se: r.test!.top1Se ?? 0 } : null);
         const better = [refTest(references.uniformPinned), refTest(references.uniformUnpinned)].filter((r): r is Estimate => r !== null);
         const betterRef = better.length ? better.reduce((a, b) => (b.value > a.value ? b : a)) : null;
-        const bestStrategy = STRATEGIES.reduce((a, b) => (testOf(b).value > testOf(a).value ? b : a));
+        const bestStrategy = strategies.reduce((a, b) => (testOf(b).value > testOf(a).value ? b : a));
         headline.rows.push([
           name,
           setting.target,
@@ -286,10 +320,10 @@ export async function run(ctx: BenchContext): Promise<BenchSection> {
           Number(fp32.test.top1!.toFixed(2)),
           pm(refTest(references.uniformPinned)),
           pm(refTest(references.uniformUnpinned)),
-          ...STRATEGIES.map((s) => pm(testOf(s))),
+          ...strategies.map((s) => pm(testOf(s))),
           betterRef ? `${bestStrategy} ${(testOf(bestStrategy).value - betterRef.value >= 0 ? '+' : '')}${(testOf(bestStrategy).value - betterRef.value).toFixed(2)}` : '-',
         ]);
-        for (const s of STRATEGIES) {
+        for (const s of strategies) {
           const o = outcomes[s];
           splits.rows.push([
             name,
@@ -308,8 +342,10 @@ export async function run(ctx: BenchContext): Promise<BenchSection> {
         }
         figures[`${label}.uniformReference.test`] = betterRef ? Number(betterRef.value.toFixed(3)) : null;
         SIGNALS.forEach((sig, i) => (figures[`${label}.spearman.${sig.name}`] = rho[i] === null ? null : Number(rho[i]!.toFixed(3))));
-        wins.rows += 1;
-        if (testOf('ddpg').value >= testOf('random').value) wins.ddpgVsRandom += 1;
+        if (outcomes.ddpg?.length && outcomes.random?.length) {
+          wins.rows += 1;
+          if (testOf('ddpg').value >= testOf('random').value) wins.ddpgVsRandom += 1;
+        }
       }
     } finally {
       await evaluator.close();
@@ -325,7 +361,7 @@ export async function run(ctx: BenchContext): Promise<BenchSection> {
     `${episodes} evaluated policies per search (${warmupEpisodes} random warm-up for ddpg), ${seeds.length} seed(s); ` +
     `validation ${val.samples}, selection ${select.samples} (${carved ? 'carved out of val' : 'select-inputs.npy'}), test ${test.samples} images; ` +
     `final policy: best of the top ${selectTopK} by validation reward (top-1) on the selection split; ` +
-    `hard budget: the best pinned uniform policy loses about ${DROP_POINTS} points on validation; ddpg hidden ${ddpg.hidden.join('-')} (product default 300-300)`;
+    `recovery ${recoveryMode}; hard budget: the best pinned uniform policy loses about ${DROP_POINTS} points on validation; ddpg hidden ${ddpg.hidden.join('-')} (product default 300-300)`;
   headline.note = `${splitNote}; uniform references: the most accurate uniform policy in budget on selection, reported on test with sqrt(p(1-p)/n)`;
   splits.note = `wall s: the search and its final choice in process, a policy evaluated before (same model, any strategy, seed or target) served from a cache; evaluations: policies the search evaluated (uniform stops when it runs out of fitting pairs)`;
   correlations.note = `over up to ${correlationPolicies} distinct policies per row, sampled (seeded) from every strategy's searches; signals: top-1, -cross-entropy, -KL to FP32, output SQNR, output cosine`;

@@ -22,7 +22,9 @@ import { recoveryKeys, storedRecovery } from '../../shared/quant/recovery';
 import { FsStore } from '../../shared/store/fs-store';
 import { getJson } from '../../shared/store/object-store';
 import { EvaluationResult, SearchHistory, SearchStatus } from '../../shared/search/results';
-import { SelectionPlan } from '../../shared/search/selection';
+import { CandidateResult, SelectionPlan } from '../../shared/search/selection';
+import { carveIndices } from '../../shared/data/selection-split';
+import { Rng } from '../../shared/rng';
 import { encodeNpy } from '../../shared/data/npy';
 import { expectClose } from '../helpers/expect-close';
 import { tempDir } from '../helpers/tmp';
@@ -62,6 +64,7 @@ describe('search state machine, embedded, end to end', () => {
   const tmp = tempDir('haq-wf');
   after(() => tmp.cleanup());
   let clean: LocalSearchResult;
+  let carved: LocalSearchResult;
 
   before(async () => {
     clean = await runLocalSearch({ modelPath: model, dataDir: data, outDir: join(tmp.dir, 'clean'), config: base, retryDelayMs: 0 });
@@ -138,6 +141,15 @@ describe('search state machine, embedded, end to end', () => {
     assert.equal(chosen.select.value, Math.max(...candidates.map((c) => c.select.value)));
     const plan = await getJson(clean.stores.work, searchKeys.selectionPlan(clean.searchId), SelectionPlan);
     assert.deepEqual(plan.candidates.map((c) => c.kind).filter((k, i, a) => a.indexOf(k) === i), ['search', 'uniform-pinned', 'uniform-unpinned', 'uniform8', 'fp32']);
+    // Each uniform reference is its family's most accurate candidate on the selection split, whatever its width.
+    for (const [kind, ref] of [['uniform-pinned', m.uniformPinned], ['uniform-unpinned', m.uniformUnpinned]] as const) {
+      const scores = [];
+      for (let i = 0; i < plan.candidates.length; i++) {
+        if (plan.candidates[i].kind === kind) scores.push((await getJson(clean.stores.work, searchKeys.selectionResult(clean.searchId, i), CandidateResult)).select.score);
+      }
+      assert.ok(scores.length > 1, `several ${kind} policies fit`);
+      assert.equal(ref.select.score, Math.max(...scores), kind);
+    }
   });
 
   it('the reward never sees the selection split: other selection data, the same rounds', async () => {
@@ -169,6 +181,34 @@ describe('search state machine, embedded, end to end', () => {
     assert.equal(m.selectSource, 'carved');
     assert.equal(m.selectSamples, Math.round(4000 / 3));
     assert.match(readFileSync(r.files!.report, 'utf8'), /samples carved out of val-inputs\.npy/);
+    carved = r;
+  });
+
+  it('the reward never sees the carved selection samples: poisoned, the same rounds', async () => {
+    const dir = join(tmp.dir, 'poisoned-carve-data');
+    mkdirSync(dir, { recursive: true });
+    for (const f of readdirSync(data).filter((f) => !f.startsWith('select-'))) copyFileSync(join(data, f), join(dir, f));
+    // Every sample carved out for selection replaced by noise with a wrong label; the reward's part untouched.
+    const val = requireSplit(await loadDataset(new FsStore(data), '', ['val']), 'val');
+    const per = val.sampleShape.reduce((a, b) => a * b, 1);
+    const inputs = Float32Array.from(val.inputs.data as Float32Array);
+    const labels = BigInt64Array.from(val.labels!, BigInt);
+    const rng = new Rng(1);
+    for (const i of carveIndices(val.samples).select) {
+      for (let k = 0; k < per; k++) inputs[i * per + k] = rng.uniform(-2, 2);
+      labels[i] = BigInt((val.labels![i] + 1) % 10);
+    }
+    writeFileSync(join(dir, 'val-inputs.npy'), encodeNpy({ data: inputs, shape: [val.samples, ...val.sampleShape] }));
+    writeFileSync(join(dir, 'val-labels.npy'), encodeNpy({ data: labels, shape: [val.samples] }));
+    const r = await runLocalSearch({ modelPath: model, dataDir: dir, outDir: join(tmp.dir, 'poisoned-carve'), config: { ...base, episodes: 2 }, retryDelayMs: 0 });
+    assert.equal(r.outcome.status, 'SUCCEEDED', JSON.stringify(r.outcome.error));
+    const history = async (x: LocalSearchResult) => (await x.stores.work.get(searchKeys.history(x.searchId))).toString();
+    assert.equal(await history(r), await history(carved), 'identical rewards, episodes and policies');
+    const [a, b] = [await getJson(r.stores.work, searchKeys.baseline(r.searchId), EvaluationResult), await getJson(carved.stores.work, searchKeys.baseline(carved.searchId), EvaluationResult)];
+    assert.deepEqual({ ...a, seconds: 0 }, { ...b, seconds: 0 }, 'the same FP32 reference');
+    const m = policyOf(r).metrics;
+    assert.equal(m.selectSource, 'carved');
+    assert.ok(m.selectTop1 < policyOf(carved).metrics.selectTop1 - 50, `the poison reached the selection figures (${m.selectTop1} %)`);
   });
 
   it('Finalize run again publishes the same policy.json and report.html (idempotent)', async () => {
