@@ -7,7 +7,7 @@ import { REWARD_NAMES } from './search/reward';
  * The configuration of one search: CLI flags, or `models/<name>/search.json` beside an
  * uploaded model, merged over these defaults. Stored as searches/<id>/config.json.
  */
-export const Strategy = z.enum(['ddpg', 'random', 'uniform', 'greedy']);
+export const Strategy = z.enum(['ddpg', 'random', 'uniform', 'greedy', 'hybrid']);
 export type Strategy = z.infer<typeof Strategy>;
 
 export const SearchConfig = z
@@ -88,6 +88,8 @@ export const SearchConfig = z
         replayPerLayer: z.number().int().positive(),
         sigma0: z.number().nonnegative(),
         sigmaDecay: z.number().positive().max(1),
+        sigmaFinal: z.number().nonnegative(),
+        replayRepaired: z.boolean(),
         baselineAlpha: z.number().min(0).max(1),
         updatesPerStep: z.number().nonnegative(),
       })

@@ -38,6 +38,17 @@ export interface DdpgHyper {
   /** Truncated-normal exploration: sigma = sigma0 * sigmaDecay^(episode - warmup) (HAQ: 0.5, 0.99). */
   sigma0: number;
   sigmaDecay: number;
+  /**
+   * When > 0, the decay is scaled to the search's episode budget instead: sigma falls
+   * geometrically from sigma0 after the warm-up to sigmaFinal at the last episode
+   * (HAQ's 0.99 per episode assumes 600 episodes; 0 = HAQ's fixed sigmaDecay).
+   */
+  sigmaFinal: number;
+  /**
+   * Store the actions of the policy that was evaluated (after the budget repair), not the
+   * actor's raw ones (HAQ stores the raw actions, so the cuts the repair made are invisible to the critic).
+   */
+  replayRepaired: boolean;
   /** Moving-average baseline step (HAQ: moving_alpha 0.5). */
   baselineAlpha: number;
   /** Output-layer init range (HAQ: init_w 3e-3). */
@@ -57,6 +68,8 @@ export function defaultDdpgHyper(): DdpgHyper {
     replayPerLayer: 128,
     sigma0: 0.5,
     sigmaDecay: 0.99,
+    sigmaFinal: 0,
+    replayRepaired: false,
     baselineAlpha: 0.5,
     finalInit: 3e-3,
     updatesPerStep: 1,
@@ -104,9 +117,15 @@ export function actorAction(agent: DdpgAgent, state: Float32Array): number {
   return predict(agent.actor, state, 1)[0];
 }
 
-/** Exploration noise scale for an episode (HAQ: delta = init_delta * delta_decay^(episode - warmup)). */
-export function explorationSigma(hyper: DdpgHyper, episode: number, warmup: number): number {
-  return hyper.sigma0 * hyper.sigmaDecay ** Math.max(0, episode - warmup);
+/**
+ * Exploration noise scale for an episode (HAQ: delta = init_delta * delta_decay^(episode - warmup)),
+ * or with sigmaFinal > 0 the decay that reaches sigmaFinal at episode `episodes - 1`.
+ */
+export function explorationSigma(hyper: DdpgHyper, episode: number, warmup: number, episodes: number): number {
+  const after = Math.max(0, episode - warmup);
+  if (!(hyper.sigmaFinal > 0)) return hyper.sigma0 * hyper.sigmaDecay ** after;
+  const span = Math.max(1, episodes - 1 - warmup);
+  return hyper.sigma0 * (hyper.sigmaFinal / hyper.sigma0) ** Math.min(1, after / span);
 }
 
 /** HAQ select_action: a ~ TruncatedNormal(mu(s), sigma) on [0, 1]. */

@@ -56,12 +56,12 @@ function referenceBits(model: BudgetModel): LayerBits[] {
   });
 }
 
-/** Every probe in measurement order (the first P of them are run). */
-export function probePlan(model: BudgetModel): Probe[] {
+/** Every probe in measurement order (the first P of them are run), level by level in `levels` order. */
+export function probePlan(model: BudgetModel, levels: readonly number[] = levelOrder(model.minBits, model.maxBits)): Probe[] {
   const ref = referenceBits(model);
   const probes: Probe[] = [{ layer: null, kind: null, level: null, bits: ref }];
   const kinds: Array<'weight' | 'activation'> = model.activations ? ['weight', 'activation'] : ['weight'];
-  for (const level of levelOrder(model.minBits, model.maxBits)) {
+  for (const level of levels) {
     for (let layer = 0; layer < ref.length; layer++) {
       if (isPinned(model, layer)) continue;
       for (const kind of kinds) {

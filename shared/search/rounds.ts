@@ -23,7 +23,7 @@ import {
 } from './results';
 import { mergeShards } from './shards';
 import { planSelection, type SelectionPlan } from './selection';
-import { plannedEpisodes, propose, roundSize, rolloutStates } from './strategies';
+import { evaluatedActions, plannedEpisodes, propose, roundSize, rolloutStates } from './strategies';
 import { decodeSearchState, encodeSearchState, type SearchState } from './state';
 
 /**
@@ -85,7 +85,7 @@ export function initialState(ctx: SearchContext): { state: SearchState; replay: 
   const agent = ddpg ? createDdpg(STATE_SIZE, ctx.hyper, new Rng(deriveSeed(ctx.config.seed, 'agent'))) : null;
   const replay = ddpg ? createReplay(ctx.hyper.replayPerLayer * ctx.layers.layers.length, STATE_SIZE) : null;
   return {
-    state: { strategy: ctx.config.strategy, round: 0, episodesDone: 0, best: null, probeTop1: [], ddpg: agent },
+    state: { strategy: ctx.config.strategy, round: 0, episodesDone: 0, best: null, probeTop1: [], evaluated: [], ddpg: agent },
     replay,
   };
 }
@@ -178,6 +178,7 @@ export function applyRound(
       // Greedy's sensitivity memory: the probe's reward (its drops are differences of these).
       state.probeTop1.push(r);
     } else {
+      if (ctx.config.strategy === 'hybrid') state.evaluated.push({ bits: bits.map((b) => [b.wBits, b.aBits]), reward: r });
       if (state.best === null || r > state.best.reward) {
         state.best = {
           episode,
@@ -195,10 +196,11 @@ export function applyRound(
       if (roundBest === null || r > roundBest.reward) roundBest = { reward: r, cost };
     }
     if (agent && replay) {
-      const actions = round.actions?.[index] ?? [];
-      if (actions.length !== ctx.embedding.steps.length) {
-        throw new InvalidInputError(`round ${round.round} policy ${index} has ${actions.length} actions, an episode has ${ctx.embedding.steps.length} steps`);
+      const proposed = round.actions?.[index] ?? [];
+      if (proposed.length !== ctx.embedding.steps.length) {
+        throw new InvalidInputError(`round ${round.round} policy ${index} has ${proposed.length} actions, an episode has ${ctx.embedding.steps.length} steps`);
       }
+      const actions = agent.hyper.replayRepaired ? evaluatedActions(ctx, bits) : proposed;
       const states = rolloutStates(ctx, actions);
       const learn = episode >= ctx.config.warmupEpisodes;
       let credit = 0;

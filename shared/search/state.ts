@@ -17,6 +17,8 @@ export interface SearchState {
   best: BestPolicy | null;
   /** Greedy: the reward of each sensitivity probe, in probe order. */
   probeTop1: number[];
+  /** Hybrid: every evaluated non-probe policy's bits ([wBits, aBits] per layer) and reward, in episode order. */
+  evaluated: Array<{ bits: Array<[number, number | null]>; reward: number }>;
   ddpg: DdpgAgent | null;
 }
 
@@ -31,6 +33,7 @@ export function encodeSearchState(state: SearchState): Uint8Array {
     episodesDone: state.episodesDone,
     best: state.best,
     probeTop1: state.probeTop1,
+    evaluated: state.evaluated,
     ddpg: parts?.header ?? null,
   };
   return encodeContainer(MAGIC, VERSION, header, parts?.tensors ?? []);
@@ -51,6 +54,7 @@ export function decodeSearchState(bytes: Uint8Array, what: string): SearchState 
     episodesDone: h.episodesDone as number,
     best: best.data,
     probeTop1: (h.probeTop1 as unknown[]).map(Number),
+    evaluated: Array.isArray(h.evaluated) ? (h.evaluated as SearchState['evaluated']) : [],
     ddpg: h.ddpg ? ddpgFromParts(h.ddpg, c, what, 'ddpg.') : null,
   };
 }

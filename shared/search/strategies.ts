@@ -1,15 +1,16 @@
 import { exploreAction, explorationSigma, type DdpgAgent } from '../agent/ddpg';
 import type { LayerBits } from '../quant/policy';
 import { deriveSeed, Rng } from '../rng';
-import { actionToBits, bitsToFeature } from './bits';
+import { actionToBits, bitsToAction, bitsToFeature } from './bits';
 import { isPinned, policyCost, repairBits, withinBudget } from './budget';
 import type { SearchContext } from './context';
 import { INITIAL_PREVIOUS_ACTION, stepState } from './embedding';
 import { knapsackBits, predictDrops, probeCount, probePlan } from './greedy';
+import { hybridCandidate, hybridProbeCount, hybridProbePlan } from './hybrid';
 import type { SearchState } from './state';
 
 /**
- * The four strategies behind one interface. Each proposes the policy of one episode from the
+ * The strategies behind one interface. Each proposes the policy of one episode from the
  * round's input state; every non-probe policy goes through the same budget repair, and all
  * spend at most config.episodes evaluations.
  *   ddpg     HAQ: random actions for the warm-up episodes, then the actor plus truncated-normal noise
@@ -17,6 +18,8 @@ import type { SearchState } from './state';
  *   uniform  the same bits on every free layer: the largest uniform (b, b) that fits first,
  *            then the other fitting (wBits, aBits) pairs, most bits first
  *   greedy   per-layer sensitivity probes, then knapsack candidates (shared/search/greedy.ts)
+ *   hybrid   budget-aware sensitivity probes, the knapsack answer, then local refinement of the
+ *            best policy with real evaluations (shared/search/hybrid.ts)
  */
 export interface Proposal {
   bits: LayerBits[];
@@ -36,11 +39,16 @@ export function plannedEpisodes(ctx: SearchContext): number {
 export function roundSize(ctx: SearchContext, state: SearchState): number {
   const left = plannedEpisodes(ctx) - state.episodesDone;
   let size = Math.min(ctx.config.parallel, left);
-  if (ctx.config.strategy === 'greedy') {
-    const probes = probeCount(ctx.budget, ctx.config.episodes);
-    if (state.episodesDone < probes) size = Math.min(size, probes - state.episodesDone);
-  }
+  const probes = probesOf(ctx);
+  if (state.episodesDone < probes) size = Math.min(size, probes - state.episodesDone);
   return Math.max(0, size);
+}
+
+/** Sensitivity probes the strategy runs first (greedy, hybrid); a round never mixes probes with candidates. */
+function probesOf(ctx: SearchContext): number {
+  if (ctx.config.strategy === 'greedy') return probeCount(ctx.budget, ctx.config.episodes);
+  if (ctx.config.strategy === 'hybrid') return hybridProbeCount(ctx.budget, ctx.config.episodes);
+  return 0;
 }
 
 /** Stream for one episode's draws: depends on (seed, episode) only, not on how episodes are grouped into rounds. */
@@ -57,7 +65,7 @@ export function rollout(ctx: SearchContext, agent: DdpgAgent | null, episode: nu
   const { embedding, config, layers } = ctx;
   const rng = episodeRng(ctx, episode);
   const random = agent === null || episode < config.warmupEpisodes;
-  const sigma = agent ? explorationSigma(agent.hyper, episode, config.warmupEpisodes) : 0;
+  const sigma = agent ? explorationSigma(agent.hyper, episode, config.warmupEpisodes, config.episodes) : 0;
   const bits: LayerBits[] = layers.layers.map((l) => ({ name: l.name, wBits: config.maxBits, aBits: ctx.budget.activations ? config.maxBits : null }));
   const actions: number[] = [];
   let previous = INITIAL_PREVIOUS_ACTION;
@@ -82,6 +90,11 @@ export function rolloutStates(ctx: SearchContext, actions: readonly number[]): F
     previous = bitsToFeature(actionToBits(a, ctx.config), ctx.config);
   });
   return states;
+}
+
+/** The action at the centre of each step's bin for the bits a policy ended with (after the repair). */
+export function evaluatedActions(ctx: SearchContext, bits: readonly LayerBits[]): number[] {
+  return ctx.embedding.steps.map((step) => bitsToAction(step.kind === 'weight' ? bits[step.layer].wBits : (bits[step.layer].aBits as number), ctx.config));
 }
 
 /** Uniform policies that fit without repair: (b, b) for the largest such b first, then by total bits. */
@@ -120,5 +133,16 @@ export function propose(ctx: SearchContext, state: SearchState, episode: number)
       const bits = k === 0 ? knapsackBits(ctx.budget, drops) : knapsackBits(ctx.budget, drops, 0.5, episodeRng(ctx, episode));
       return { bits, actions: [], probe: false };
     }
+    case 'hybrid': {
+      const probes = hybridProbePlan(ctx.budget);
+      const count = hybridProbeCount(ctx.budget, ctx.config.episodes);
+      if (episode < count) return { bits: probes[episode].bits, actions: [], probe: true };
+      const evaluated = state.evaluated.map((e) => ({ bits: toLayerBits(ctx, e.bits), reward: e.reward }));
+      return { bits: hybridCandidate(ctx.budget, probes, state.probeTop1, evaluated, episode - state.episodesDone), actions: [], probe: false };
+    }
   }
+}
+
+function toLayerBits(ctx: SearchContext, bits: Array<[number, number | null]>): LayerBits[] {
+  return bits.map(([wBits, aBits], i) => ({ name: ctx.budget.layerNames[i], wBits, aBits }));
 }

@@ -72,9 +72,9 @@ describe('DDPG agent', () => {
     const h = defaultDdpgHyper();
     assert.deepEqual(h.hidden, [300, 300]);
     assert.deepEqual([h.actorLr, h.criticLr, h.tau, h.discount, h.batchSize, h.replayPerLayer], [1e-4, 1e-3, 0.01, 1, 64, 128]);
-    assert.equal(explorationSigma(h, 20, 20), 0.5);
-    assert.ok(Math.abs(explorationSigma(h, 30, 20) - 0.5 * 0.99 ** 10) < 1e-12);
-    assert.equal(explorationSigma(h, 3, 20), 0.5);
+    assert.equal(explorationSigma(h, 20, 20, 100), 0.5);
+    assert.ok(Math.abs(explorationSigma(h, 30, 20, 100) - 0.5 * 0.99 ** 10) < 1e-12);
+    assert.equal(explorationSigma(h, 3, 20, 100), 0.5);
   });
 
   it('learns the best action of a one-step bandit', () => {

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
-import type { SearchConfigInput } from '../../../shared/config';
+import { Strategy, type SearchConfigInput } from '../../../shared/config';
 import { BudgetInfeasibleError, InvalidInputError, ObjectNotFoundError } from '../../../shared/errors';
 import { searchKeys } from '../../../shared/keys';
 import { FsStore } from '../../../shared/store/fs-store';
@@ -14,6 +14,7 @@ import { buildCostTable, costPolicy } from '../../../shared/hardware/cost-table'
 import { resolveTarget } from '../../../shared/hardware/targets';
 import { evaluation, prepareSearch, simulate, syntheticTop1, tinyLayers } from './fixtures';
 
+const STRATEGIES = Strategy.options;
 const tmp = tempDir('haq-search');
 after(() => tmp.cleanup());
 let counter = 0;
@@ -40,7 +41,7 @@ describe('search rounds', () => {
     assert.equal(reward(75, 75), 0);
   });
 
-  for (const strategy of ['ddpg', 'random', 'uniform', 'greedy'] as const) {
+  for (const strategy of STRATEGIES) {
     for (const kind of ['latency', 'energy', 'size'] as const) {
       it(`${strategy} / ${kind}: every candidate policy is in budget, pinned, and the best is the highest reward`, async () => {
         const { store, id, summary, layers, table } = await run({ strategy, constraint: { kind, ratio: 0.4 }, episodes: 10, warmupEpisodes: 3, parallel: 2 });
@@ -72,7 +73,7 @@ describe('search rounds', () => {
       const table = buildCostTable(layers, resolveTarget(targetName));
       const m0 = createBudgetModel({ kind, ratio: 1, minBits: 2, maxBits: 8, pinFirstLast: true }, layers, table);
       const ratio = Math.min(1, Math.ceil((m0.minCost / m0.fullCost + 0.1) * 100) / 100);
-      for (const strategy of ['ddpg', 'random', 'uniform', 'greedy'] as const) {
+      for (const strategy of STRATEGIES) {
         const store = freshStore();
         await prepareSearch(store, 'real', { strategy, constraint: { kind, ratio }, episodes: 6, warmupEpisodes: 2, parallel: 3, hardware: targetName });
         await putJson(store, searchKeys.costTable('real'), table);
@@ -107,16 +108,20 @@ describe('search rounds', () => {
     assert.ok(g.summary.bestReward! > u.summary.bestReward!, `greedy ${g.summary.bestReward} vs uniform ${u.summary.bestReward}`);
   });
 
-  it('is deterministic: the same seed gives byte-identical policies, another seed different ones', async () => {
-    const over = { strategy: 'ddpg' as const, episodes: 8, warmupEpisodes: 3, parallel: 2 };
-    const a = await run(over);
-    const b = await run(over);
-    const c = await run({ ...over, seed: 7 });
-    const rounds = a.summary.nextRound;
-    assert.deepEqual(await allPolicies(a.store, a.id, rounds), await allPolicies(b.store, b.id, rounds));
-    assert.notDeepEqual(await allPolicies(a.store, a.id, rounds), await allPolicies(c.store, c.id, rounds));
-    assert.deepEqual(await a.store.get(searchKeys.agent(a.id, rounds)), await b.store.get(searchKeys.agent(b.id, rounds)));
-  });
+  for (const strategy of STRATEGIES) {
+    it(`${strategy} is deterministic: the same seed gives byte-identical policies and checkpoints`, async () => {
+      const over = { strategy, episodes: 14, warmupEpisodes: 3, parallel: 2 };
+      const a = await run(over);
+      const b = await run(over);
+      const rounds = a.summary.nextRound;
+      assert.deepEqual(await allPolicies(a.store, a.id, rounds), await allPolicies(b.store, b.id, rounds));
+      assert.deepEqual(await a.store.get(searchKeys.agent(a.id, rounds)), await b.store.get(searchKeys.agent(b.id, rounds)));
+      if (strategy === 'ddpg' || strategy === 'random') {
+        const c = await run({ ...over, seed: 7 });
+        assert.notDeepEqual(await allPolicies(a.store, a.id, rounds), await allPolicies(c.store, c.id, rounds));
+      }
+    });
+  }
 
   it('gives the B policies of a round distinct noise draws', async () => {
     const { store, id } = await run({ strategy: 'ddpg', episodes: 8, warmupEpisodes: 2, parallel: 4 });
@@ -128,28 +133,30 @@ describe('search rounds', () => {
     }
   });
 
-  it('resumes from round r to exactly the uninterrupted result', async () => {
-    const over = { strategy: 'ddpg' as const, episodes: 9, warmupEpisodes: 2, parallel: 2 };
-    const full = await run(over);
-    // Interrupted: stop after round 1, then copy only what a new run would see and resume.
-    const first = freshStore();
-    const { layers, table } = await prepareSearch(first, 'search-1', over);
-    const steps: LoopSteps = { simulate: (p) => simulate(table, layers, p), evaluate: (p) => evaluation(syntheticTop1(p.layers)) };
-    const stopped = await runSearchLoop(first, 'search-1', steps, { stopAfterRound: 1 });
-    assert.equal(stopped.done, false);
-    const second = freshStore();
-    for (const key of await first.list('searches/search-1/')) {
-      const roundOf = /round-(\d+)\.bin$/.exec(key);
-      if (roundOf && Number(roundOf[1]) !== 2) continue; // only the checkpoint of round 2 survives
-      await second.put(key, await first.get(key));
-    }
-    const resumed = await runSearchLoop(second, 'search-1', steps, { startRound: stopped.nextRound });
-    assert.deepEqual(resumed, full.summary);
-    const rounds = full.summary.nextRound;
-    assert.deepEqual(await allPolicies(second, 'search-1', rounds), await allPolicies(full.store, full.id, rounds));
-    assert.deepEqual(await second.get(searchKeys.best('search-1')), await full.store.get(searchKeys.best(full.id)));
-    assert.deepEqual(await second.get(searchKeys.history('search-1')), await full.store.get(searchKeys.history(full.id)));
-  });
+  for (const strategy of STRATEGIES) {
+    it(`${strategy} resumes from round r to exactly the uninterrupted result`, async () => {
+      const over = { strategy, episodes: 13, warmupEpisodes: 2, parallel: 2 };
+      const full = await run(over);
+      // Interrupted: stop after round 3, then copy only what a new run would see and resume.
+      const first = freshStore();
+      const { layers, table } = await prepareSearch(first, 'search-1', over);
+      const steps: LoopSteps = { simulate: (p) => simulate(table, layers, p), evaluate: (p) => evaluation(syntheticTop1(p.layers)) };
+      const stopped = await runSearchLoop(first, 'search-1', steps, { stopAfterRound: 3 });
+      assert.equal(stopped.done, false);
+      const second = freshStore();
+      for (const key of await first.list('searches/search-1/')) {
+        const roundOf = /round-(\d+)\.bin$/.exec(key);
+        if (roundOf && Number(roundOf[1]) !== 4) continue; // only the checkpoint of round 4 survives
+        await second.put(key, await first.get(key));
+      }
+      const resumed = await runSearchLoop(second, 'search-1', steps, { startRound: stopped.nextRound });
+      assert.deepEqual(resumed, full.summary);
+      const rounds = full.summary.nextRound;
+      assert.deepEqual(await allPolicies(second, 'search-1', rounds), await allPolicies(full.store, full.id, rounds));
+      assert.deepEqual(await second.get(searchKeys.best('search-1')), await full.store.get(searchKeys.best(full.id)));
+      assert.deepEqual(await second.get(searchKeys.history('search-1')), await full.store.get(searchKeys.history(full.id)));
+    });
+  }
 
   it('act and update are idempotent: a retry rewrites the same bytes, a finished round is not redone', async () => {
     const store = freshStore();
