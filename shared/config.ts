@@ -22,7 +22,7 @@ export const SearchConfig = z
     hardware: z.union([z.string().min(1), z.record(z.unknown())]).default('bismo-edge'),
     /** `{ "kind": "latency", "ratio": 0.5 }` or `"latency:0.5"`. */
     constraint: ConstraintSpec.default({ kind: 'latency', ratio: 0.5 }),
-    strategy: Strategy.default('ddpg'),
+    strategy: Strategy.default('hybrid'),
     /** Episodes (evaluated policies) in all, warm-up included. */
     episodes: z.number().int().positive().max(100000).default(100),
     /** Random warm-up episodes before DDPG learns (HAQ: 20). */
@@ -90,6 +90,7 @@ export const SearchConfig = z
         sigmaDecay: z.number().positive().max(1),
         sigmaFinal: z.number().nonnegative(),
         replayRepaired: z.boolean(),
+        budgetState: z.boolean(),
         baselineAlpha: z.number().min(0).max(1),
         updatesPerStep: z.number().nonnegative(),
       })

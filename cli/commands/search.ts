@@ -93,7 +93,7 @@ export function register(program: Command): void {
     .requiredOption('--data <dir>', 'data folder: calib-inputs.npy, val-inputs.npy, val-labels.npy; optional test-inputs.npy, test-labels.npy (held-out)')
     .option('--hardware <target>', 'built-in target name or custom target JSON file', 'bismo-edge')
     .option('--constraint <kind:ratio>', 'latency:0.5 | energy:0.5 | size:0.25 (fraction of the 8-bit cost)', 'latency:0.5')
-    .option('--strategy <name>', 'ddpg | random | uniform | greedy', 'ddpg')
+    .option('--strategy <name>', 'hybrid (default) | ddpg (HAQ) | random | uniform | greedy', 'hybrid')
     .option('--episodes <n>', 'policies to evaluate, warm-up included (default 100)')
     .option('--warmup <n>', 'random warm-up episodes before DDPG learns (default: episodes/5, at most 20)')
     .option('--parallel <b>', 'policies proposed and evaluated per round (default 1)')

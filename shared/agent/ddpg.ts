@@ -49,6 +49,12 @@ export interface DdpgHyper {
    * actor's raw ones (HAQ stores the raw actions, so the cuts the repair made are invisible to the critic).
    */
   replayRepaired: boolean;
+  /**
+   * Two more state features per step (AMC's "reduced"/"rest", which HAQ's state lacks): the
+   * cost of the layers already decided and the cost of the rest at minBits, both as fractions
+   * of the budget, so the actor sees how much of the budget its earlier actions left.
+   */
+  budgetState: boolean;
   /** Moving-average baseline step (HAQ: moving_alpha 0.5). */
   baselineAlpha: number;
   /** Output-layer init range (HAQ: init_w 3e-3). */
@@ -70,6 +76,7 @@ export function defaultDdpgHyper(): DdpgHyper {
     sigmaDecay: 0.99,
     sigmaFinal: 0,
     replayRepaired: false,
+    budgetState: false,
     baselineAlpha: 0.5,
     finalInit: 3e-3,
     updatesPerStep: 1,

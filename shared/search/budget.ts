@@ -95,7 +95,8 @@ export function isPinned(model: Pick<BudgetModel, 'pinFirstLast' | 'layerNames'>
   return model.pinFirstLast && (layer === 0 || layer === model.layerNames.length - 1);
 }
 
-function layerCost(model: Pick<BudgetModel, 'costs' | 'activations'>, i: number, wBits: number, aBits: number | null): number {
+/** One layer's cost at (wBits, aBits) (aBits ignored in model-size mode). */
+export function layerCost(model: Pick<BudgetModel, 'costs' | 'activations'>, i: number, wBits: number, aBits: number | null): number {
   return model.costs[i][wBits - 1][model.activations ? (aBits ?? 8) - 1 : 0];
 }
 

@@ -11,7 +11,6 @@ import { getJson, type ObjectStore } from '../store/object-store';
 import { policyCost } from './budget';
 import { rewardOf, type RewardName } from './reward';
 import { createSearchContext, makePolicy, type SearchContext } from './context';
-import { STATE_SIZE } from './embedding';
 import {
   BestPolicy,
   EvaluationResult,
@@ -23,7 +22,7 @@ import {
 } from './results';
 import { mergeShards } from './shards';
 import { planSelection, type SelectionPlan } from './selection';
-import { evaluatedActions, plannedEpisodes, propose, roundSize, rolloutStates } from './strategies';
+import { agentStateSize, evaluatedActions, plannedEpisodes, propose, roundSize, rolloutStates } from './strategies';
 import { decodeSearchState, encodeSearchState, type SearchState } from './state';
 
 /**
@@ -82,8 +81,8 @@ function rewardName(ctx: SearchContext): RewardName {
 /** The round-0 state: a fresh agent for ddpg (weights from the seed), counters at zero. */
 export function initialState(ctx: SearchContext): { state: SearchState; replay: ReplayBuffer | null } {
   const ddpg = ctx.config.strategy === 'ddpg';
-  const agent = ddpg ? createDdpg(STATE_SIZE, ctx.hyper, new Rng(deriveSeed(ctx.config.seed, 'agent'))) : null;
-  const replay = ddpg ? createReplay(ctx.hyper.replayPerLayer * ctx.layers.layers.length, STATE_SIZE) : null;
+  const agent = ddpg ? createDdpg(agentStateSize(ctx), ctx.hyper, new Rng(deriveSeed(ctx.config.seed, 'agent'))) : null;
+  const replay = ddpg ? createReplay(ctx.hyper.replayPerLayer * ctx.layers.layers.length, agentStateSize(ctx)) : null;
   return {
     state: { strategy: ctx.config.strategy, round: 0, episodesDone: 0, best: null, probeTop1: [], evaluated: [], ddpg: agent },
     replay,

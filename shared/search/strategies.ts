@@ -2,9 +2,9 @@ import { exploreAction, explorationSigma, type DdpgAgent } from '../agent/ddpg';
 import type { LayerBits } from '../quant/policy';
 import { deriveSeed, Rng } from '../rng';
 import { actionToBits, bitsToAction, bitsToFeature } from './bits';
-import { isPinned, policyCost, repairBits, withinBudget } from './budget';
+import { isPinned, layerCost, policyCost, repairBits, withinBudget } from './budget';
 import type { SearchContext } from './context';
-import { INITIAL_PREVIOUS_ACTION, stepState } from './embedding';
+import { INITIAL_PREVIOUS_ACTION, STATE_SIZE, stepState } from './embedding';
 import { knapsackBits, predictDrops, probeCount, probePlan } from './greedy';
 import { hybridCandidate, hybridProbeCount, hybridProbePlan } from './hybrid';
 import type { SearchState } from './state';
@@ -51,6 +51,36 @@ function probesOf(ctx: SearchContext): number {
   return 0;
 }
 
+/** Features of the agent's state: HAQ's 10, plus the two budget features with `budgetState`. */
+export function agentStateSize(ctx: SearchContext): number {
+  return STATE_SIZE + (ctx.hyper.budgetState ? 2 : 0);
+}
+
+/**
+ * The agent's state at step t of an episode whose bits so far are `bits` (layers before
+ * step t's layer decided): HAQ's embedding row with the previous action, and with
+ * `budgetState` the decided layers' cost and the rest's cost at minBits (pinned layers at
+ * 8/8), each over the budget.
+ */
+function agentState(ctx: SearchContext, t: number, previous: number, bits: readonly LayerBits[]): Float32Array {
+  const base = stepState(ctx.embedding, t, previous);
+  if (!ctx.hyper.budgetState) return base;
+  const { budget } = ctx;
+  const layer = ctx.embedding.steps[t].layer;
+  let spent = 0;
+  let rest = 0;
+  bits.forEach((b, i) => {
+    const pinned = isPinned(budget, i);
+    if (i < layer) spent += pinned ? layerCost(budget, i, 8, 8) : layerCost(budget, i, b.wBits, b.aBits);
+    else rest += pinned ? layerCost(budget, i, 8, 8) : layerCost(budget, i, budget.minBits, budget.minBits);
+  });
+  const out = new Float32Array(STATE_SIZE + 2);
+  out.set(base);
+  out[STATE_SIZE] = spent / budget.budget;
+  out[STATE_SIZE + 1] = rest / budget.budget;
+  return out;
+}
+
 /** Stream for one episode's draws: depends on (seed, episode) only, not on how episodes are grouped into rounds. */
 export function episodeRng(ctx: SearchContext, episode: number): Rng {
   return new Rng(deriveSeed(ctx.config.seed, 'episode', episode));
@@ -62,15 +92,15 @@ export function episodeRng(ctx: SearchContext, episode: number): Rng {
  * warm-up episode: uniform actions.
  */
 export function rollout(ctx: SearchContext, agent: DdpgAgent | null, episode: number): { actions: number[]; bits: LayerBits[] } {
-  const { embedding, config, layers } = ctx;
+  const { embedding, config } = ctx;
   const rng = episodeRng(ctx, episode);
   const random = agent === null || episode < config.warmupEpisodes;
   const sigma = agent ? explorationSigma(agent.hyper, episode, config.warmupEpisodes, config.episodes) : 0;
-  const bits: LayerBits[] = layers.layers.map((l) => ({ name: l.name, wBits: config.maxBits, aBits: ctx.budget.activations ? config.maxBits : null }));
+  const bits = startBits(ctx);
   const actions: number[] = [];
   let previous = INITIAL_PREVIOUS_ACTION;
   embedding.steps.forEach((step, t) => {
-    const state = stepState(embedding, t, previous);
+    const state = agentState(ctx, t, previous, bits);
     const a = random ? rng.next() : exploreAction(agent!, state, sigma, rng);
     const b = actionToBits(a, config);
     if (step.kind === 'weight') bits[step.layer].wBits = b;
@@ -84,12 +114,23 @@ export function rollout(ctx: SearchContext, agent: DdpgAgent | null, episode: nu
 /** The states an episode's actions visited (for the replay buffer): states[t] for t in 0..T-1. */
 export function rolloutStates(ctx: SearchContext, actions: readonly number[]): Float32Array[] {
   const states: Float32Array[] = [];
+  const bits = startBits(ctx);
   let previous = INITIAL_PREVIOUS_ACTION;
   actions.forEach((a, t) => {
-    states.push(stepState(ctx.embedding, t, previous));
-    previous = bitsToFeature(actionToBits(a, ctx.config), ctx.config);
+    states.push(agentState(ctx, t, previous, bits));
+    const b = actionToBits(a, ctx.config);
+    const step = ctx.embedding.steps[t];
+    if (step.kind === 'weight') bits[step.layer].wBits = b;
+    else bits[step.layer].aBits = b;
+    previous = bitsToFeature(b, ctx.config);
   });
   return states;
+}
+
+/** An episode's bits before its first step: every layer at maxBits. */
+function startBits(ctx: SearchContext): LayerBits[] {
+  const { config } = ctx;
+  return ctx.layers.layers.map((l) => ({ name: l.name, wBits: config.maxBits, aBits: ctx.budget.activations ? config.maxBits : null }));
 }
 
 /** The action at the centre of each step's bin for the bits a policy ended with (after the repair). */

@@ -108,9 +108,15 @@ describe('search rounds', () => {
     assert.ok(g.summary.bestReward! > u.summary.bestReward!, `greedy ${g.summary.bestReward} vs uniform ${u.summary.bestReward}`);
   });
 
-  for (const strategy of STRATEGIES) {
-    it(`${strategy} is deterministic: the same seed gives byte-identical policies and checkpoints`, async () => {
-      const over = { strategy, episodes: 14, warmupEpisodes: 3, parallel: 2 };
+  // Every strategy, and DDPG with the budget features in its state.
+  const VARIANTS: Array<{ label: string; over: Partial<SearchConfigInput> }> = [
+    ...STRATEGIES.map((strategy) => ({ label: strategy, over: { strategy } })),
+    { label: 'ddpg with budgetState', over: { strategy: 'ddpg', ddpg: { hidden: [24, 24], batchSize: 16, budgetState: true } } },
+  ];
+  for (const { label, over: variant } of VARIANTS) {
+    const strategy = variant.strategy;
+    it(`${label} is deterministic: the same seed gives byte-identical policies and checkpoints`, async () => {
+      const over = { ...variant, episodes: 14, warmupEpisodes: 3, parallel: 2 };
       const a = await run(over);
       const b = await run(over);
       const rounds = a.summary.nextRound;
@@ -133,9 +139,9 @@ describe('search rounds', () => {
     }
   });
 
-  for (const strategy of STRATEGIES) {
-    it(`${strategy} resumes from round r to exactly the uninterrupted result`, async () => {
-      const over = { strategy, episodes: 13, warmupEpisodes: 2, parallel: 2 };
+  for (const { label, over: variant } of VARIANTS) {
+    it(`${label} resumes from round r to exactly the uninterrupted result`, async () => {
+      const over = { ...variant, episodes: 13, warmupEpisodes: 2, parallel: 2 };
       const full = await run(over);
       // Interrupted: stop after round 3, then copy only what a new run would see and resume.
       const first = freshStore();
