@@ -39,6 +39,8 @@ export interface BenchResults {
   machine: MachineInfo;
   durationSeconds: number;
   sections: SectionResult[];
+  /** Runs made side by side and joined (bench/merge.ts); absent for one run. */
+  runs?: number;
 }
 
 export interface LoadedModule {
@@ -205,6 +207,7 @@ export function renderMarkdown(results: BenchResults): string {
     `Measured ${results.date.slice(0, 10)} on ${m.cpuCores} CPU cores (${m.cpuModel}), ${gib} GiB memory, ` +
       `Node ${m.nodeVersion} (${m.platform}/${m.arch}), load average ${formatNumber(m.loadAverage1m)} at start${results.quick ? ', quick mode (`--quick`)' : ''}; ` +
       `${results.sections.length} sections in ${formatNumber(results.durationSeconds)} s` +
+      (results.runs ? ` (${results.runs} runs side by side, the longest shown)` : '') +
       (failed.length ? `, ${failed.length} failed (${failed.map((s) => s.id).join(', ')})` : '') + '.',
   ];
   for (const section of results.sections) {
@@ -232,4 +235,31 @@ export function replaceMarkerBlock(text: string, content: string, start = '<!-- 
     throw new InvalidInputError(`the text has no "${start}" ... "${end}" block; add both markers (in that order) where the results belong`);
   }
   return `${text.slice(0, i + start.length)}\n${content.trimEnd()}\n${text.slice(j)}`;
+}
+
+/**
+ * Joins the results of bench runs of one commit made side by side (a full bench split over the
+ * machine's cores): every section once, in `order`; the earliest start and machine, the longest
+ * run's wall time. Throws InvalidInputError when a section is in two runs or modes are mixed.
+ */
+export function joinResults(runs: Array<{ label: string; results: BenchResults }>): BenchResults {
+  if (!runs.length) throw new InvalidInputError('no bench runs to join: pass folders that `npm run bench -- --out DIR` wrote');
+  const seen = new Map<string, string>();
+  for (const { label, results } of runs) {
+    for (const s of results.sections) {
+      const other = seen.get(s.id);
+      if (other !== undefined) throw new InvalidInputError(`section ${s.id} is in both ${other} and ${label}: run each section in one of the runs`);
+      seen.set(s.id, label);
+    }
+  }
+  if (new Set(runs.map((r) => r.results.quick)).size > 1) throw new InvalidInputError('the runs mix --quick and full mode: join runs of one mode');
+  const first = [...runs].sort((a, b) => a.results.date.localeCompare(b.results.date))[0].results;
+  return {
+    date: first.date,
+    quick: first.quick,
+    machine: first.machine,
+    durationSeconds: Math.max(...runs.map((r) => r.results.durationSeconds)),
+    sections: runs.flatMap((r) => r.results.sections).sort((a, b) => a.order - b.order),
+    ...(runs.length > 1 ? { runs: runs.length } : {}),
+  };
 }

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import {
   formatNumber,
+  joinResults,
   loadSections,
   renderMarkdown,
   replaceMarkerBlock,
@@ -177,5 +178,36 @@ describe('replaceMarkerBlock', () => {
   it('throws InvalidInputError naming the markers when one is missing', () => {
     assert.throws(() => replaceMarkerBlock('no markers here', 'x'), (err: unknown) => err instanceof InvalidInputError && /<!-- bench:start -->/.test(err.message));
     assert.throws(() => replaceMarkerBlock('<!-- bench:end --> <!-- bench:start -->', 'x'), InvalidInputError);
+  });
+});
+
+describe('joinResults', () => {
+  const machine = { cpuCores: 2, cpuModel: 'cpu', memoryBytes: 2 ** 34, nodeVersion: 'v20', platform: 'linux', arch: 'x64', loadAverage1m: 0.5 };
+  const run = (date: string, durationSeconds: number, ids: Array<[string, number]>, quick = false): BenchResults => ({
+    date,
+    quick,
+    machine,
+    durationSeconds,
+    sections: ids.map(([id, order]) => ({ ...section(id), file: `${id}.ts`, order, status: 'ok' as const, durationSeconds: 1 })),
+  });
+
+  it('keeps every section once in order, with the earliest start and the longest wall time', () => {
+    const joined = joinResults([
+      { label: 'a', results: run('2026-01-01T10:05:00Z', 300, [['search', 50], ['bundles', 60]]) },
+      { label: 'b', results: run('2026-01-01T10:00:00Z', 900, [['zoo', 10], ['evaluation', 30]]) },
+    ]);
+    assert.deepEqual(joined.sections.map((s) => s.id), ['zoo', 'evaluation', 'search', 'bundles']);
+    assert.equal(joined.date, '2026-01-01T10:00:00Z');
+    assert.equal(joined.durationSeconds, 900);
+    assert.match(renderMarkdown(joined), /4 sections in 900 s \(2 runs side by side, the longest shown\)/);
+  });
+
+  it('refuses a section in two runs, mixed modes and no runs, naming the fix', () => {
+    const cases: Array<[Parameters<typeof joinResults>[0], RegExp]> = [
+      [[{ label: 'a', results: run('d', 1, [['zoo', 1]]) }, { label: 'b', results: run('d', 1, [['zoo', 1]]) }], /section zoo is in both a and b/],
+      [[{ label: 'a', results: run('d', 1, [['zoo', 1]]) }, { label: 'b', results: run('d', 1, [['x', 2]], true) }], /mix --quick and full/],
+      [[], /no bench runs/],
+    ];
+    for (const [runs, message] of cases) assert.throws(() => joinResults(runs), (err: Error) => err instanceof InvalidInputError && message.test(err.message));
   });
 });
