@@ -151,6 +151,8 @@ describe('haq upload and the endpoint it talks to', () => {
     ['HAQ_ENDPOINT=local with no local stack', () => ['policies', 'list'], { HAQ_ENDPOINT: 'local' }, /HAQ_ENDPOINT=local but no local stack is running; start one with `npx haq local up`/],
     ['HAQ_ENDPOINT that is not a URL', () => ['policies', 'list'], { HAQ_ENDPOINT: '127.0.0.1:4566' }, /HAQ_ENDPOINT=127\.0\.0\.1:4566 is not a URL; use e\.g\. http:\/\/127\.0\.0\.1:4566/],
     ['an endpoint nobody listens on', () => ['policies', 'sweeps'], {}, /cannot reach HAQ_ENDPOINT=http:\/\/127\.0\.0\.1:\d+ \(ECONNREFUSED\)/],
+    ['haq local up --port out of range', () => ['local', 'up', '--port', '70000'], {}, /--port 70000 is not a TCP port; use e\.g\. --port 4566/],
+    ['haq local up --sweep-schedule that is not a schedule', () => ['local', 'up', '--sweep-schedule', 'every 2 minutes'], {}, /--sweep-schedule every 2 minutes is not a schedule expression; use e\.g\. "rate\(2 minutes\)"/],
   ];
   for (const [what, args, extra, pattern] of cases) {
     it(`${what}: one line naming the fix, nothing sent`, async () => {
@@ -159,6 +161,15 @@ describe('haq upload and the endpoint it talks to', () => {
       assert.doesNotMatch(r.stderr, /\(root\)|NodeVersionSupportWarning|ECONNREFUSED 127/);
     });
   }
+});
+
+describe('haq local status with no local stack', () => {
+  it('says how to start one and exits 3', async () => {
+    const r = await haq(['local', 'status'], { HAQ_LOCAL_DIR: p('no-local-stack') });
+    assert.equal(r.code, 3, r.stderr);
+    assert.equal(r.stdout, 'no local stack (never started); start one with: npx haq local up\n');
+    assert.ok(!existsSync(p('no-local-stack')), 'status creates nothing');
+  });
 });
 
 describe('export --out', () => {
