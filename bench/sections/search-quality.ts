@@ -116,12 +116,15 @@ function hardBudget(points: Array<{ ratio: number; top1: number }>, fp32Top1: nu
   return { ratio: Math.ceil(choice!.ratio * 1e4) / 1e4, bestUniformTop1: choice!.bestUniformTop1 };
 }
 
+/** Top-1 and its standard error sqrt(p(1-p)/n), from one evaluation. */
+const top1Of = (e: EvaluationResult): Estimate => ({ value: e.top1!, se: e.top1Se ?? 0 });
+
 interface SearchOutcome {
-  val: number;
-  select: number;
-  test: number;
+  val: Estimate;
+  select: Estimate;
+  test: Estimate;
   /** Test top-1 of the policy with the best validation reward (selection without a selection split). */
-  naiveTest: number;
+  naiveTest: Estimate;
   seconds: number;
   /** Policies the search evaluated (the uniform strategy stops when it runs out of fitting pairs). */
   evaluations: number;
@@ -285,10 +288,10 @@ export async function run(ctx: BenchContext, overrides: Partial<SearchQualitySet
             references ??= choice;
             const naive = choice.searchCandidates[0];
             outcomes[strategy].push({
-              val: choice.best.val.top1!,
-              select: choice.best.select.top1!,
-              test: choice.best.test!.top1!,
-              naiveTest: naive.test!.top1!,
+              val: top1Of(choice.best.val),
+              select: top1Of(choice.best.select),
+              test: top1Of(choice.best.test!),
+              naiveTest: top1Of(naive.test!),
               seconds,
               evaluations: history.length,
             });
@@ -319,7 +322,8 @@ export async function run(ctx: BenchContext, overrides: Partial<SearchQualitySet
         correlations.rows.push([name, setting.target, sample.length, ...rho.map((r) => (r === null ? null : Number(r.toFixed(3))))]);
         ctx.log(`${label}: Spearman with test top-1 over ${sample.length} policies: ${SIGNALS.map((s, i) => `${s.name} ${rho[i] === null ? '-' : rho[i]!.toFixed(3)}`).join(', ')}`);
 
-        const est = (xs: number[]): Estimate => meanEstimate(xs);
+        // Over seeds: the mean and its standard error; one seed: that search's figure with its own standard error.
+        const est = (xs: Estimate[]): Estimate => (xs.length === 1 ? xs[0] : meanEstimate(xs.map((x) => x.value)));
         const testOf = (s: string) => est(outcomes[s].map((o) => o.test));
         // The searches run unpinned, so the product's references are the unpinned family; the pinned family
         // (first/last layer 8/8) is chosen here by the same rule (best on selection among the frontier in budget).
@@ -400,7 +404,7 @@ export async function run(ctx: BenchContext, overrides: Partial<SearchQualitySet
     `final policy: best of the top ${selectTopK} by validation reward (top-1) on the selection split; ` +
     `recovery ${recoveryMode}; hard budget: the best uniform policy in budget (pinned or not) loses about ${DROP_POINTS} points on validation; searches unpinned; default strategy ${DEFAULT_STRATEGY}; ddpg hidden ${ddpg.hidden.join('-')} (product default 300-300)`;
   headline.note = `${splitNote}; uniform references: the most accurate uniform policy in budget on selection, reported on test with sqrt(p(1-p)/n)`;
-  splits.note = `wall s: the search and its final choice in process, a policy evaluated before (same model, any strategy, seed or target) served from a cache; evaluations: policies the search evaluated (uniform stops when it runs out of fitting pairs)`;
+  splits.note = `with one seed, ± is that search's own standard error sqrt(p(1-p)/n); wall s: the search and its final choice in process, a policy evaluated before (same model, any strategy, seed or target) served from a cache; evaluations: policies the search evaluated (uniform stops when it runs out of fitting pairs)`;
   correlations.note = `over up to ${correlationPolicies} distinct policies per row, sampled (seeded) from every strategy's searches; signals: top-1, -cross-entropy, -KL to FP32, output SQNR, output cosine`;
   return { id: 'search-quality', title: 'Search quality on held-out data: strategies at hard budgets', figures, tables: [headline, splits, correlations] };
 }
