@@ -102,7 +102,8 @@ export const functionSpecs: FunctionSpec[] = [
     entry: 'functions/finalize.ts',
     memorySizeMb: 4928,
     timeoutSeconds: 900,
-    onnxruntime: true,
+    // The final choice was evaluated by SelectCandidates: Finalize only reads evaluations and exports.
+    onnxruntime: false,
     description: 'Writes the best policy, report and quantized model to the results bucket; releases the lock',
     access: {
       models: { read: [models] },

@@ -25,7 +25,7 @@ import { EvaluationResult, SearchHistory, SearchStatus } from '../../shared/sear
 import { CandidateResult, SelectionPlan } from '../../shared/search/selection';
 import { carveIndices } from '../../shared/data/selection-split';
 import { Rng } from '../../shared/rng';
-import { encodeNpy } from '../../shared/data/npy';
+import { decodeNpy, encodeNpy } from '../../shared/data/npy';
 import { expectClose } from '../helpers/expect-close';
 import { tempDir } from '../helpers/tmp';
 
@@ -188,18 +188,18 @@ describe('search state machine, embedded, end to end', () => {
     const dir = join(tmp.dir, 'poisoned-carve-data');
     mkdirSync(dir, { recursive: true });
     for (const f of readdirSync(data).filter((f) => !f.startsWith('select-'))) copyFileSync(join(data, f), join(dir, f));
-    // Every sample carved out for selection replaced by noise with a wrong label; the reward's part untouched.
-    const val = requireSplit(await loadDataset(new FsStore(data), '', ['val']), 'val');
-    const per = val.sampleShape.reduce((a, b) => a * b, 1);
-    const inputs = Float32Array.from(val.inputs.data as Float32Array);
-    const labels = BigInt64Array.from(val.labels!, BigInt);
+    // Every sample carved out for selection replaced by noise with a wrong label (in the files' own encoding); the reward's part untouched.
+    const inputs = decodeNpy(new Uint8Array(readFileSync(join(data, 'val-inputs.npy'))));
+    const labels = decodeNpy(new Uint8Array(readFileSync(join(data, 'val-labels.npy'))));
+    const samples = inputs.shape[0];
+    const per = inputs.data.length / samples;
     const rng = new Rng(1);
-    for (const i of carveIndices(val.samples).select) {
-      for (let k = 0; k < per; k++) inputs[i * per + k] = rng.uniform(-2, 2);
-      labels[i] = BigInt((val.labels![i] + 1) % 10);
+    for (const i of carveIndices(samples).select) {
+      for (let k = 0; k < per; k++) (inputs.data as Uint8Array)[i * per + k] = rng.int(256);
+      (labels.data as BigInt64Array)[i] = ((labels.data as BigInt64Array)[i] + 1n) % 10n;
     }
-    writeFileSync(join(dir, 'val-inputs.npy'), encodeNpy({ data: inputs, shape: [val.samples, ...val.sampleShape] }));
-    writeFileSync(join(dir, 'val-labels.npy'), encodeNpy({ data: labels, shape: [val.samples] }));
+    writeFileSync(join(dir, 'val-inputs.npy'), encodeNpy(inputs));
+    writeFileSync(join(dir, 'val-labels.npy'), encodeNpy(labels));
     const r = await runLocalSearch({ modelPath: model, dataDir: dir, outDir: join(tmp.dir, 'poisoned-carve'), config: { ...base, episodes: 2 }, retryDelayMs: 0 });
     assert.equal(r.outcome.status, 'SUCCEEDED', JSON.stringify(r.outcome.error));
     const history = async (x: LocalSearchResult) => (await x.stores.work.get(searchKeys.history(x.searchId))).toString();
