@@ -318,7 +318,9 @@ describe('functions', () => {
         assert.ok(existsSync(join(dir, 'node_modules/onnxruntime-common/package.json')));
       } else {
         assert.ok(!importsOrt, `${spec.id} imports onnxruntime-node (so it carries the 25 MB runtime): import it lazily, or mark the spec onnxruntime: true`);
-        assert.ok(total < 2 ** 20, `${spec.id}: ${total} bytes`);
+        // Finalize carries the report's SVG charts and the ONNX export (about 2 MB) but no runtime.
+        const limit = spec.id === 'Finalize' ? 4 * 2 ** 20 : 2 ** 20;
+        assert.ok(total < limit, `${spec.id}: ${total} bytes`);
         assert.ok(!existsSync(join(dir, 'node_modules')), `${spec.id} carries node_modules`);
       }
     }
