@@ -107,18 +107,23 @@ export function inverseUpperFactor(h: Float64Array, n: number): Float64Array | n
   return u;
 }
 
-/** (w - q) H (w - q)^T for one row: d [cols] the difference, h [cols x cols]. */
-export function quadraticForm(d: Float64Array, h: Float64Array, cols: number): number {
+/** a H b^T for a symmetric H [n x n] and rows a, b [n]; terms where a is zero are skipped. */
+export function bilinearForm(a: Float64Array, h: Float64Array, b: Float64Array, n: number): number {
   let total = 0;
-  for (let i = 0; i < cols; i++) {
-    const di = d[i];
-    if (di === 0) continue;
-    const ri = i * cols;
+  for (let i = 0; i < n; i++) {
+    const ai = a[i];
+    if (ai === 0) continue;
+    const ri = i * n;
     let s = 0;
-    for (let j = 0; j < cols; j++) s += h[ri + j] * d[j];
-    total += di * s;
+    for (let j = 0; j < n; j++) s += h[ri + j] * b[j];
+    total += ai * s;
   }
   return total;
+}
+
+/** (w - q) H (w - q)^T for one row: d [cols] the difference, h [cols x cols]. */
+export function quadraticForm(d: Float64Array, h: Float64Array, cols: number): number {
+  return bilinearForm(d, h, d, cols);
 }
 
 /** Consecutive column blocks [start, end) of at most maxBlock columns, cut at multiples of unit. */

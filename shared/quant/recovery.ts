@@ -31,7 +31,7 @@ import { cacheKeys } from '../keys';
 import { getJson, putJson, type ObjectStore } from '../store/object-store';
 import type { QuantizedLayer, RecoverySource } from './evaluator';
 import { quantizableWeights, type LayerWeights } from './fake-quant';
-import { codeOf, gptqCodes, gptqFactors, type GptqFactors, type GptqOptions } from './gptq';
+import { bilinearForm, codeOf, gptqCodes, gptqFactors, type GptqFactors, type GptqOptions } from './gptq';
 import { layerStatistics, type LayerStats } from './layer-stats';
 import { quantizeWeightsLinear, weightQmax } from './linear';
 import type { LayerBits, RecoveryMode } from './policy';
@@ -258,20 +258,6 @@ function recoveredNotWorse(f: GptqFactors, w: Float32Array, codes1: Int8Array, s
     diff += bilinearForm(minus, b.h, plus, n);
   }
   return diff <= 0;
-}
-
-/** a H b^T for symmetric H [n x n]. */
-function bilinearForm(a: Float64Array, h: Float64Array, b: Float64Array, n: number): number {
-  let total = 0;
-  for (let i = 0; i < n; i++) {
-    const ai = a[i];
-    if (ai === 0) continue;
-    const ri = i * n;
-    let s = 0;
-    for (let j = 0; j < n; j++) s += h[ri + j] * b[j];
-    total += ai * s;
-  }
-  return total;
 }
 
 /**

@@ -12,7 +12,7 @@ import type { FloatTensor } from '../../../shared/onnx/runtime';
 import { openLayerInputs } from '../../../shared/quant/calibration';
 import type { QuantizedLayer } from '../../../shared/quant/evaluator';
 import { matchLayers, quantizableWeights } from '../../../shared/quant/fake-quant';
-import { gptqCodes, inverseUpperFactor } from '../../../shared/quant/gptq';
+import { bilinearForm, gptqCodes, inverseUpperFactor, quadraticForm } from '../../../shared/quant/gptq';
 import { convGeometry } from '../../../shared/quant/layer-stats';
 import { computeRecovery, decodeQuantizedLayer, encodeQuantizedLayer, recoveryKeys, storedRecovery, storeRecoveryOnce, type RecoveryResult } from '../../../shared/quant/recovery';
 import { FsStore } from '../../../shared/store/fs-store';
@@ -42,6 +42,17 @@ describe('GPTQ on a layer with a known answer', () => {
     const sumX2 = xs.reduce((a, x) => a + x[0] * x[0], 0);
     expectClose(res.errorRounded, 0.36 * sumX2, { rtol: 1e-12 });
     expectClose(res.error, 0.16 * sumX2, { rtol: 1e-12 });
+  });
+
+  it('bilinearForm is a H b^T (written out by hand), quadraticForm is d H d^T', () => {
+    const h = Float64Array.of(4, 1, 0.5, 1, 3, 0.2, 0.5, 0.2, 2);
+    const a = Float64Array.of(1, 0, -2);
+    const b = Float64Array.of(0.5, 2, 1);
+    // H b = [4.5, 6.7, 2.65]; a . (H b) = 4.5 - 2 x 2.65
+    expectClose(bilinearForm(a, h, b, 3), -0.8, { rtol: 1e-12 });
+    // H a = [3, 0.6, -3.5]; a . (H a) = 3 + 7
+    expectClose(quadraticForm(a, h, 3), 10, { rtol: 1e-12 });
+    expectClose(bilinearForm(a, h, b, 3), bilinearForm(b, h, a, 3), { rtol: 1e-12 });
   });
 
   it('inverseUpperFactor: U^T U is the inverse of H', () => {
