@@ -17,38 +17,66 @@ export interface SmallModel {
   weights: Record<string, { w: Float32Array; b?: Float32Array; dims: number[] }>;
 }
 
-/** MLP: Gemm(8 -> 16, transB) -> Relu -> MatMul(16 -> 12) + bias -> Relu -> Gemm(12 -> 10, transB = 0). Input [N, 8]. */
-export async function buildMlp(seed = 1): Promise<SmallModel> {
-  const rng = new Rng(seed);
-  const g = new GraphBuilder({ name: 'mlp', opset: 13 });
-  const x = g.input('x', 'float32', ['N', 8]);
-  const weights: SmallModel['weights'] = {
-    fc1: { w: randn(rng, 16 * 8, 0.5), b: randn(rng, 16, 0.1), dims: [16, 8] },
-    mm2: { w: randn(rng, 16 * 12, 0.4), b: randn(rng, 12, 0.1), dims: [16, 12] },
-    fc3: { w: randn(rng, 12 * 10, 0.4), b: randn(rng, 10, 0.1), dims: [12, 10] },
-  };
-  let h = g.relu(g.gemm(x, { name: 'fc1', weight: weights.fc1.w, weightDims: [16, 8], bias: weights.fc1.b, transB: 1 }));
-  h = g.relu(g.matMulWeight(h, { name: 'mm2', weight: weights.mm2.w, weightDims: [16, 12], bias: weights.mm2.b }));
-  g.output(g.gemm(h, { name: 'fc3', weight: weights.fc3.w, weightDims: [12, 10], bias: weights.fc3.b, transB: 0 }));
+/** One layer's random parameters: weight dims and sigma, and the bias length (sigma 0.1) if it has one. */
+interface LayerSpec {
+  dims: number[];
+  sigma: number;
+  bias?: number;
+}
+
+/**
+ * A model named `name` with input "x" [batch, ...inputDims]: its weights drawn from one Rng(seed)
+ * in the order of `layers` (weight, then bias), `body` wires the graph from x and returns its
+ * output (it may draw more from the same rng). The layer table is inspected at batch 1.
+ */
+async function buildSmallModel(
+  options: { name: string; seed: number; opset?: number; batch?: number | 'N'; inputDims: number[]; layers: Record<string, LayerSpec> },
+  body: (g: GraphBuilder, x: string, weights: SmallModel['weights'], rng: Rng) => string,
+): Promise<SmallModel> {
+  const rng = new Rng(options.seed);
+  const g = new GraphBuilder({ name: options.name, opset: options.opset ?? 13 });
+  const x = g.input('x', 'float32', [options.batch ?? 'N', ...options.inputDims]);
+  const weights: SmallModel['weights'] = {};
+  for (const [name, spec] of Object.entries(options.layers)) {
+    const w = randn(rng, spec.dims.reduce((a, b) => a * b, 1), spec.sigma);
+    weights[name] = spec.bias === undefined ? { w, dims: spec.dims } : { w, b: randn(rng, spec.bias, 0.1), dims: spec.dims };
+  }
+  g.output(body(g, x, weights, rng));
   const bytes = g.toBytes();
-  return { bytes, table: await inspectModel(bytes, { inputShape: [1, 8] }), weights };
+  return { bytes, table: await inspectModel(bytes, { inputShape: [1, ...options.inputDims] }), weights };
+}
+
+/** A layer's builder arguments: its name, weight, weight dims and bias. */
+function layer(weights: SmallModel['weights'], name: string): { name: string; weight: Float32Array; weightDims: number[]; bias?: Float32Array } {
+  return { name, weight: weights[name].w, weightDims: weights[name].dims, bias: weights[name].b };
+}
+
+/** MLP: Gemm(8 -> 16, transB) -> Relu -> MatMul(16 -> 12) + bias -> Relu -> Gemm(12 -> 10, transB = 0). Input [N, 8]. */
+export function buildMlp(seed = 1): Promise<SmallModel> {
+  const layers = {
+    fc1: { dims: [16, 8], sigma: 0.5, bias: 16 },
+    mm2: { dims: [16, 12], sigma: 0.4, bias: 12 },
+    fc3: { dims: [12, 10], sigma: 0.4, bias: 10 },
+  };
+  return buildSmallModel({ name: 'mlp', seed, inputDims: [8], layers }, (g, x, weights) => {
+    let h = g.relu(g.gemm(x, { ...layer(weights, 'fc1'), transB: 1 }));
+    h = g.relu(g.matMulWeight(h, layer(weights, 'mm2')));
+    return g.gemm(h, { ...layer(weights, 'fc3'), transB: 0 });
+  });
 }
 
 /** CNN: Conv(1 -> 4, 3x3, pad 1) -> Relu -> depthwise Conv(4, 3x3, stride 2) -> Relu -> GAP -> Gemm(4 -> 10). Input [N, 1, 8, 8]. */
-export async function buildCnn(seed = 2, opset = 13, batch: number | 'N' = 'N'): Promise<SmallModel> {
-  const rng = new Rng(seed);
-  const g = new GraphBuilder({ name: 'cnn', opset });
-  const x = g.input('x', 'float32', [batch, 1, 8, 8]);
-  const weights: SmallModel['weights'] = {
-    conv1: { w: randn(rng, 4 * 9, 0.5), b: randn(rng, 4, 0.1), dims: [4, 1, 3, 3] },
-    dw2: { w: randn(rng, 4 * 9, 0.5), dims: [4, 1, 3, 3] },
-    fc: { w: randn(rng, 10 * 4, 0.5), b: randn(rng, 10, 0.1), dims: [10, 4] },
+export function buildCnn(seed = 2, opset = 13, batch: number | 'N' = 'N'): Promise<SmallModel> {
+  const layers = {
+    conv1: { dims: [4, 1, 3, 3], sigma: 0.5, bias: 4 },
+    dw2: { dims: [4, 1, 3, 3], sigma: 0.5 },
+    fc: { dims: [10, 4], sigma: 0.5, bias: 10 },
   };
-  let h = g.relu(g.conv(x, { name: 'conv1', weight: weights.conv1.w, weightDims: [4, 1, 3, 3], bias: weights.conv1.b, pads: [1, 1, 1, 1] }));
-  h = g.relu(g.conv(h, { name: 'dw2', weight: weights.dw2.w, weightDims: [4, 1, 3, 3], group: 4, strides: [2, 2], pads: [1, 1, 1, 1] }));
-  g.output(g.gemm(g.flatten(g.globalAveragePool(h)), { name: 'fc', weight: weights.fc.w, weightDims: [10, 4], bias: weights.fc.b, transB: 1 }));
-  const bytes = g.toBytes();
-  return { bytes, table: await inspectModel(bytes, { inputShape: [1, 1, 8, 8] }), weights };
+  return buildSmallModel({ name: 'cnn', seed, opset, batch, inputDims: [1, 8, 8], layers }, (g, x, weights) => {
+    let h = g.relu(g.conv(x, { ...layer(weights, 'conv1'), pads: [1, 1, 1, 1] }));
+    h = g.relu(g.conv(h, { ...layer(weights, 'dw2'), group: 4, strides: [2, 2], pads: [1, 1, 1, 1] }));
+    return g.gemm(g.flatten(g.globalAveragePool(h)), { ...layer(weights, 'fc'), transB: 1 });
+  });
 }
 
 export function randomInputs(seed: number, dims: number[], sigma = 1): FloatTensor {
@@ -62,31 +90,28 @@ export function randomInputs(seed: number, dims: number[], sigma = 1): FloatTens
  * + residual -> Relu -> GAP -> Gemm(32 -> 10). Optionally a BatchNormalization after the first
  * Conv (onnxruntime folds it into that Conv's weights). Input [N, 1, 12, 12].
  */
-export async function buildWideCnn(seed = 5, { batchNorm = false } = {}): Promise<SmallModel> {
-  const rng = new Rng(seed);
-  const g = new GraphBuilder({ name: 'wide-cnn', opset: 13 });
-  const x = g.input('x', 'float32', ['N', 1, 12, 12]);
-  const weights: SmallModel['weights'] = {
-    stem: { w: randn(rng, 16 * 9, 0.5), b: randn(rng, 16, 0.1), dims: [16, 1, 3, 3] },
-    down: { w: randn(rng, 32 * 16 * 9, 0.15), b: randn(rng, 32, 0.1), dims: [32, 16, 3, 3] },
-    dw: { w: randn(rng, 32 * 9, 0.4), b: randn(rng, 32, 0.1), dims: [32, 1, 3, 3] },
-    pw: { w: randn(rng, 32 * 32, 0.2), b: randn(rng, 32, 0.1), dims: [32, 32, 1, 1] },
-    fc: { w: randn(rng, 10 * 32, 0.3), b: randn(rng, 10, 0.1), dims: [10, 32] },
+export function buildWideCnn(seed = 5, { batchNorm = false } = {}): Promise<SmallModel> {
+  const layers = {
+    stem: { dims: [16, 1, 3, 3], sigma: 0.5, bias: 16 },
+    down: { dims: [32, 16, 3, 3], sigma: 0.15, bias: 32 },
+    dw: { dims: [32, 1, 3, 3], sigma: 0.4, bias: 32 },
+    pw: { dims: [32, 32, 1, 1], sigma: 0.2, bias: 32 },
+    fc: { dims: [10, 32], sigma: 0.3, bias: 10 },
   };
-  const conv = (h: string, name: string, extra: { strides?: [number, number]; pads?: [number, number, number, number]; group?: number } = {}) =>
-    g.conv(h, { name, weight: weights[name].w, weightDims: weights[name].dims, bias: weights[name].b, pads: [1, 1, 1, 1], ...extra });
-  let h = conv(x, 'stem');
-  if (batchNorm) {
-    const c = 16;
-    h = g.batchNorm(h, { scale: randn(rng, c, 0.3).map((v) => 1 + v), bias: randn(rng, c, 0.1), mean: randn(rng, c, 0.1), variance: randn(rng, c, 0.2).map((v) => 1 + Math.abs(v)) });
-  }
-  h = g.relu(h);
-  const down = g.relu(conv(h, 'down', { strides: [2, 2] }));
-  h = g.relu(conv(down, 'dw', { group: 32 }));
-  h = g.relu(g.add(conv(h, 'pw', { pads: [0, 0, 0, 0] }), down));
-  g.output(g.gemm(g.flatten(g.globalAveragePool(h)), { name: 'fc', weight: weights.fc.w, weightDims: [10, 32], bias: weights.fc.b, transB: 1 }));
-  const bytes = g.toBytes();
-  return { bytes, table: await inspectModel(bytes, { inputShape: [1, 1, 12, 12] }), weights };
+  return buildSmallModel({ name: 'wide-cnn', seed, inputDims: [1, 12, 12], layers }, (g, x, weights, rng) => {
+    const conv = (h: string, name: string, extra: { strides?: [number, number]; pads?: [number, number, number, number]; group?: number } = {}) =>
+      g.conv(h, { ...layer(weights, name), pads: [1, 1, 1, 1], ...extra });
+    let h = conv(x, 'stem');
+    if (batchNorm) {
+      const c = 16;
+      h = g.batchNorm(h, { scale: randn(rng, c, 0.3).map((v) => 1 + v), bias: randn(rng, c, 0.1), mean: randn(rng, c, 0.1), variance: randn(rng, c, 0.2).map((v) => 1 + Math.abs(v)) });
+    }
+    h = g.relu(h);
+    const down = g.relu(conv(h, 'down', { strides: [2, 2] }));
+    h = g.relu(conv(down, 'dw', { group: 32 }));
+    h = g.relu(g.add(conv(h, 'pw', { pads: [0, 0, 0, 0] }), down));
+    return g.gemm(g.flatten(g.globalAveragePool(h)), { ...layer(weights, 'fc'), transB: 1 });
+  });
 }
 
 /**
@@ -95,25 +120,22 @@ export async function buildWideCnn(seed = 5, { batchNorm = false } = {}): Promis
  * depthwise Conv(6, 3x3, auto_pad SAME_UPPER, no bias) -> Relu -> Flatten -> MatMul(180 -> 12)
  * + bias -> Relu -> Gemm(12 -> 5, transB = 0). Input [N, 1, 10, 10].
  */
-export async function buildMixedCnn(seed = 9): Promise<SmallModel> {
-  const rng = new Rng(seed);
-  const g = new GraphBuilder({ name: 'mixed-cnn', opset: 13 });
-  const x = g.input('x', 'float32', ['N', 1, 10, 10]);
-  const weights: SmallModel['weights'] = {
-    conv: { w: randn(rng, 4 * 9, 0.5), b: randn(rng, 4, 0.1), dims: [4, 1, 3, 3] },
-    grouped: { w: randn(rng, 6 * 2 * 9, 0.4), b: randn(rng, 6, 0.1), dims: [6, 2, 3, 3] },
-    dw: { w: randn(rng, 6 * 9, 0.4), dims: [6, 1, 3, 3] },
-    mm: { w: randn(rng, 180 * 12, 0.1), b: randn(rng, 12, 0.1), dims: [180, 12] },
-    fc: { w: randn(rng, 12 * 5, 0.3), b: randn(rng, 5, 0.1), dims: [12, 5] },
+export function buildMixedCnn(seed = 9): Promise<SmallModel> {
+  const layers = {
+    conv: { dims: [4, 1, 3, 3], sigma: 0.5, bias: 4 },
+    grouped: { dims: [6, 2, 3, 3], sigma: 0.4, bias: 6 },
+    dw: { dims: [6, 1, 3, 3], sigma: 0.4 },
+    mm: { dims: [180, 12], sigma: 0.1, bias: 12 },
+    fc: { dims: [12, 5], sigma: 0.3, bias: 5 },
   };
-  let h = g.relu(g.conv(x, { name: 'conv', weight: weights.conv.w, weightDims: weights.conv.dims, bias: weights.conv.b, pads: [1, 0, 2, 1] }));
-  h = g.relu(g.conv(h, { name: 'grouped', weight: weights.grouped.w, weightDims: weights.grouped.dims, bias: weights.grouped.b, group: 2, strides: [2, 2], dilations: [2, 2], pads: [2, 2, 2, 2] }));
-  const dwWeight = g.initializer('dw_w', weights.dw.w, weights.dw.dims);
-  h = g.relu(g.node('Conv', [h, dwWeight], { kernel_shape: [3, 3], group: 6, auto_pad: 'SAME_UPPER' }, { name: 'dw' })[0]);
-  h = g.relu(g.matMulWeight(g.flatten(h), { name: 'mm', weight: weights.mm.w, weightDims: weights.mm.dims, bias: weights.mm.b }));
-  g.output(g.gemm(h, { name: 'fc', weight: weights.fc.w, weightDims: weights.fc.dims, bias: weights.fc.b, transB: 0 }));
-  const bytes = g.toBytes();
-  return { bytes, table: await inspectModel(bytes, { inputShape: [1, 1, 10, 10] }), weights };
+  return buildSmallModel({ name: 'mixed-cnn', seed, inputDims: [1, 10, 10], layers }, (g, x, weights) => {
+    let h = g.relu(g.conv(x, { ...layer(weights, 'conv'), pads: [1, 0, 2, 1] }));
+    h = g.relu(g.conv(h, { ...layer(weights, 'grouped'), group: 2, strides: [2, 2], dilations: [2, 2], pads: [2, 2, 2, 2] }));
+    const dwWeight = g.initializer('dw_w', weights.dw.w, weights.dw.dims);
+    h = g.relu(g.node('Conv', [h, dwWeight], { kernel_shape: [3, 3], group: 6, auto_pad: 'SAME_UPPER' }, { name: 'dw' })[0]);
+    h = g.relu(g.matMulWeight(g.flatten(h), layer(weights, 'mm')));
+    return g.gemm(h, { ...layer(weights, 'fc'), transB: 0 });
+  });
 }
 
 /**
