@@ -2,8 +2,9 @@
  * Prepare: the first step of a search. Turns the execution input (S3 event or direct request)
  * into a search: merges models/<name>/search.json and the request over the defaults, takes the
  * results-prefix lock, parses the model into its layer table, checks the data, calibrates the
- * activation ranges and computes the accuracy recovery of every layer at every bitwidth, and
- * writes config.json, layers.json, calibration.json, recovery/*.bin, status.json.
+ * activation ranges and computes the accuracy recovery of every layer at every bitwidth the
+ * search can choose (minBits..maxBits and 8), and writes config.json, layers.json,
+ * calibration.json, recovery/*.bin, status.json.
  * Idempotent: a retry with the same input derives the same search id and rewrites the same objects.
  */
 import { limits } from '../shared/limits';
@@ -17,7 +18,7 @@ import { isClassifierShape, resolveMetric } from '../shared/data/metrics';
 import { checkRewardFits, defaultReward } from '../shared/search/reward';
 import { inspectDecoded, modelHash } from '../shared/onnx/inspect';
 import { calibrate } from '../shared/quant/calibration';
-import { computeRecovery, recoveryKeys, storeRecoveryOnce } from '../shared/quant/recovery';
+import { computeRecovery, recoveryKeys, searchRecoveryBits, storeRecoveryOnce } from '../shared/quant/recovery';
 import { putJson } from '../shared/store/object-store';
 import { parse, parseJsonText } from '../shared/validate';
 import { PrepareInput, type PrepareOutput } from './lib/contracts';
@@ -99,10 +100,14 @@ export const makeHandler = (deps: HandlerDeps) =>
       await putJson(stores.work, searchKeys.calibration(id), calibration);
       const { recovery, perChannel } = quantSettings(config);
       if (recovery !== 'none') {
-        // Every layer at every bitwidth, once per model and calibration data: any policy of any search reads them.
+        // Every layer at every bitwidth the search can choose, once per model and calibration data: any policy of any
+        // search with these bits reads them; a later search with other bits computes only the ones missing.
         const keys = recoveryKeys(layers.modelHash, calibration.dataSha256, recovery, perChannel);
-        const { cached, result } = await storeRecoveryOnce(stores.work, keys, layers, (onLayer) => computeRecovery(modelBytes, layers, calibData, { mode: recovery, perChannel, onLayer }));
-        deps.logger.info('recovery', { mode: recovery, cached, statsMs: result && Math.round(result.statsMs), solveMs: result && Math.round(result.solveMs) });
+        const bits = searchRecoveryBits(config);
+        const { cached, computedBits, resumedLayers, result } = await storeRecoveryOnce(stores.work, keys, layers, bits, (layerBits, onLayer) =>
+          computeRecovery(modelBytes, layers, calibData, { mode: recovery, perChannel, layerBits, onLayer }),
+        );
+        deps.logger.info('recovery', { mode: recovery, bits, cached, computedBits, resumedLayers, statsMs: result && Math.round(result.statsMs), solveMs: result && Math.round(result.solveMs) });
       }
     }
     return {

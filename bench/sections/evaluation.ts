@@ -164,7 +164,7 @@ export async function run(ctx: BenchContext): Promise<BenchSection> {
     note: 'Recovery full. Uniform policies: every layer w = a at the same bits; mixed: seeded (Rng 2019) weights 3..8, activations 4..8, first/last 8/8, like a search result.',
   };
   const timing: BenchTable = {
-    title: 'Recovery time (every layer at weight bits 1..8: what Prepare computes once per model and calibration data)',
+    title: 'Recovery time (every layer at weight bits 1..8; Prepare computes the search bitwidths, 2..8 by default, once per model and calibration data)',
     headers: ['model', 'calibration samples', 'layers', 'statistics s', 'GPTQ + bias correction s', 'total s'],
     rows: [],
     note: 'Single thread, this machine (shared, loaded). Statistics: one onnxruntime pass collecting each layer\'s input Gram matrix; then per layer and bitwidth the reconstruction.',

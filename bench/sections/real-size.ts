@@ -4,7 +4,7 @@
  * default recovery (few episodes, 32 calibration and 128 validation samples: the section fits
  * in the full bench run; a search's cost grows with both) in a process of its own; then every
  * state's recorded input replayed per Lambda function in a fresh process (as a cold Lambda runs
- * it; Prepare recomputes the recovered weights). Reported: wall time, seconds per episode, the
+ * it; Prepare recomputes the recovered weights at the search's bitwidths). Reported: wall time, seconds per episode, the
  * search process's peak RSS, and per function kind its peak RSS and wall time against the memory
  * infra gives it (infra/function-specs.ts).
  */
@@ -47,7 +47,7 @@ export async function run(ctx: BenchContext): Promise<BenchSection> {
     rows: [],
     note:
       `${episodes} episodes (random warm-up), ${counts.val} validation and ${counts.calib} calibration samples (fewer than a real search's, to keep the section within the bench run), ` +
-      'bismo-edge latency 0.6, recovery full (GPTQ + bias correction, every layer at bits 1-8, in Prepare); peak RSS (maxRSS) of the search process, and per function the peak RSS and ' +
+      'bismo-edge latency 0.6, recovery full (GPTQ + bias correction, every layer at the search\'s weight bitwidths 2-8, in Prepare); peak RSS (maxRSS) of the search process, and per function the peak RSS and ' +
       'wall time of its longest recorded input replayed in a fresh node process (tsx, not the esbuild bundle; Prepare recomputes the recovery); Lambda memory from infra/function-specs.ts',
   };
   const peaks: Record<string, number> = {};

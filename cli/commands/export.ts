@@ -104,7 +104,7 @@ export async function readPolicyFile(path: string, table: LayerTable): Promise<P
 /**
  * What quantizing by a policy needs from DIR/calib-inputs.npy (its first `flags.calibSamples`
  * samples, as the search used): the activation ranges when some layer quantizes its activation,
- * the recovered weights (for the policy's weight bitwidths) when recovery is on. Both null when
+ * the recovered weights (each layer at its policy weight bitwidth only) when recovery is on. Both null when
  * neither is needed. Throws InvalidInputError when the data is needed but missing, or has fewer
  * samples than the search used; `warn` gets a note when the samples are not the search's.
  */
@@ -141,8 +141,9 @@ export async function quantInputs(
     warn(`${dataDir}/calib-inputs.npy is not the data the search calibrated on (sha256 differs): the figures and the model will differ from the search's`);
   }
   const calibration = quantized.length ? await calibrate(bytes, table, calibData, { percentile: flags.percentile }) : null;
-  const bits = [...new Set(policy.layers.map((l) => l.wBits))].sort((a, b) => a - b);
-  const recovery = recover ? recoverySource(await computeRecovery(bytes, table, calibData, { mode: flags.recovery, perChannel: flags.perChannel, bits })) : null;
+  // Only the (layer, bits) pairs the policy uses.
+  const layerBits = policy.layers.map((l) => [l.wBits]);
+  const recovery = recover ? recoverySource(await computeRecovery(bytes, table, calibData, { mode: flags.recovery, perChannel: flags.perChannel, layerBits })) : null;
   return { calibration, recovery };
 }
 

@@ -38,8 +38,10 @@ import type { LayerBits, RecoveryMode } from './policy';
 
 export interface RecoveryOptions {
   mode: RecoveryMode;
-  /** Weight bitwidths to compute (default 1..8). */
+  /** Weight bitwidths to compute for every layer (default 1..8). */
   bits?: readonly number[];
+  /** Per layer (table order), the bitwidths to compute instead of `bits` (a policy's wBits: eval, export); an empty list skips the layer. */
+  layerBits?: ReadonlyArray<readonly number[]>;
   perChannel?: boolean;
   gptq?: GptqOptions;
   /** 'full': choose each row's scale too (max|w| / qmax shrunk by up to half, on the diagonal of H; default true). */
@@ -70,6 +72,7 @@ export interface LayerRecoveryReport {
 
 export interface RecoveryResult {
   mode: RecoveryMode;
+  /** The bitwidths computed (with `layerBits`, each for the layers that listed it). */
   bits: number[];
   /** layers[i][bits] (sparse: only the computed bitwidths); empty with `onLayer`. */
   layers: QuantizedLayer[][];
@@ -309,37 +312,46 @@ function transposeCodes(codes: Int8Array, m: WeightMatrix): Int8Array {
  * search's calibration samples). 'none' needs no data pass.
  */
 export async function computeRecovery(modelBytes: Uint8Array, table: LayerTable, calib: FloatTensor, options: RecoveryOptions): Promise<RecoveryResult> {
-  const { mode, bits = [1, 2, 3, 4, 5, 6, 7, 8], perChannel = true } = options;
+  const { mode, bits = [1, 2, 3, 4, 5, 6, 7, 8], perChannel = true, layerBits } = options;
   const model = decodeModel(modelBytes);
   const weights = quantizableWeights(model, table);
+  if (layerBits && layerBits.length !== weights.length) throw new InvalidInputError(`recovery: bitwidths given for ${layerBits.length} layers, the model has ${weights.length}`);
+  const bitsOf = (i: number): readonly number[] => layerBits?.[i] ?? bits;
   const t0 = performance.now();
-  const stats = mode === 'none' ? null : await layerStatistics(modelBytes, table, calib, { batchSize: options.batchSize, threads: options.threads });
+  // Statistics only for the layers that compute something (all of them unless `layerBits` skips some).
+  const needed = weights.map((_, i) => i).filter((i) => bitsOf(i).length > 0);
+  const subset = needed.length === weights.length ? table : { ...table, layers: needed.map((i) => table.layers[i]) };
+  const neededStats = mode === 'none' || needed.length === 0 ? null : await layerStatistics(modelBytes, subset, calib, { batchSize: options.batchSize, threads: options.threads });
+  const stats: Array<LayerStats | undefined> | null = neededStats && weights.map(() => undefined);
+  if (stats && neededStats) needed.forEach((i, k) => (stats[i] = neededStats[k]));
   const t1 = performance.now();
   const layers: QuantizedLayer[][] = weights.map(() => []);
   const reports: LayerRecoveryReport[] = [];
   for (const [i, l] of weights.entries()) {
     // H's blocks are factored once per layer for every bitwidth (the costly part on wide layers).
     const s = stats?.[i];
+    const layerBitsList = bitsOf(i);
     const factors =
-      s && mode === 'full'
+      s && mode === 'full' && layerBitsList.length > 0
         ? Array.from({ length: s.groups }, (_, g) => gptqFactors(s.gram.subarray(g * s.cols ** 2, (g + 1) * s.cols ** 2), s.cols, { blockUnit: s.unit, ...options.gptq }))
         : undefined;
-    for (const b of bits) {
-      if (!stats) {
+    for (const b of layerBitsList) {
+      if (!s) {
         layers[i][b] = { ...quantizeWeightsLinear(l.weight, l.weightDims, b, { perChannel, axis: l.channelAxis }), biasDelta: null };
         continue;
       }
-      const r = recoverLayer(l, stats[i], b, mode, { perChannel, gptq: options.gptq, factors, report: options.reports, searchScales: options.searchScales });
+      const r = recoverLayer(l, s, b, mode, { perChannel, gptq: options.gptq, factors, report: options.reports, searchScales: options.searchScales });
       layers[i][b] = r.layer;
       if (r.report) reports.push(r.report);
     }
     if (options.onLayer) {
       await options.onLayer(i, layers[i]);
       layers[i] = [];
-      if (stats) stats[i] = { ...stats[i], gram: new Float64Array(0) };
+      if (stats) stats[i] = undefined;
     }
   }
-  return { mode, bits: [...bits], layers, reports, statsMs: t1 - t0, solveMs: performance.now() - t1 };
+  const computed = layerBits ? [...new Set(layerBits.flat())].sort((a, b) => a - b) : [...bits];
+  return { mode, bits: computed, layers, reports, statsMs: t1 - t0, solveMs: performance.now() - t1 };
 }
 
 /** An in-memory source over a computed recovery (haq eval / export, tests). */
@@ -429,29 +441,60 @@ export function recoveryKeys(modelHash: string, calibSha256: string, mode: Recov
 }
 
 const RecoveryComplete = z.object({ layers: z.array(z.string()), bits: z.array(z.number().int()) });
+export type RecoveryComplete = z.infer<typeof RecoveryComplete>;
 
 /**
- * The recovered weights under `keys`: reused when a complete set for the same layers and bits is
- * there, else computed and written as each layer is done (every (layer, bits) object, then the
- * marker): `compute` passes `onLayer` to computeRecovery, so no more than one layer's results
- * are held. Idempotent: a retry, or two searches at once, write the same bytes.
+ * The weight bitwidths a search can give a layer: minBits..maxBits, and 8 (the pinned first and
+ * last layers, and the uniform 8/8 reference of the final choice, whatever the range).
+ */
+export function searchRecoveryBits(range: { minBits: number; maxBits: number }): number[] {
+  const bits = new Set<number>([8]);
+  for (let b = range.minBits; b <= range.maxBits; b++) bits.add(b);
+  return [...bits].sort((a, b) => a - b);
+}
+
+/**
+ * Of the bitwidths `wanted`, those a completeness marker does not cover for these layers (all of
+ * them without a marker, or with one written for other layers), and what the new marker lists
+ * once they are stored: the marker's bits and the computed ones (nothing stored is forgotten).
+ */
+export function missingRecoveryBits(done: RecoveryComplete | null, layerNames: readonly string[], wanted: readonly number[]): { missing: number[]; complete: number[] } {
+  const sameLayers = done !== null && done.layers.length === layerNames.length && done.layers.every((n, i) => n === layerNames[i]);
+  const have = sameLayers ? done.bits : [];
+  const missing = [...new Set(wanted)].filter((b) => !have.includes(b)).sort((a, b) => a - b);
+  return { missing, complete: [...new Set([...have, ...missing])].sort((a, b) => a - b) };
+}
+
+/**
+ * The recovered weights under `keys` at the bitwidths `bits`: those a complete set for the same
+ * layers already holds are reused, the others computed (`compute` gets per layer the bitwidths to
+ * compute, as computeRecovery's `layerBits`: none for a layer an interrupted earlier attempt
+ * already stored at all of them) and written as each layer is done (every (layer, bits) object,
+ * then the marker, which then lists the old and the new bitwidths): `compute` passes `onLayer` to
+ * computeRecovery, so no more than one layer's results are held.
+ * Idempotent: a retry, or two searches at once, write the same bytes (two searches adding
+ * different bitwidths at once may leave a marker listing only one's: the other's are then
+ * recomputed, never lost).
  */
 export async function storeRecoveryOnce(
   store: ObjectStore,
   keys: RecoveryKeys,
   table: LayerTable,
-  compute: (onLayer: NonNullable<RecoveryOptions['onLayer']>) => Promise<RecoveryResult>,
-): Promise<{ cached: boolean; result: RecoveryResult | null }> {
+  bits: readonly number[],
+  compute: (layerBits: number[][], onLayer: NonNullable<RecoveryOptions['onLayer']>) => Promise<RecoveryResult>,
+): Promise<{ cached: boolean; computedBits: number[]; resumedLayers: number; result: RecoveryResult | null }> {
   const names = table.layers.map((l) => l.name);
-  if (await store.exists(keys.complete)) {
-    const done = await getJson(store, keys.complete, RecoveryComplete).catch(() => null);
-    if (done && done.layers.join('\n') === names.join('\n') && [1, 2, 3, 4, 5, 6, 7, 8].every((b) => done.bits.includes(b))) return { cached: true, result: null };
-  }
-  const result = await compute(async (i, perBits) => {
+  const done = (await store.exists(keys.complete)) ? await getJson(store, keys.complete, RecoveryComplete).catch(() => null) : null;
+  const { missing, complete } = missingRecoveryBits(done, names, bits);
+  if (missing.length === 0) return { cached: true, computedBits: [], resumedLayers: 0, result: null };
+  // An earlier attempt that stopped part way (a timeout) left whole layers behind: those are not recomputed.
+  const stored = await Promise.all(names.map(async (_, i) => (await Promise.all(missing.map((b) => store.exists(keys.layer(i, b))))).every(Boolean)));
+  const layerBits = stored.map((done) => (done ? [] : missing));
+  const result = await compute(layerBits, async (i, perBits) => {
     for (const [b, l] of perBits.entries()) if (l) await store.put(keys.layer(i, b), encodeQuantizedLayer(names[i], l), { contentType: 'application/octet-stream' });
   });
-  await putJson(store, keys.complete, { layers: names, bits: result.bits });
-  return { cached: false, result };
+  await putJson(store, keys.complete, { layers: names, bits: complete });
+  return { cached: false, computedBits: missing, resumedLayers: stored.filter(Boolean).length, result };
 }
 
 /** Reads recovered layers from the store on first use (Evaluate, Finalize). */

@@ -14,11 +14,22 @@ import type { QuantizedLayer } from '../../../shared/quant/evaluator';
 import { matchLayers, quantizableWeights } from '../../../shared/quant/fake-quant';
 import { bilinearForm, gptqCodes, inverseUpperFactor, quadraticForm } from '../../../shared/quant/gptq';
 import { convGeometry } from '../../../shared/quant/layer-stats';
-import { computeRecovery, decodeQuantizedLayer, encodeQuantizedLayer, recoveryKeys, storedRecovery, storeRecoveryOnce, type RecoveryResult } from '../../../shared/quant/recovery';
+import {
+  computeRecovery,
+  decodeQuantizedLayer,
+  encodeQuantizedLayer,
+  missingRecoveryBits,
+  recoveryKeys,
+  searchRecoveryBits,
+  storedRecovery,
+  storeRecoveryOnce,
+  type RecoveryResult,
+} from '../../../shared/quant/recovery';
 import { FsStore } from '../../../shared/store/fs-store';
 import { expectClose } from '../../helpers/expect-close';
 import { tempDir } from '../../helpers/tmp';
 import { after } from 'node:test';
+import { join } from 'node:path';
 import { buildMixedCnn, layerInputVectors, randomInputs, type SmallModel } from './small-models';
 
 const tmp = tempDir('haq-recovery');
@@ -171,19 +182,132 @@ describe('recovery on every kind of layer (output error computed directly on the
     const keys = recoveryKeys(m.table.modelHash, 'abc', 'full', true);
     let computed = 0;
     // Streamed layer by layer to the store (what Prepare does): the result holds none of them.
-    const compute = async (onLayer: Parameters<Parameters<typeof storeRecoveryOnce>[3]>[0]) => {
+    const compute: Parameters<typeof storeRecoveryOnce>[4] = async (layerBits, onLayer) => {
       computed++;
-      const streamed = await computeRecovery(m.bytes, m.table, calib, { mode: 'full', batchSize: 10, onLayer });
+      const streamed = await computeRecovery(m.bytes, m.table, calib, { mode: 'full', batchSize: 10, layerBits, onLayer });
       assert.ok(streamed.layers.every((perBits) => perBits.length === 0), 'no layer held');
       return streamed;
     };
-    assert.equal((await storeRecoveryOnce(store, keys, m.table, compute)).cached, false);
-    assert.equal((await storeRecoveryOnce(store, keys, m.table, compute)).cached, true, 'the second search of the same model and data reuses them');
+    assert.equal((await storeRecoveryOnce(store, keys, m.table, full.bits, compute)).cached, false);
+    assert.equal((await storeRecoveryOnce(store, keys, m.table, full.bits, compute)).cached, true, 'the second search of the same model and data reuses them');
     assert.equal(computed, 1);
     const source = storedRecovery(store, keys.layer, m.table);
     for (const [i, perBits] of full.layers.entries()) {
       for (const b of full.bits) assert.deepEqual((await source.layer(i, b)).codes, perBits[b].codes, `streamed layer ${i} at ${b} bits`);
     }
     await assert.rejects(storedRecovery(store, (l, b) => keys.layer(l === 0 ? 1 : l, b), m.table).layer(0, 3), /holds grouped at 3 bits, not conv at 3/);
+  });
+});
+
+describe('which bitwidths a search computes, and when the stored set is complete', () => {
+  const cases: Array<{ range: { minBits: number; maxBits: number }; bits: number[] }> = [
+    { range: { minBits: 2, maxBits: 8 }, bits: [2, 3, 4, 5, 6, 7, 8] },
+    { range: { minBits: 1, maxBits: 8 }, bits: [1, 2, 3, 4, 5, 6, 7, 8] },
+    { range: { minBits: 3, maxBits: 6 }, bits: [3, 4, 5, 6, 8] },
+    { range: { minBits: 8, maxBits: 8 }, bits: [8] },
+    { range: { minBits: 1, maxBits: 1 }, bits: [1, 8] },
+  ];
+  for (const c of cases) {
+    it(`bits ${c.range.minBits}..${c.range.maxBits}: ${c.bits.join(', ')} (8 for the pinned layers and the 8/8 reference)`, () => {
+      assert.deepEqual(searchRecoveryBits(c.range), c.bits);
+    });
+  }
+
+  const names = ['conv1', 'conv2', 'fc'];
+  const marker = (bits: number[], layers = names) => ({ layers, bits });
+  const completeness: Array<{ what: string; done: ReturnType<typeof marker> | null; wanted: number[]; missing: number[]; complete: number[] }> = [
+    { what: 'no marker: everything', done: null, wanted: [2, 3, 8], missing: [2, 3, 8], complete: [2, 3, 8] },
+    { what: 'a marker with every wanted bitwidth: nothing', done: marker([1, 2, 3, 4, 5, 6, 7, 8]), wanted: [2, 3, 4, 5, 6, 7, 8], missing: [], complete: [1, 2, 3, 4, 5, 6, 7, 8] },
+    { what: 'a narrower earlier search: only the new bitwidths, the old ones kept', done: marker([4, 5, 6, 8]), wanted: [2, 3, 4, 5, 6, 7, 8], missing: [2, 3, 7], complete: [2, 3, 4, 5, 6, 7, 8] },
+    { what: 'a wider earlier search: nothing, the marker unchanged', done: marker([2, 3, 4, 5, 6, 7, 8]), wanted: [3, 4, 8], missing: [], complete: [2, 3, 4, 5, 6, 7, 8] },
+    { what: 'disjoint bitwidths: the union', done: marker([8]), wanted: [1], missing: [1], complete: [1, 8] },
+    { what: 'a marker for other layers: everything, its bits not counted', done: marker([2, 3, 8], ['conv1', 'fc']), wanted: [2, 8], missing: [2, 8], complete: [2, 8] },
+    { what: 'a marker for the same layers in another order: everything', done: marker([8], ['conv2', 'conv1', 'fc']), wanted: [8], missing: [8], complete: [8] },
+    { what: 'wanted bitwidths unsorted and repeated', done: marker([8]), wanted: [5, 8, 2, 5], missing: [2, 5], complete: [2, 5, 8] },
+  ];
+  for (const c of completeness) {
+    it(c.what, () => {
+      assert.deepEqual(missingRecoveryBits(c.done, names, c.wanted), { missing: c.missing, complete: c.complete });
+    });
+  }
+
+  describe('in the store', () => {
+    let m: SmallModel;
+    const calib = randomInputs(43, [12, 1, 10, 10]);
+    let reference: RecoveryResult;
+    before(async () => {
+      m = await buildMixedCnn();
+      reference = await computeRecovery(m.bytes, m.table, calib, { mode: 'full', batchSize: 6, bits: [3, 4, 8] });
+    });
+
+    /** storeRecoveryOnce with a compute that records what it was asked for. */
+    function recorder(store: FsStore) {
+      const asked: number[][][] = [];
+      const puts: string[] = [];
+      const keys = recoveryKeys(m.table.modelHash, 'calib-sha', 'full', true);
+      const run = (bits: number[]) =>
+        storeRecoveryOnce(store, keys, m.table, bits, async (layerBits, onLayer) => {
+          asked.push(layerBits);
+          return computeRecovery(m.bytes, m.table, calib, {
+            mode: 'full',
+            batchSize: 6,
+            layerBits,
+            onLayer: async (i, perBits) => {
+              perBits.forEach((l, b) => l && puts.push(keys.layer(i, b)));
+              await onLayer(i, perBits);
+            },
+          });
+        });
+      return { asked, puts, keys, run };
+    }
+
+    it('a later search with other bitwidths computes only those; the stored ones stay and are listed', async () => {
+      const store = new FsStore(join(tmp.dir, 'widen'));
+      const r = recorder(store);
+      const first = await r.run([8]);
+      assert.deepEqual([first.cached, first.computedBits], [false, [8]]);
+      const before8 = await store.get(r.keys.layer(0, 8));
+      const second = await r.run([3, 4, 8]);
+      assert.deepEqual([second.cached, second.computedBits], [false, [3, 4]]);
+      assert.deepEqual(r.asked[1], m.table.layers.map(() => [3, 4]), 'only the new bitwidths, every layer');
+      assert.ok(!r.puts.slice(m.table.layers.length).some((k) => k.endsWith('-w8.bin')), 'no 8-bit object rewritten');
+      assert.deepEqual(await store.get(r.keys.layer(0, 8)), before8);
+      assert.deepEqual((await r.run([4, 8])).cached, true);
+      const source = storedRecovery(store, r.keys.layer, m.table);
+      for (const [i] of m.table.layers.entries()) {
+        for (const b of [3, 4, 8]) assert.deepEqual((await source.layer(i, b)).codes, reference.layers[i][b].codes, `layer ${i} at ${b} bits`);
+      }
+    });
+
+    it('an attempt stopped part way resumes: layers stored at every missing bitwidth are skipped', async () => {
+      const store = new FsStore(join(tmp.dir, 'resume'));
+      const r = recorder(store);
+      await r.run([3, 8]);
+      // As if the attempt had stopped before layer 2's 8-bit object and the marker.
+      await store.delete(r.keys.complete);
+      await store.delete(r.keys.layer(2, 8));
+      const again = await r.run([3, 8]);
+      assert.equal(again.resumedLayers, m.table.layers.length - 1);
+      assert.deepEqual(
+        r.asked[1],
+        m.table.layers.map((_, i) => (i === 2 ? [3, 8] : [])),
+      );
+      assert.deepEqual((await storedRecovery(store, r.keys.layer, m.table).layer(2, 8)).codes, reference.layers[2][8].codes);
+      assert.equal((await r.run([3, 8])).cached, true);
+    });
+  });
+
+  it("eval and export: computeRecovery's layerBits computes only each layer's listed bitwidths", async () => {
+    const m = await buildMixedCnn();
+    const calib = randomInputs(44, [12, 1, 10, 10]);
+    const all = await computeRecovery(m.bytes, m.table, calib, { mode: 'full', batchSize: 6, bits: [2, 5] });
+    const layerBits = m.table.layers.map((_, i) => (i === 1 ? [] : [i % 2 ? 2 : 5]));
+    const some = await computeRecovery(m.bytes, m.table, calib, { mode: 'full', batchSize: 6, layerBits });
+    assert.deepEqual(some.bits, [2, 5]);
+    some.layers.forEach((perBits, i) => {
+      assert.deepEqual(Object.keys(perBits).map(Number), layerBits[i], `layer ${i}`);
+      for (const b of layerBits[i]) assert.deepEqual(perBits[b].codes, all.layers[i][b].codes);
+    });
+    await assert.rejects(computeRecovery(m.bytes, m.table, calib, { mode: 'full', layerBits: [[8]] }), /bitwidths given for 1 layers, the model has \d+/);
   });
 });
