@@ -58,6 +58,13 @@ function snapshot(dir: string): Map<string, string> {
   return out;
 }
 
+/** A copy of the zoo's data folder at `dir` with the files `keep` accepts (all by default); returns dir. */
+function copyData(dir: string, keep: (file: string) => boolean = () => true): string {
+  mkdirSync(dir, { recursive: true });
+  for (const f of readdirSync(data).filter(keep)) copyFileSync(join(data, f), join(dir, f));
+  return dir;
+}
+
 const policyOf = (r: LocalSearchResult) => JSON.parse(readFileSync(r.files!.policy, 'utf8'));
 
 describe('search state machine, embedded, end to end', () => {
@@ -153,9 +160,7 @@ describe('search state machine, embedded, end to end', () => {
   });
 
   it('the reward never sees the selection split: other selection data, the same rounds', async () => {
-    const dir = join(tmp.dir, 'other-select-data');
-    mkdirSync(dir, { recursive: true });
-    for (const f of readdirSync(data)) copyFileSync(join(data, f), join(dir, f));
+    const dir = copyData(join(tmp.dir, 'other-select-data'));
     // The selection split replaced by the first 2000 test samples (other images, other labels).
     const test = requireSplit(await loadDataset(new FsStore(data), '', ['test']), 'test');
     writeFileSync(join(dir, 'select-inputs.npy'), encodeNpy({ data: test.inputs.data.subarray(0, 2000 * 784), shape: [2000, ...test.sampleShape] }));
@@ -172,9 +177,7 @@ describe('search state machine, embedded, end to end', () => {
   });
 
   it('without select-inputs.npy: a seeded third of val is carved out for selection, and the report says so', async () => {
-    const dir = join(tmp.dir, 'no-select-data');
-    mkdirSync(dir, { recursive: true });
-    for (const f of readdirSync(data).filter((f) => !f.startsWith('select-'))) copyFileSync(join(data, f), join(dir, f));
+    const dir = copyData(join(tmp.dir, 'no-select-data'), (f) => !f.startsWith('select-'));
     const r = await runLocalSearch({ modelPath: model, dataDir: dir, outDir: join(tmp.dir, 'no-select'), config: { ...base, episodes: 2 }, retryDelayMs: 0 });
     assert.equal(r.outcome.status, 'SUCCEEDED', JSON.stringify(r.outcome.error));
     const m = policyOf(r).metrics;
@@ -185,9 +188,7 @@ describe('search state machine, embedded, end to end', () => {
   });
 
   it('the reward never sees the carved selection samples: poisoned, the same rounds', async () => {
-    const dir = join(tmp.dir, 'poisoned-carve-data');
-    mkdirSync(dir, { recursive: true });
-    for (const f of readdirSync(data).filter((f) => !f.startsWith('select-'))) copyFileSync(join(data, f), join(dir, f));
+    const dir = copyData(join(tmp.dir, 'poisoned-carve-data'), (f) => !f.startsWith('select-'));
     // Every sample carved out for selection replaced by noise with a wrong label (in the files' own encoding); the reward's part untouched.
     const inputs = decodeNpy(new Uint8Array(readFileSync(join(data, 'val-inputs.npy'))));
     const labels = decodeNpy(new Uint8Array(readFileSync(join(data, 'val-labels.npy'))));
@@ -225,9 +226,7 @@ describe('search state machine, embedded, end to end', () => {
   });
 
   it('without a test split: null held-out figures and a report that says so', async () => {
-    const dir = join(tmp.dir, 'no-test-data');
-    mkdirSync(dir, { recursive: true });
-    for (const f of readdirSync(data).filter((f) => !f.startsWith('test-'))) copyFileSync(join(data, f), join(dir, f));
+    const dir = copyData(join(tmp.dir, 'no-test-data'), (f) => !f.startsWith('test-'));
     const r = await runLocalSearch({ modelPath: model, dataDir: dir, outDir: join(tmp.dir, 'no-test'), config: { ...base, episodes: 2 }, retryDelayMs: 0 });
     assert.equal(r.outcome.status, 'SUCCEEDED', JSON.stringify(r.outcome.error));
     const m = policyOf(r).metrics;
@@ -242,9 +241,7 @@ describe('search state machine, embedded, end to end', () => {
   });
 
   it('test inputs without labels: held-out figures in fidelity mode (agreement with FP32)', async () => {
-    const dir = join(tmp.dir, 'fidelity-test-data');
-    mkdirSync(dir, { recursive: true });
-    for (const f of readdirSync(data).filter((f) => f !== 'test-labels.npy')) copyFileSync(join(data, f), join(dir, f));
+    const dir = copyData(join(tmp.dir, 'fidelity-test-data'), (f) => f !== 'test-labels.npy');
     const r = await runLocalSearch({ modelPath: model, dataDir: dir, outDir: join(tmp.dir, 'fidelity-test'), config: { ...base, episodes: 2 }, retryDelayMs: 0 });
     assert.equal(r.outcome.status, 'SUCCEEDED', JSON.stringify(r.outcome.error));
     const m = policyOf(r).metrics;
@@ -387,9 +384,7 @@ describe('search state machine, embedded, end to end', () => {
     });
 
     it('a NaN in the test split fails Prepare with one line naming the file, count and first index; earlier results untouched', async () => {
-      const dir = join(tmp.dir, 'nan-data');
-      mkdirSync(dir, { recursive: true });
-      for (const f of ['calib-inputs.npy', 'val-inputs.npy', 'val-labels.npy', 'meta.json']) copyFileSync(join(data, f), join(dir, f));
+      const dir = copyData(join(tmp.dir, 'nan-data'), (f) => ['calib-inputs.npy', 'val-inputs.npy', 'val-labels.npy', 'meta.json'].includes(f));
       const { encodeNpy } = await import('../../shared/data/npy');
       const images = new Float32Array(3 * 784);
       images[784 + 5] = NaN;
