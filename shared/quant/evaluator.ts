@@ -6,9 +6,10 @@
  * machine with the weights as inputs in onnxruntime's own layout (shared/onnx/runtime-weights.ts),
  * so a policy evaluates at close to the speed of the FP32 model (bench: evaluation).
  *
- * Quantized weights are cached per (layer, bits); the fed form (times the activation scale, in
- * onnxruntime's layout) per (layer, bits, activation bits) within a memory budget, so a policy
- * switch after the first few is a handful of map look-ups.
+ * Quantized weights are cached per (layer, bits), and their fed form (times the activation scale,
+ * in onnxruntime's layout) per (layer, bits, activation bits), each in a least-recently-used cache
+ * bounded by bytes (shared/lru-cache.ts; weightCacheBytes, feedCacheBytes): a policy switch after
+ * the first few is a handful of map look-ups, and what was dropped is computed again the same way.
  *
  * Which activations are quantized is part of the graph: all of them (linear mode, every search
  * policy) or none (k-means mode). A policy that leaves only some activations float (a
@@ -22,6 +23,7 @@ import { defaultMeta, inputBatch, type Split } from '../data/dataset';
 import { evaluateSession, type Evaluation, type ReferenceOutputs } from '../data/evaluate';
 import type { MetricName, OutputBatch } from '../data/metrics';
 import { CorruptObjectError, InvalidInputError } from '../errors';
+import { LruCache } from '../lru-cache';
 import { modelInput } from '../onnx/layers';
 import { decodeModel } from '../onnx/proto';
 import { ModelSession, type FloatTensor, type Tensor } from '../onnx/runtime';
@@ -33,7 +35,7 @@ import { modelBatchSize, type Calibration } from './calibration';
 import type { ClipMethod } from './clip-range';
 import { buildFakeQuantModel, quantizableWeights, type FakeQuantLayer, type FakeQuantModel } from './fake-quant';
 import { kmeansQuantize } from './kmeans';
-import { accumulatorBias, activationQuant, quantizeWeightsLinear, type ActivationQuant, type LinearWeights } from './linear';
+import { accumulatorBias, activationQuant, linearWeightsBytes, quantizeWeightsLinear, type ActivationQuant, type LinearWeights } from './linear';
 import { validatePolicy, type LayerBits, type Policy } from './policy';
 
 export type WeightMode = 'linear' | 'kmeans';
@@ -57,7 +59,9 @@ export interface QuantEvaluatorOptions {
    * 'plain': the rewritten graph as is, weights as plain inputs (slower; the reference in tests).
    */
   runtimeLayout?: 'optimized' | 'plain';
-  /** Memory for the fed weights of recent (layer, bits) pairs, bytes (default 256 MiB). */
+  /** Memory for the quantized weights of recent (layer, bits) pairs, bytes (default 256 MiB). */
+  weightCacheBytes?: number;
+  /** Memory for the fed weights of recent (layer, bits, activation bits), bytes (default 256 MiB). */
   feedCacheBytes?: number;
   /**
    * Memory for the FP32 model's outputs on the evaluated splits (the reference of KL, SQNR,
@@ -135,6 +139,8 @@ export interface QuantEvaluator {
   quantizedWeights(layerIndex: number, bits: number): Promise<Float32Array>;
   /** The bias a layer adds for a policy's bits (null: the layer has no bias slot). */
   layerBias(layerIndex: number, wBits: number, aBits: number | null): Promise<Float32Array | null>;
+  /** Bytes the caches hold now: each within its bound (or one entry larger than it, alone). */
+  cachedBytes(): { weights: number; feeds: number; references: number };
   close(): Promise<void>;
 }
 
@@ -173,7 +179,7 @@ export async function prepareQuantEvaluator(
   options: QuantEvaluatorOptions = {},
 ): Promise<QuantEvaluator> {
   const { weightMode = 'linear', perChannel = true, clipMethod = 'mse', seed = 0, clockMs = () => performance.now(), recovery = null } = options;
-  const { runtimeLayout = 'optimized', feedCacheBytes = 256 * 2 ** 20, referenceCacheBytes = 256 * 2 ** 20, debugOutputs = false } = options;
+  const { runtimeLayout = 'optimized', weightCacheBytes = 256 * 2 ** 20, feedCacheBytes = 256 * 2 ** 20, referenceCacheBytes = 256 * 2 ** 20, debugOutputs = false } = options;
   if (calibration) checkCalibration(calibration, table);
   const model = decodeModel(modelBytes);
   const declared = modelInput(model).dims;
@@ -217,23 +223,14 @@ export async function prepareQuantEvaluator(
   const main = await variant(calibration && weightMode === 'linear' ? layerWeights.map(() => false) : allFloat);
 
   // Quantized weights per (layer, bits): from the recovery source, else rounded to nearest (or k-means).
-  const weightCache = new Map<string, Promise<QuantizedLayer | Float32Array>>();
-  const layerWeightsAt = (i: number, bits: number): Promise<QuantizedLayer | Float32Array> => {
-    const key = `${i}:${bits}`;
-    let w = weightCache.get(key);
-    if (!w) {
+  const weightCache = new LruCache<QuantizedLayer | Float32Array>(weightCacheBytes, (w) => (w instanceof Float32Array ? w.byteLength : linearWeightsBytes(w)));
+  const layerWeightsAt = (i: number, bits: number): Promise<QuantizedLayer | Float32Array> =>
+    weightCache.get(`${i}:${bits}`, async () => {
       const l = main.fq.layers[i];
-      w =
-        weightMode === 'kmeans'
-          ? Promise.resolve(kmeansQuantize(l.weight, bits, new Rng(deriveSeed(seed, 'kmeans', l.name, bits))).values)
-          : recovery
-            ? recovery.layer(i, bits)
-            : Promise.resolve({ ...quantizeWeightsLinear(l.weight, l.weightDims, bits, { perChannel, axis: l.channelAxis }), biasDelta: null });
-      weightCache.set(key, w);
-      w.catch(() => weightCache.delete(key));
-    }
-    return w;
-  };
+      if (weightMode === 'kmeans') return kmeansQuantize(l.weight, bits, new Rng(deriveSeed(seed, 'kmeans', l.name, bits))).values;
+      if (recovery) return recovery.layer(i, bits);
+      return { ...quantizeWeightsLinear(l.weight, l.weightDims, bits, { perChannel, axis: l.channelAxis }), biasDelta: null };
+    });
   const quantizedWeights = async (i: number, bits: number): Promise<Float32Array> => {
     const w = await layerWeightsAt(i, bits);
     return w instanceof Float32Array ? w : w.values;
@@ -244,26 +241,8 @@ export async function prepareQuantEvaluator(
     return activationQuant(c.clip[clipMethod][bits - 1], bits, c.signed);
   };
 
-  // Fed weights (scaled, in the session's layout), least recently used evicted beyond the budget.
-  const fed = new Map<string, Float32Array>();
-  let fedBytes = 0;
-  const fedWeights = async (key: string, make: () => Promise<Float32Array>): Promise<Float32Array> => {
-    const hit = fed.get(key);
-    if (hit) {
-      fed.delete(key);
-      fed.set(key, hit);
-      return hit;
-    }
-    const w = await make();
-    if (!fed.has(key)) fedBytes += w.byteLength;
-    fed.set(key, w);
-    for (const [k, old] of fed) {
-      if (fedBytes <= feedCacheBytes || k === key) break;
-      fed.delete(k);
-      fedBytes -= old.byteLength;
-    }
-    return w;
-  };
+  // Fed weights (scaled, in the session's layout), least recently used dropped beyond the budget.
+  const fed = new LruCache<Float32Array>(feedCacheBytes, (w) => w.byteLength);
 
   /**
    * The bias of layer i: its float bias plus the recovery's correction; on the int32 accumulator
@@ -303,12 +282,12 @@ export async function prepareQuantEvaluator(
       const base = () => (b ? quantizedWeights(i, b.wBits) : Promise.resolve(l.weight));
       for (const f of v.weightFeeds[i]) {
         const plain = !(f.gather || f.scale || f.offset || scale !== 1);
-        const data = await fedWeights(`${tag}|${f.input}`, async () => (plain ? base() : layoutValues(await base(), f.gather, f.scale, scale, f.offset)));
+        const data = await fed.get(`${tag}|${f.input}`, async () => (plain ? base() : layoutValues(await base(), f.gather, f.scale, scale, f.offset)));
         feeds[f.input] = { data, dims: f.dims };
       }
       for (const f of v.biasFeeds[i]) {
         const bias = async () => (await layerBias(i, b?.wBits ?? null, b?.aBits ?? null))!;
-        const data = await fedWeights(`${tag}|${f.input}`, async () => (f.gather || f.scale || f.offset ? layoutValues(await bias(), f.gather, f.scale, 1, f.offset) : bias()));
+        const data = await fed.get(`${tag}|${f.input}`, async () => (f.gather || f.scale || f.offset ? layoutValues(await bias(), f.gather, f.scale, 1, f.offset) : bias()));
         feeds[f.input] = { data, dims: f.dims };
       }
     }
@@ -357,6 +336,7 @@ export async function prepareQuantEvaluator(
     table,
     layers: main.fq.layers,
     sessions: () => opened.map((v) => v.info),
+    cachedBytes: () => ({ weights: weightCache.bytes, feeds: fed.bytes, references: referenceBytes }),
     evaluate: async (policy, split, options) => (await predict(policy, split, options)).result,
     evaluateFp32: async (split, options) => (await predict(null, split, options)).result,
     predict,

@@ -63,6 +63,11 @@ export interface LinearWeights {
   values: Float32Array;
 }
 
+/** Bytes a layer's linear weights hold in memory (codes, scales, values, and a bias correction if any). */
+export function linearWeightsBytes(w: LinearWeights & { biasDelta?: Float32Array | null }): number {
+  return w.codes.byteLength + w.scales.byteLength + w.values.byteLength + (w.biasDelta?.byteLength ?? 0);
+}
+
 /** Quantizes a weight tensor symmetrically (see the module comment). Returns new arrays. */
 export function quantizeWeightsLinear(
   weights: Float32Array,

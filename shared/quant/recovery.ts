@@ -28,12 +28,13 @@ import type { FloatTensor } from '../onnx/runtime';
 import type { LayerTable } from '../onnx/types';
 import { z } from 'zod';
 import { cacheKeys } from '../keys';
+import { LruCache } from '../lru-cache';
 import { getJson, putJson, type ObjectStore } from '../store/object-store';
 import type { QuantizedLayer, RecoverySource } from './evaluator';
 import { quantizableWeights, type LayerWeights } from './fake-quant';
 import { bilinearForm, codeOf, gptqCodes, gptqFactors, type GptqFactors, type GptqOptions } from './gptq';
 import { layerStatistics, type LayerStats } from './layer-stats';
-import { quantizeWeightsLinear, weightQmax } from './linear';
+import { linearWeightsBytes, quantizeWeightsLinear, weightQmax } from './linear';
 import type { LayerBits, RecoveryMode } from './policy';
 
 export interface RecoveryOptions {
@@ -497,23 +498,26 @@ export async function storeRecoveryOnce(
   return { cached: false, computedBits: missing, resumedLayers: stored.filter(Boolean).length, result };
 }
 
-/** Reads recovered layers from the store on first use (Evaluate, Finalize). */
-export function storedRecovery(store: ObjectStore, key: (layer: number, bits: number) => string, table: LayerTable): RecoverySource {
-  const cache = new Map<string, Promise<QuantizedLayer>>();
+/**
+ * Reads recovered layers from the store on first use (Evaluate, Finalize), the recently used
+ * ones kept within `cacheBytes` (least recently used dropped, read again when next used).
+ */
+export function storedRecovery(
+  store: ObjectStore,
+  key: (layer: number, bits: number) => string,
+  table: LayerTable,
+  cacheBytes = 256 * 2 ** 20,
+): RecoverySource & { cachedBytes(): number } {
+  const cache = new LruCache<QuantizedLayer>(cacheBytes, linearWeightsBytes);
   return {
     layer: (i, bits) => {
       const k = key(i, bits);
-      let p = cache.get(k);
-      if (!p) {
-        p = store.get(k).then((bytes) => {
-          const l = decodeQuantizedLayer(bytes, `${k} in ${store.location}`);
-          if (l.name !== table.layers[i].name || l.bits !== bits) throw new CorruptObjectError(`${k} holds ${l.name} at ${l.bits} bits, not ${table.layers[i].name} at ${bits}`);
-          return l;
-        });
-        cache.set(k, p);
-        p.catch(() => cache.delete(k));
-      }
-      return p;
+      return cache.get(k, async () => {
+        const l = decodeQuantizedLayer(await store.get(k), `${k} in ${store.location}`);
+        if (l.name !== table.layers[i].name || l.bits !== bits) throw new CorruptObjectError(`${k} holds ${l.name} at ${l.bits} bits, not ${table.layers[i].name} at ${bits}`);
+        return l;
+      });
     },
+    cachedBytes: () => cache.bytes,
   };
 }
