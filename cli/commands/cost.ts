@@ -11,7 +11,7 @@ import { readFile } from 'node:fs/promises';
 import { InvalidInputError, UnknownTargetError } from '../../shared/errors';
 import { loadOrBuildCostTable } from '../../shared/hardware/cost-cache';
 import { buildCostTable, uniformCosts } from '../../shared/hardware/cost-table';
-import { resolveTarget, targetNames, type Target } from '../../shared/hardware/targets';
+import { parseTargetSpec, resolveTarget, targetNames, type Target } from '../../shared/hardware/targets';
 import type { BoundKind, CostTable } from '../../shared/hardware/types';
 import { inspectModel } from '../../shared/onnx/inspect';
 import { parseShape } from '../../shared/onnx/layers';
@@ -21,7 +21,7 @@ import { readInputFile } from './inspect';
 
 /**
  * The value of a `--hardware` option: a built-in target name, inline JSON, or the path of a
- * custom target JSON file (read here). Returns what resolveTarget takes.
+ * custom target JSON file (read, and checked naming its path). Returns what resolveTarget takes.
  */
 export async function readHardwareOption(value: string): Promise<string | Record<string, unknown>> {
   const text = value.trim();
@@ -47,6 +47,8 @@ export async function readHardwareOption(value: string): Promise<string | Record
   if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
     throw new UnknownTargetError(`hardware target file ${text} must hold one JSON object (see docs/hardware.md)`, { target: text });
   }
+  // Checked here, so that a bad field is reported with the file's path.
+  parseTargetSpec(parsed as Record<string, unknown>, `hardware target file ${text}`);
   return parsed as Record<string, unknown>;
 }
 

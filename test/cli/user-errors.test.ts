@@ -22,6 +22,8 @@ const small = ['--episodes', '2', '--warmup', '2', '--eval-samples', '100'];
 before(() => {
   writeFileSync(p('a-file'), 'not a folder\n');
   writeFileSync(p('broken-chip.json'), '{"kind": "bismo", "name": "x",');
+  writeFileSync(p('bad-fields-chip.json'), JSON.stringify({ kind: 'bitfusion', name: 'my-chip', frequencyHz: 'fast' }));
+  writeFileSync(p('bad-kind-chip.json'), JSON.stringify({ kind: 'tpu', name: 'my-chip' }));
   writeFileSync(p('random.onnx'), 'these bytes are not an ONNX model');
   writeFileSync(p('sweep-no-targets.json'), JSON.stringify({ models: [{ path: resolve(repoRoot, model), data: resolve(repoRoot, data) }], constraints: ['latency:0.5'] }));
   writeFileSync(p('sweep-missing-model.json'), JSON.stringify({ models: [{ path: 'zoo/cnn.onnx', data: 'zoo/data' }], targets: ['bismo-edge'], constraints: ['latency:0.5'] }));
@@ -65,6 +67,31 @@ describe('errors before any work', () => {
       name: 'UnknownTargetError',
       pattern: /hardware target file .*broken-chip\.json is not valid JSON/,
       out: () => p('out-hw'),
+    },
+    {
+      what: 'cost --hardware with a malformed JSON file, named by its path',
+      args: () => ['cost', model, '--hardware', p('broken-chip.json')],
+      name: 'UnknownTargetError',
+      pattern: /hardware target file .*broken-chip\.json is not valid JSON: /,
+    },
+    {
+      what: 'cost --hardware with a file of bad fields, named by its path with every bad field',
+      args: () => ['cost', model, '--hardware', p('bad-fields-chip.json')],
+      name: 'UnknownTargetError',
+      pattern: /^haq: UnknownTargetError: hardware target file .*bad-fields-chip\.json "my-chip" \(kind bitfusion\): .*frequencyHz: Expected number, received string/,
+    },
+    {
+      what: 'cost --hardware with a file of an unknown kind, named by its path',
+      args: () => ['cost', model, '--hardware', p('bad-kind-chip.json')],
+      name: 'UnknownTargetError',
+      pattern: /^haq: UnknownTargetError: hardware target file .*bad-kind-chip\.json: "kind" is "tpu"; use one of bismo, bitfusion, roofline/,
+    },
+    {
+      what: 'search --hardware with a file of bad fields, named by its path (before parsing and calibration)',
+      args: () => ['search', model, '--data', data, ...small, '--hardware', p('bad-fields-chip.json'), '--out', p('out-hw-fields')],
+      name: 'UnknownTargetError',
+      pattern: /hardware target file .*bad-fields-chip\.json "my-chip" \(kind bitfusion\)/,
+      out: () => p('out-hw-fields'),
     },
     {
       what: 'an unknown target (before parsing and calibration)',
