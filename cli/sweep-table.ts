@@ -6,7 +6,7 @@ import { formatTable } from './output';
 export function comparisonText(comparison: Comparison): string {
   const { body } = comparisonCells(comparison);
   const anyFailed = comparison.rows.some((r) => r.error);
-  const head = ['model', 'constraint', 'searched for', 'top-1 %', ...comparison.targets.map((t) => `on ${t}`), ...(anyFailed ? ['error'] : [])];
+  const head = ['model', 'constraint', 'searched for', 'top-1 % val', 'top-1 % test', ...comparison.targets.map((t) => `on ${t}`), ...(anyFailed ? ['error'] : [])];
   const rows = body.map((cells, i) => {
     const e = comparison.rows[i].error;
     return anyFailed ? [...cells, e ? `${e.name}: ${e.message}` : ''] : cells;

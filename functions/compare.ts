@@ -12,7 +12,7 @@ import { InvalidInputError } from '../shared/errors';
 import { buildCostTable, costPolicy } from '../shared/hardware/cost-table';
 import { resolveTarget } from '../shared/hardware/targets';
 import { modelKeys, resultKeys, sweepKeys } from '../shared/keys';
-import { ConstraintSpec, Policy } from '../shared/quant/policy';
+import { ConstraintSpec, Policy, policyTop1 } from '../shared/quant/policy';
 import { getJson, putJson } from '../shared/store/object-store';
 import { parse } from '../shared/validate';
 import { CompareInput } from './lib/contracts';
@@ -92,7 +92,12 @@ export interface ComparisonRow {
   state: string;
   /** Set when the search did not succeed. */
   error: RowError | null;
+  /** Top-1 (%) of the policy on validation (the split the search chose by) and its standard error. */
   top1: number | null;
+  top1Se: number | null;
+  /** Top-1 (%) on the held-out test split and its standard error (null: no test split). */
+  testTop1: number | null;
+  testTop1Se: number | null;
   runOn: ComparisonCell[];
 }
 
@@ -153,6 +158,9 @@ export const makeHandler = (deps: HandlerDeps) =>
               specialisedFor: targetName(item.input.hardware as string),
               error: rowError(base.state, status?.error, item.searchId),
               top1: null,
+              top1Se: null,
+              testTop1: null,
+              testTop1Se: null,
               runOn: [],
             });
             continue;
@@ -177,8 +185,9 @@ export const makeHandler = (deps: HandlerDeps) =>
               energyRatio: p.energyUj !== null && ref.energyUj ? p.energyUj / ref.energyUj : null,
             };
           });
-          const top1 = typeof policy.metrics?.top1 === 'number' ? policy.metrics.top1 : null;
-          rows.push({ ...base, constraint, specialisedFor: own.target.name, error: null, top1, runOn });
+          const [val, test] = [policyTop1(policy, 'val'), policyTop1(policy, 'test')];
+          const top1 = { top1: val?.value ?? null, top1Se: val?.se ?? null, testTop1: test?.value ?? null, testTop1Se: test?.se ?? null };
+          rows.push({ ...base, constraint, specialisedFor: own.target.name, error: null, ...top1, runOn });
         }
         const key = resultKeys.sweep(plan.sweepId);
         const comparison: Comparison = { sweepId: plan.sweepId, targets: targets.map((t) => t.name), failed: rows.filter((r) => r.error).length, rows };
@@ -191,14 +200,21 @@ export const makeHandler = (deps: HandlerDeps) =>
 
 const esc = (s: string): string => s.replace(/[&<>"]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' })[c]!);
 
-/** The sweep's table as text cells: a failed row shows its state where top-1 would be. */
+/** A top-1 figure as `value ± standard error` (comparison.json written before standard errors: the value alone). */
+const withSe = (value: number, se: number | null | undefined): string => (typeof se === 'number' ? `${value.toFixed(2)} ± ${se.toFixed(2)}` : value.toFixed(2));
+
+/**
+ * The sweep's table as text cells: top-1 ± standard error on validation and on test; a failed
+ * row shows its state where top-1 would be.
+ */
 export function comparisonCells(comparison: Pick<Comparison, 'targets' | 'rows'>, mark = '*'): { head: string[]; body: string[][] } {
-  const head = ['model', 'constraint', 'specialised for', 'top-1 %', ...comparison.targets.map((t) => `latency on ${t} (x 8/8)`)];
+  const head = ['model', 'constraint', 'specialised for', 'top-1 % val', 'top-1 % test', ...comparison.targets.map((t) => `latency on ${t} (x 8/8)`)];
   const body = comparison.rows.map((r) => [
     r.model,
     r.constraint,
     r.specialisedFor,
-    r.top1 === null ? r.state : r.top1.toFixed(2),
+    r.top1 === null ? r.state : withSe(r.top1, r.top1Se),
+    r.testTop1 === null || r.testTop1 === undefined ? '-' : withSe(r.testTop1, r.testTop1Se),
     ...comparison.targets.map((t) => {
       const c = r.runOn.find((x) => x.target === t);
       return c ? `${c.latencyRatio.toFixed(3)}${t === r.specialisedFor ? mark : ''}` : '-';

@@ -16,12 +16,13 @@ import { S3Client } from '@aws-sdk/client-s3';
 import { z } from 'zod';
 import { InvalidInputError, ObjectNotFoundError } from '../../shared/errors';
 import { resultKeys } from '../../shared/keys';
-import { Policy, ConstraintKind } from '../../shared/quant/policy';
+import { Policy, ConstraintKind, policyTop1 } from '../../shared/quant/policy';
 import { getJson, type ObjectStore } from '../../shared/store/object-store';
 import { S3Store } from '../../shared/store/s3-store';
 import type { Comparison } from '../../functions/compare';
 import { awsClientSettings, unreachableEndpointError } from '../aws-clients';
 import { action, formatTable, printJson } from '../output';
+import { summaryText } from '../search-summary';
 
 /** One stored search result: policies/<model>/<target>/<constraint>/<searchId>/. */
 export interface PolicyEntry {
@@ -304,11 +305,27 @@ const StoredComparison = z
   })
   .passthrough();
 
-/** Top-1 and the cost metrics of a policy, as far as Finalize stored them. */
-function metricSummary(policy: Policy): string {
-  const m = policy.metrics ?? {};
-  const pick = (k: string) => (typeof m[k] === 'number' ? `${k}=${Number((m[k] as number).toFixed(4))}` : null);
-  return ['top1', 'top1Fp32', 'latencyMs', 'energyUj', 'sizeBytes', 'reward'].map(pick).filter(Boolean).join(' ');
+/**
+ * What `haq policies get` prints: the search, the policy's hardware cost, then the search's own
+ * summary (the metric ± standard error on validation, selection and test, the uniform
+ * references, the gain, the layers); a policy.json without per-split evaluations shows its
+ * top-1 ± standard error on the splits it records.
+ */
+export function policyText(stored: StoredPolicy): string {
+  const m = stored.policy.metrics ?? {};
+  const cost = ['latencyMs', 'energyUj', 'sizeBytes']
+    .filter((k) => typeof m[k] === 'number')
+    .map((k) => `${k}=${Number((m[k] as number).toFixed(4))}`)
+    .join(' ');
+  const head = [`${stored.model} on ${stored.target}, ${stored.constraint}, search ${stored.searchId}`, cost];
+  if (m.evaluations) return [...head, summaryText(stored.policy)].filter(Boolean).join('\n');
+  const top1 = (['val', 'test'] as const).flatMap((split) => {
+    const e = policyTop1(stored.policy, split);
+    if (!e) return [];
+    const figure = e.se === null ? `${e.value.toFixed(2)} (no sample count recorded: no standard error)` : `${e.value.toFixed(2)} ± ${e.se.toFixed(2)}`;
+    return [`top-1 % ${split === 'val' ? 'validation' : 'test'}: ${figure}`];
+  });
+  return [...head, ...top1, formatTable(['layer', 'wBits', 'aBits'], stored.policy.layers.map((l) => [l.name, l.wBits, l.aBits ?? 'float']))].filter(Boolean).join('\n');
 }
 
 export function register(program: Command): void {
@@ -405,13 +422,7 @@ export function register(program: Command): void {
         return { stored, written: opts.out ? await downloadPolicy(store, stored, resolve(opts.out)) : [] };
       });
       if (opts.json) return printJson({ ...stored, bucket: store.bucket, written });
-      const lines = [
-        `${stored.model} on ${stored.target}, ${stored.constraint}, search ${stored.searchId}`,
-        metricSummary(stored.policy),
-        formatTable(['layer', 'wBits', 'aBits'], stored.policy.layers.map((l) => [l.name, l.wBits, l.aBits ?? 'float'])),
-        ...written.map((p) => `wrote ${p}`),
-      ].filter(Boolean);
-      process.stdout.write(`${lines.join('\n')}\n`);
+      process.stdout.write(`${[policyText(stored), ...written.map((p) => `wrote ${p}`)].join('\n')}\n`);
     }),
   );
 }

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { proportionSe } from '../data/metrics';
 import { InvalidPolicyError } from '../errors';
 import type { LayerTable } from '../onnx/types';
 import { describeIssues } from '../validate';
@@ -83,6 +84,23 @@ export const Policy = z.object({
   metrics: z.record(z.unknown()).optional(),
 });
 export type Policy = z.infer<typeof Policy>;
+
+/**
+ * A stored policy's top-1 (%) on the validation or the test split with its standard error: from
+ * metrics.evaluations (Finalize records top1Se, 100 sqrt(p(1-p)/n)), else computed from top1 /
+ * testTop1 and valSamples / testSamples; se null when no sample count is recorded, null when
+ * there is no top-1 for the split.
+ */
+export function policyTop1(policy: Pick<Policy, 'metrics'>, split: 'val' | 'test'): { value: number; se: number | null } | null {
+  const m = policy.metrics ?? {};
+  const evaluations = m.evaluations as Record<string, { top1?: unknown; top1Se?: unknown; samples?: unknown } | null> | undefined;
+  const e = evaluations?.[split] ?? null;
+  const value = e?.top1 ?? m[split === 'val' ? 'top1' : 'testTop1'];
+  if (typeof value !== 'number') return null;
+  if (typeof e?.top1Se === 'number') return { value, se: e.top1Se };
+  const n = e?.samples ?? m[split === 'val' ? 'valSamples' : 'testSamples'];
+  return { value, se: typeof n === 'number' && n > 0 ? proportionSe(value, n) : null };
+}
 
 // ---------------------------------------------------------------------------------------
 // Validation against a model's layer table, pinning, size (helper C, shared/quant).
