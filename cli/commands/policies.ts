@@ -318,7 +318,8 @@ export function policyText(stored: StoredPolicy): string {
     .map((k) => `${k}=${Number((m[k] as number).toFixed(4))}`)
     .join(' ');
   const head = [`${stored.model} on ${stored.target}, ${stored.constraint}, search ${stored.searchId}`, cost];
-  if (m.evaluations) return [...head, summaryText(stored.policy)].filter(Boolean).join('\n');
+  const { constraint } = stored.policy;
+  if (m.evaluations && constraint) return [...head, summaryText({ ...stored.policy, constraint })].filter(Boolean).join('\n');
   const top1 = (['val', 'test'] as const).flatMap((split) => {
     const e = policyTop1(stored.policy, split);
     if (!e) return [];
