@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { runLocalSweep } from '../../cli/embedded/local';
 import type { Comparison, ComparisonRow } from '../../functions/compare';
+import { resultKeys } from '../../shared/keys';
 import { tempDir } from '../helpers/tmp';
 
 const root = join(import.meta.dirname, '..', '..');
@@ -41,8 +42,16 @@ describe('sweep state machine, embedded, end to end', () => {
       // On its own target the policy meets the budget it was searched for.
       assert.ok(own.latencyRatio <= 0.6 + 1e-9, `${row.specialisedFor}: ${own.latencyRatio}`);
       for (const c of row.runOn) assert.ok(c.latencyRatio > 0 && c.latencyRatio <= 1 + 1e-9);
+      // Top-1 on validation and test, each with its standard error 100 sqrt(p(1-p)/n).
+      const policy = JSON.parse(readFileSync(join(tmp.dir, '.haq', 'results', ...resultKeys.policy(row.model, row.specialisedFor, row.constraint, row.searchId).split('/')), 'utf8'));
+      assert.equal(row.top1, policy.metrics.top1);
+      assert.equal(row.top1Se, policy.metrics.evaluations.val.top1Se);
+      assert.equal(row.testTop1, policy.metrics.testTop1);
+      assert.equal(row.testTop1Se, policy.metrics.evaluations.test.top1Se);
+      assert.ok(row.top1Se! > 0 && row.testTop1Se! > 0);
     }
     assert.match(readFileSync(result.files!.report, 'utf8'), /specialised for/);
+    assert.match(readFileSync(result.files!.report, 'utf8'), /\d+\.\d\d ± \d+\.\d\d/);
   });
 
   it("runs the docs' example sweep.json (docs/workflow.md) with every row succeeding", async () => {
