@@ -451,17 +451,31 @@ export async function run(ctx: BenchContext, overrides: Partial<SearchQualitySet
   return assemble(settings, measured[0].info, measured.flatMap((m) => m.rows), (performance.now() - t0) / 1000);
 }
 
+/**
+ * A strategy's figure over seeds: the mean, and a standard error that counts both sources of
+ * noise: the spread over seeds (the standard error of the mean) and the split's sampling error
+ * sqrt(p(1-p)/n) of one figure (the mean of the seeds' own; all seeds are scored on the same
+ * samples, so their sampling errors do not average out). A strategy that draws nothing at
+ * random has no spread over seeds but is still measured on finitely many samples.
+ */
+export function overSeeds(xs: readonly Estimate[]): Estimate {
+  if (xs.length === 1) return xs[0];
+  const spread = meanEstimate(xs.map((x) => x.value));
+  const sampling = mean(xs.map((x) => x.se));
+  return { value: spread.value, se: Math.sqrt(spread.se ** 2 + sampling ** 2) };
+}
+
 /** The section's tables and figures from the rows, in the order measured. */
 export function assemble(settings: SearchQualitySettings, info: SplitInfo, rows: RowResult[], wallSeconds: number): BenchSection {
   const { strategies, seeds, episodes, warmupEpisodes, selectTopK, correlationPolicies } = settings;
   const figures: Record<string, number | string | null> = {};
   const headline: BenchTable = {
-    title: 'Test top-1 (%) at hard budgets: strategies (mean ± SE over seeds) and the most accurate uniform policy in budget',
+    title: 'Test top-1 (%) at hard budgets: strategies (mean over seeds ± SE) and the most accurate uniform policy in budget',
     headers: ['model', 'target', 'budget', 'FP32', 'uniform pinned', 'uniform unpinned', ...strategies, 'best strategy - better uniform'],
     rows: [],
   };
   const splits: BenchTable = {
-    title: 'Per strategy: top-1 (%) of the final policy on validation, selection and test (mean ± SE over seeds)',
+    title: 'Per strategy: top-1 (%) of the final policy on validation, selection and test (mean over seeds ± SE)',
     headers: ['model', 'target', 'strategy', 'validation', 'selection', 'test', 'test, best validation reward instead', 'evaluations', 'wall s per search'],
     rows: [],
   };
@@ -472,8 +486,7 @@ export function assemble(settings: SearchQualitySettings, info: SplitInfo, rows:
   };
   const wins = { ddpgVsRandom: 0, rows: 0, defaultGainAtLeastOne: 0, defaultAtLeastOthers: 0 };
   const correlationsBySignal: Record<string, number[]> = Object.fromEntries(SIGNALS.map((s) => [s.name, []]));
-  // Over seeds: the mean and its standard error; one seed: that search's figure with its own standard error.
-  const est = (xs: Estimate[]): Estimate => (xs.length === 1 ? xs[0] : meanEstimate(xs.map((x) => x.value)));
+  const est = overSeeds;
 
   for (const row of rows) {
     const label = `${row.model}.${row.target}.${row.kind}-${row.ratio}`;
@@ -544,7 +557,7 @@ export function assemble(settings: SearchQualitySettings, info: SplitInfo, rows:
     `recovery ${info.recovery}; hard budget: the best uniform policy in budget (pinned or not) loses about ${DROP_POINTS} points on validation; searches unpinned; default strategy ${DEFAULT_STRATEGY}; ddpg hidden ${settings.ddpgHidden.join('-')} (product default 300-300)`;
   headline.note = `${splitNote}; uniform references: the most accurate uniform policy in budget on selection, reported on test with sqrt(p(1-p)/n)`;
   splits.note =
-    `with one seed, ± is that search's own standard error sqrt(p(1-p)/n); wall s: the search and its final choice in process, a policy evaluated before (same model, any strategy, seed or target) served from a cache` +
+    `±: the standard error of the mean over seeds combined with the split's sampling error sqrt(p(1-p)/n) of one figure (root of the sum of squares); wall s: the search and its final choice in process, a policy evaluated before (same model, any strategy, seed or target) served from a cache` +
     `${settings.workers > 1 ? `, ${settings.workers} models measured at once (one process each)` : ''}; evaluations: policies the search evaluated (uniform stops when it runs out of fitting pairs)`;
   correlations.note = `over up to ${correlationPolicies} distinct policies per row, sampled (seeded) from every strategy's searches; signals: top-1, -cross-entropy, -KL to FP32, output SQNR, output cosine`;
   return { id: 'search-quality', title: 'Search quality on held-out data: strategies at hard budgets', figures, tables: [headline, splits, correlations] };
