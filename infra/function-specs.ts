@@ -33,13 +33,16 @@ export interface FunctionSpec {
 const searches = 'searches/';
 const locks = 'locks/';
 const models = 'models/';
+/** The recovered weights per (model, calibration data, layer, bits), shared by every search of them (shared/keys.ts cacheKeys). */
+const recovery = 'cache/recovery/';
 
 /**
  * Sizes per role, from the peak memory measured per function on a real-size search (bench
  * section real-size: ResNet-50 at 224x224, 200 validation and 64 calibration samples, each
  * function replayed in a fresh process): memory >= 1.2 x the peak, rounded up to 64 MB.
- * Prepare (calibration exposes every layer input for a batch of 64) peaked at 8,028 MiB, so
- * it gets Lambda's maximum; Evaluate 3,477 MiB -> 4,416 MB; Finalize 3,892 MiB -> 4,928 MB.
+ * Prepare (calibration and the accuracy recovery) peaked at 4,718 MiB (4,026 MiB with 32
+ * calibration samples) but keeps Lambda's maximum for CPU: the recovery takes over 300 s of its
+ * 900 s on ResNet-50; Evaluate 3,477 MiB -> 4,416 MB; Finalize 3,892 MiB -> 4,928 MB (docs/deploy.md).
  * Simulate, Act and Update peaked near 160 MiB: their sizes are for CPU (Lambda gives CPU in
  * proportion to memory, 1,769 MB = one vCPU; Update trains the DDPG networks). The state
  * machines time every task out at 900 s (Lambda's maximum).
@@ -51,10 +54,10 @@ export const functionSpecs: FunctionSpec[] = [
     memorySizeMb: 10240,
     timeoutSeconds: 900,
     onnxruntime: true,
-    description: 'Parses the ONNX model, builds the layer table, calibrates activations, takes the per-model lock',
+    description: 'Parses the ONNX model, builds the layer table, calibrates activations, computes the accuracy recovery, takes the per-model lock',
     access: {
       models: { read: [models] },
-      work: { read: [searches, locks], write: [searches, locks], delete: [locks] },
+      work: { read: [searches, locks, recovery], write: [searches, locks, recovery], delete: [locks] },
     },
   },
   {
@@ -75,7 +78,7 @@ export const functionSpecs: FunctionSpec[] = [
     description: 'Accuracy of the FP32 model or one quantized policy on a validation shard (onnxruntime)',
     access: {
       models: { read: [models] },
-      work: { read: [searches], write: [searches] },
+      work: { read: [searches, recovery], write: [searches] },
     },
   },
   {
@@ -107,7 +110,7 @@ export const functionSpecs: FunctionSpec[] = [
     description: 'Writes the best policy, report and quantized model to the results bucket; releases the lock',
     access: {
       models: { read: [models] },
-      work: { read: [searches, locks], write: [searches], delete: [locks] },
+      work: { read: [searches, locks, recovery], write: [searches], delete: [locks] },
       results: { read: ['policies/'], write: ['policies/'] },
     },
   },

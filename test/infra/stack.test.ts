@@ -232,6 +232,25 @@ describe('IAM', () => {
     const finalize = JSON.stringify(main.json.Resources[logicalIdOf(main, 'AWS::IAM::Policy', 'FinalizeRole')].Properties!.PolicyDocument);
     assert.ok(finalize.includes('/policies/*') && finalize.includes(results), 'Finalize writes policies/ in the results bucket');
   });
+
+  it('the recovered weights (work bucket, cache/recovery/): Prepare writes them, Evaluate and Finalize read them, the others never see them', () => {
+    const work = logicalIdOf(main, 'AWS::S3::Bucket', 'Work');
+    const policyOf = (fn: string) => main.json.Resources[logicalIdOf(main, 'AWS::IAM::Policy', `${fn}Role`)].Properties!.PolicyDocument as { Statement: Array<{ Action: string | string[]; Resource?: unknown }> };
+    const actionsOn = (fn: string) =>
+      policyOf(fn)
+        .Statement.filter((st) => JSON.stringify(st.Resource ?? '').includes(work) && JSON.stringify(st).includes('cache/recovery/'))
+        .flatMap((st) => [st.Action].flat())
+        .sort();
+    const cases: Array<{ fn: string; actions: string[] }> = [
+      { fn: 'Prepare', actions: ['s3:GetObject', 's3:ListBucket', 's3:PutObject'] },
+      { fn: 'Evaluate', actions: ['s3:GetObject', 's3:ListBucket'] },
+      { fn: 'Finalize', actions: ['s3:GetObject', 's3:ListBucket'] },
+      { fn: 'Simulate', actions: [] },
+      { fn: 'Act', actions: [] },
+      { fn: 'Update', actions: [] },
+    ];
+    for (const c of cases) assert.deepEqual(actionsOn(c.fn), c.actions, c.fn);
+  });
 });
 
 describe('state machines', () => {
