@@ -19,6 +19,8 @@ import { probeSearch } from '../memory-probe';
 import type { BenchContext, BenchSection, BenchTable } from '../types';
 
 export const order = 75;
+/** Two searches at real size plus every function replayed: past the runner's default limit on a shared 2-core machine (ResNet-50 alone took over 1800 s there). */
+export const timeoutSeconds = 3600;
 
 /** Function kinds in the order of a search (file names in functions/). */
 const kinds = ['prepare', 'simulate', 'evaluate', 'act', 'update', 'finalize'];
