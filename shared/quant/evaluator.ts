@@ -8,7 +8,7 @@
  *
  * Quantized weights are cached per (layer, bits), and their fed form (times the activation scale,
  * in onnxruntime's layout) per (layer, bits, activation bits), each in a least-recently-used cache
- * bounded by bytes (shared/lru-cache.ts; weightCacheBytes, feedCacheBytes): a policy switch after
+ * bounded by bytes (shared/bounded-memo.ts; weightCacheBytes, feedCacheBytes): a policy switch after
  * the first few is a handful of map look-ups, and what was dropped is computed again the same way.
  *
  * Which activations are quantized is part of the graph: all of them (linear mode, every search
@@ -19,11 +19,11 @@
  * The reward uses calibrated post-training quantization, no fine-tuning (HAQ fine-tunes one
  * epoch per episode; haq has no training runtime in the loop).
  */
+import { boundedMemo } from '../bounded-memo';
 import { defaultMeta, inputBatch, type Split } from '../data/dataset';
 import { evaluateSession, type Evaluation, type ReferenceOutputs } from '../data/evaluate';
 import type { MetricName, OutputBatch } from '../data/metrics';
 import { CorruptObjectError, InvalidInputError } from '../errors';
-import { LruCache } from '../lru-cache';
 import { modelInput } from '../onnx/layers';
 import { decodeModel } from '../onnx/proto';
 import { ModelSession, type FloatTensor, type Tensor } from '../onnx/runtime';
@@ -223,7 +223,7 @@ export async function prepareQuantEvaluator(
   const main = await variant(calibration && weightMode === 'linear' ? layerWeights.map(() => false) : allFloat);
 
   // Quantized weights per (layer, bits): from the recovery source, else rounded to nearest (or k-means).
-  const weightCache = new LruCache<QuantizedLayer | Float32Array>(weightCacheBytes, (w) => (w instanceof Float32Array ? w.byteLength : linearWeightsBytes(w)));
+  const weightCache = boundedMemo<QuantizedLayer | Float32Array>(weightCacheBytes, (w) => (w instanceof Float32Array ? w.byteLength : linearWeightsBytes(w)));
   const layerWeightsAt = (i: number, bits: number): Promise<QuantizedLayer | Float32Array> =>
     weightCache.get(`${i}:${bits}`, async () => {
       const l = main.fq.layers[i];
@@ -242,7 +242,7 @@ export async function prepareQuantEvaluator(
   };
 
   // Fed weights (scaled, in the session's layout), least recently used dropped beyond the budget.
-  const fed = new LruCache<Float32Array>(feedCacheBytes, (w) => w.byteLength);
+  const fed = boundedMemo<Float32Array>(feedCacheBytes, (w) => w.byteLength);
 
   /**
    * The bias of layer i: its float bias plus the recovery's correction; on the int32 accumulator

@@ -27,8 +27,8 @@ import { decodeModel } from '../onnx/proto';
 import type { FloatTensor } from '../onnx/runtime';
 import type { LayerTable } from '../onnx/types';
 import { z } from 'zod';
+import { boundedMemo } from '../bounded-memo';
 import { cacheKeys } from '../keys';
-import { LruCache } from '../lru-cache';
 import { getJson, putJson, type ObjectStore } from '../store/object-store';
 import type { QuantizedLayer, RecoverySource } from './evaluator';
 import { quantizableWeights, type LayerWeights } from './fake-quant';
@@ -508,7 +508,7 @@ export function storedRecovery(
   table: LayerTable,
   cacheBytes = 256 * 2 ** 20,
 ): RecoverySource & { cachedBytes(): number } {
-  const cache = new LruCache<QuantizedLayer>(cacheBytes, linearWeightsBytes);
+  const cache = boundedMemo<QuantizedLayer>(cacheBytes, linearWeightsBytes);
   return {
     layer: (i, bits) => {
       const k = key(i, bits);

@@ -54,7 +54,8 @@ describe('bounded caches of the evaluator and the stored recovery', () => {
         const [a, b] = [await free.evaluate(policy, split, { metric: 'sqnr' }), await tight.evaluate(policy, split, { metric: 'sqnr' })];
         assert.deepEqual({ ...b, seconds: 0 }, { ...a, seconds: 0 }, `policy ${k}`);
         const held = tight.cachedBytes();
-        assert.ok(held.weights <= BOUND_BYTES && held.feeds <= BOUND_BYTES, `policy ${k}: ${JSON.stringify(held)} bytes held over ${BOUND_BYTES}`);
+        const bound = Math.min(bounded.weightCacheBytes ?? BOUND_BYTES, bounded.feedCacheBytes ?? BOUND_BYTES);
+        assert.ok(held.weights <= bound && held.feeds <= bound, `policy ${k}: ${JSON.stringify(held)} bytes held over ${bound}`);
       }
       assert.ok(free.cachedBytes().weights > 2 * BOUND_BYTES, `the default keeps every pair (${free.cachedBytes().weights} bytes): the bound did drop some`);
     } finally {
@@ -71,6 +72,10 @@ describe('bounded caches of the evaluator and the stored recovery', () => {
       await compareBounded({ weightMode }, sequence(aBits), { weightCacheBytes: BOUND_BYTES, feedCacheBytes: BOUND_BYTES });
     });
   }
+
+  it('bounds below any single layer (0 bytes): nothing held, every value made again, the figures identical', async () => {
+    await compareBounded({}, sequence(8), { weightCacheBytes: 0, feedCacheBytes: 0 });
+  });
 
   it('stored recovery: within its bound, dropped layers read again from the store, identical; the evaluator over it too', async () => {
     const store = new CountingStore(tmp.dir);
