@@ -30,6 +30,8 @@ export const DeployConfig = z.object({
   /** Must exceed the longest search: objects expire by age, and a search reads its Prepare outputs to the end. */
   workRetentionDays: z.coerce.number().int().positive().default(30),
   accessLogRetentionDays: z.coerce.number().int().positive().default(90),
+  /** Iterations of each search Map state at once (the ASL's `${MapConcurrency}`): one Lambda each. */
+  mapConcurrency: z.coerce.number().int().positive().default(16),
   /** Delete the models and work buckets with the stack (they must be empty); results are always kept. */
   destroyInputBuckets: bool.default(false),
   /** Comma-separated handler names that fail once per key (retry tests only). */

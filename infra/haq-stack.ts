@@ -54,6 +54,7 @@ export class HaqStack extends Stack {
       projectRoot: props.projectRoot,
       functions: this.functions.byId,
       logRetention,
+      mapConcurrency: config.mapConcurrency,
     });
 
     this.triggers = new Triggers(this, 'Triggers', {

@@ -37,14 +37,23 @@ export function functionFileOf(placeholder: string): string | null {
 export const localFunctionArn = (file: string): string => `arn:aws:lambda:local-1:000000000000:function:haq-${file}`;
 export const localMachineArn = (name: MachineName): string => `arn:aws:states:local-1:000000000000:stateMachine:haq-${name}`;
 
-/** Substitutions for running a file locally: every function placeholder -> its local ARN. */
-export function localSubstitutions(text: string): Record<string, string> {
+/**
+ * Iterations of each search Map state at once on this machine (`${MapConcurrency}`; 16 on AWS,
+ * infra/config.ts). On AWS each iteration is a Lambda of its own; here they share one process
+ * (the embedded runner) or one machine (LocalStack), where onnxruntime's run holds the CPU, so
+ * more at once add no speed, only memory: a 640x640 detector's final choice at 16 held about 18 GB.
+ */
+export const localMapConcurrency = 2;
+
+/** Substitutions for running a file locally: every function placeholder -> its local ARN, `${MapConcurrency}` -> `mapConcurrency`. */
+export function localSubstitutions(text: string, mapConcurrency = localMapConcurrency): Record<string, string> {
   const out: Record<string, string> = {};
   for (const p of placeholders(text)) {
     const file = functionFileOf(p);
     if (file) out[p] = localFunctionArn(file);
     else if (p === 'SearchStateMachineArn') out[p] = localMachineArn('search');
     else if (p === 'SweepStateMachineArn') out[p] = localMachineArn('sweep');
+    else if (p === 'MapConcurrency') out[p] = String(mapConcurrency);
   }
   return out;
 }
@@ -72,7 +81,8 @@ export function allStates(definition: { States: Record<string, unknown> }): Stat
   return out;
 }
 
-export function loadDefinition(name: MachineName, substitutions?: Record<string, string>): Record<string, unknown> & { States: Record<string, unknown> } {
+/** A state machine file with its local substitutions, parsed. */
+export function loadDefinition(name: MachineName, mapConcurrency = localMapConcurrency): Record<string, unknown> & { States: Record<string, unknown> } {
   const text = readFileSync(aslPath(name), 'utf8');
-  return JSON.parse(substitute(text, substitutions ?? localSubstitutions(text)));
+  return JSON.parse(substitute(text, localSubstitutions(text, mapConcurrency)));
 }

@@ -34,12 +34,7 @@ export interface RunnerOptions {
   retryDelayMs?: number;
   /** Replaces every Wait state's duration (ms). Default 0: nothing runs in the background here. */
   waitMs?: number;
-  /**
-   * At most this many iterations of each Map state of a search at once (default 2). On AWS each
-   * iteration is a Lambda of its own; here they share one process, where onnxruntime's run
-   * holds the event loop, so more iterations at once add no speed, only memory: a 640x640
-   * detector's final choice at the ASL's 16 held about 18 GB.
-   */
+  /** Iterations of each search Map state at once, the ASL's `${MapConcurrency}` (default localMapConcurrency, 2). */
   mapConcurrency?: number;
 }
 
@@ -55,15 +50,6 @@ interface PendingStart {
   machine: MachineName;
   name: string;
   input: unknown;
-}
-
-/** Lowers every Map state's MaxConcurrency to at most `cap` (0 or absent, unlimited in ASL, becomes `cap`). */
-export function capMapConcurrency(definition: { States: Record<string, unknown> }, cap: number): void {
-  for (const { state } of allStates(definition)) {
-    if (state.Type !== 'Map') continue;
-    const max = Number(state.MaxConcurrency ?? 0);
-    state.MaxConcurrency = max > 0 ? Math.min(max, cap) : cap;
-  }
 }
 
 const localFunctionPrefix = 'arn:aws:lambda:local-1:000000000000:function:haq-';
@@ -102,9 +88,8 @@ export class EmbeddedRunner {
 
   private async runOnce(exec: PendingStart, started: PendingStart[]): Promise<ExecutionOutcome> {
     const executionNumber = ++this.executionCounter;
-    const definition = loadDefinition(exec.machine);
+    const definition = loadDefinition(exec.machine, this.options.mapConcurrency);
     const machineArn = localMachineArn(exec.machine);
-    if (exec.machine === 'search') capMapConcurrency(definition, this.options.mapConcurrency ?? 2);
     const sm = new StateMachine(definition as never, { validationOptions: { checkArn: true, checkPaths: true } });
     const taskHandlers: Record<string, (input: unknown) => Promise<unknown>> = {};
     const retryIntervalOverrides: Record<string, number> = {};

@@ -1,7 +1,8 @@
 /**
  * Deploys the CDK app (infra/) to LocalStack the way `cdk deploy` would, without bootstrap:
  *   1. `cdk synth` into a temporary folder, with LocalStack's context (x86_64 functions for the
- *      host executor, a scheduled EventBridge rule instead of Scheduler, a test stack name);
+ *      host executor, a scheduled EventBridge rule instead of Scheduler, a test stack name, 2
+ *      iterations of each search Map state at once as in the embedded runner);
  *   2. each file asset of <stack>.assets.json zipped (folders) and put where the template
  *      expects it (the bootstrap assets bucket name, created here);
  *   3. CloudFormation CreateStack with the synthesized template, minus the bootstrap-version
@@ -25,6 +26,7 @@ import {
 import { CreateBucketCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { outputNames } from '../../infra/haq-stack';
 import { repoRoot } from '../aws-clients';
+import { localMapConcurrency } from '../embedded/asl';
 import { accountId, region, type LocalStackEndpoint } from './process';
 import { zipDirectory } from './zip';
 
@@ -52,6 +54,7 @@ export const localStackContext = (stackName: string): Record<string, string> => 
   sweepEnabled: 'false',
   logLevel: 'WARN',
   destroyInputBuckets: 'true',
+  mapConcurrency: String(localMapConcurrency),
 });
 
 interface AssetManifest {

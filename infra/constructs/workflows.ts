@@ -13,6 +13,8 @@ export interface WorkflowsProps {
   /** Function by id (Prepare, Simulate, ...): fills `${<id>FunctionArn}`. */
   functions: Record<string, lambda.IFunction>;
   logRetention: logs.RetentionDays;
+  /** Fills the search's `${MapConcurrency}`: iterations of each Map state at once. */
+  mapConcurrency: number;
 }
 
 /** The ASL files, relative to the repository root. */
@@ -25,7 +27,8 @@ export function placeholders(asl: string): string[] {
 
 /**
  * The search and sweep state machines, deployed from statemachines/*.asl.json unchanged
- * (DefinitionString is the file's text; DefinitionSubstitutions fill the placeholders),
+ * (DefinitionString is the file's text; DefinitionSubstitutions fill the placeholders, a
+ * textual replacement done before the definition is parsed),
  * with ALL-level execution logs in their own log groups and X-Ray tracing.
  */
 export class Workflows extends Construct {
@@ -76,7 +79,8 @@ export class Workflows extends Construct {
     this.search = new sfn.StateMachine(this, 'Search', {
       stateMachineName: this.searchName,
       definitionBody: sfn.DefinitionBody.fromString(searchText),
-      definitionSubstitutions: functionSubstitutions(searchText),
+      // An unquoted placeholder: the substitution is textual, so MaxConcurrency stays a number.
+      definitionSubstitutions: { ...functionSubstitutions(searchText), MapConcurrency: String(props.mapConcurrency) },
       tracingEnabled: true,
       logs: { destination: this.logGroup('SearchLogs', this.searchName, props.logRetention), level: sfn.LogLevel.ALL, includeExecutionData: true },
     });

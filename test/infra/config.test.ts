@@ -18,15 +18,17 @@ describe('deployConfigFromContext', () => {
     assert.equal(c.sweepEnabled, true);
     assert.equal(c.destroyInputBuckets, false);
     assert.deepEqual(c.injectFaults, []);
+    assert.equal(c.mapConcurrency, 16);
   });
 
   it('coerces the strings `-c key=value` gives', () => {
-    const c = fromContext({ sweepEnabled: 'false', destroyInputBuckets: 'true', logRetentionDays: '7', workRetentionDays: '3', injectFaults: 'evaluate, simulate' });
+    const c = fromContext({ sweepEnabled: 'false', destroyInputBuckets: 'true', logRetentionDays: '7', workRetentionDays: '3', injectFaults: 'evaluate, simulate', mapConcurrency: '2' });
     assert.equal(c.sweepEnabled, false);
     assert.equal(c.destroyInputBuckets, true);
     assert.equal(c.logRetentionDays, 7);
     assert.equal(c.workRetentionDays, 3);
     assert.deepEqual(c.injectFaults, ['evaluate', 'simulate']);
+    assert.equal(c.mapConcurrency, 2);
   });
 
   const bad: Array<[string, unknown]> = [
@@ -39,6 +41,8 @@ describe('deployConfigFromContext', () => {
     ['sweepConfigKey', '/abs.json'],
     ['stackName', 'has space'],
     ['logLevel', 'TRACE'],
+    ['mapConcurrency', '0'],
+    ['mapConcurrency', '2.5'],
   ];
   for (const [key, value] of bad) {
     it(`rejects ${key}=${String(value)} naming the key`, () => {

@@ -267,6 +267,7 @@ describe('state machines', () => {
         const fnId = logicalIdOf(main, 'AWS::Lambda::Function', `Functions${spec.id}`);
         assert.deepEqual(subs[substitutionName(spec)], { 'Fn::GetAtt': [fnId, 'Arn'] });
       }
+      if (name === 'search') assert.equal(subs.MapConcurrency, '16', 'Map iterations at once on AWS: a number once substituted');
       assert.deepEqual(props.TracingConfiguration, { Enabled: true });
       assert.equal((props.LoggingConfiguration as { Level: string }).Level, 'ALL');
     });

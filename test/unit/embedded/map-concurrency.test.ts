@@ -1,36 +1,42 @@
+/**
+ * Map iterations at once: every Map state of the search machine takes its MaxConcurrency from
+ * `${MapConcurrency}` (16 on AWS, infra/config.ts; localMapConcurrency = 2 in the embedded runner
+ * and on LocalStack, where the functions share one machine), substituted as a number.
+ */
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
-import { allStates, loadDefinition } from '../../../cli/embedded/asl';
-import { capMapConcurrency } from '../../../cli/embedded/runner';
+import { allStates, aslPath, loadDefinition, localMapConcurrency, localSubstitutions, substitute } from '../../../cli/embedded/asl';
+import { DeployConfig } from '../../../infra/config';
 
 const maps = (definition: { States: Record<string, unknown> }) => allStates(definition).filter((s) => s.state.Type === 'Map');
 
-describe('embedded runner: Map iterations at once in one process', () => {
-  it('the search machine has Map states that ask for more than 2 at once on AWS', () => {
-    const definition = loadDefinition('search');
-    assert.ok(maps(definition).some((m) => Number(m.state.MaxConcurrency) > 2));
+describe('search Map states: iterations at once from ${MapConcurrency}', () => {
+  const text = readFileSync(aslPath('search'), 'utf8');
+
+  it('every Map state of the search file has MaxConcurrency ${MapConcurrency}, unquoted', () => {
+    const mapStates = text.match(/"Type": "Map"/g) ?? [];
+    assert.equal(mapStates.length, 3, 'EvaluatePolicies, EvaluateShards, SelectCandidates');
+    assert.equal(text.match(/"MaxConcurrency": \$\{MapConcurrency\},/g)?.length, mapStates.length);
   });
 
-  const cases: Array<{ name: string; before: number | undefined; cap: number; after: number }> = [
-    { name: 'above the cap: lowered to it', before: 16, cap: 2, after: 2 },
-    { name: 'below the cap: kept', before: 1, cap: 2, after: 1 },
-    { name: '0 (unlimited in ASL): the cap', before: 0, cap: 3, after: 3 },
-    { name: 'absent (unlimited): the cap', before: undefined, cap: 2, after: 2 },
+  const cases = [
+    { name: `the embedded runner's default (${localMapConcurrency})`, definition: () => loadDefinition('search'), want: localMapConcurrency },
+    { name: 'a runner option (5)', definition: () => loadDefinition('search', 5), want: 5 },
+    { name: `AWS's default (${DeployConfig.parse({}).mapConcurrency})`, definition: () => JSON.parse(substitute(text, localSubstitutions(text, DeployConfig.parse({}).mapConcurrency))), want: 16 },
   ];
   for (const c of cases) {
-    it(c.name, () => {
-      const definition = { States: { M: { Type: 'Map', ...(c.before === undefined ? {} : { MaxConcurrency: c.before }), ItemProcessor: { States: { Inner: { Type: 'Map', MaxConcurrency: c.before ?? 0 } } } } } };
-      capMapConcurrency(definition, c.cap);
-      for (const m of maps(definition)) assert.equal(m.state.MaxConcurrency, c.after, m.name);
+    it(`${c.name}: every Map state gets the number`, () => {
+      const found = maps(c.definition());
+      assert.equal(found.length, 3);
+      for (const m of found) assert.equal(m.state.MaxConcurrency, c.want, m.name);
     });
   }
 
-  it('every Map of the real search definition ends at most at the cap, nothing else changed', () => {
-    const definition = loadDefinition('search');
-    const before = JSON.parse(JSON.stringify(definition));
-    capMapConcurrency(definition, 2);
-    for (const m of maps(definition)) assert.ok(Number(m.state.MaxConcurrency) >= 1 && Number(m.state.MaxConcurrency) <= 2, m.name);
-    for (const m of maps(before)) m.state.MaxConcurrency = Math.min(Number(m.state.MaxConcurrency) || 2, 2);
-    assert.deepEqual(definition, before);
+  it('the sweep machine keeps its own RunSearches MaxConcurrency (4)', () => {
+    assert.deepEqual(
+      maps(loadDefinition('sweep')).map((m) => [m.name, m.state.MaxConcurrency]),
+      [['RunSearches', 4]],
+    );
   });
 });
