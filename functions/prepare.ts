@@ -9,7 +9,7 @@
  */
 import { limits } from '../shared/limits';
 import { SearchConfig } from '../shared/config';
-import { checkSampleShape, inputBatch, loadDataset, requireSplit } from '../shared/data/dataset';
+import { checkSampleShape, inputBatch, limitSplit, loadDataset, requireSplit } from '../shared/data/dataset';
 import { InvalidInputError } from '../shared/errors';
 import { modelKeys, searchKeys } from '../shared/keys';
 import { modelInput } from '../shared/onnx/layers';
@@ -26,7 +26,7 @@ import { acquireLock } from './lib/lock';
 import { instrument, lambdaHandler, type HandlerDeps } from './lib/runtime';
 import { searchRequest } from './lib/search-input';
 import { lockScope, writeStatus } from './lib/status';
-import { limitSplit, quantSettings, rewardSplits } from './lib/search-context';
+import { quantSettings, rewardSplits } from './lib/search-context';
 
 /** A model's search.json: any SearchConfig field except the ones the request itself fixes. */
 const SearchJson = SearchConfig.innerType().omit({ model: true, modelKey: true, dataPrefix: true }).partial().strict();

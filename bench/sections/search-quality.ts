@@ -30,7 +30,7 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSy
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SearchConfig, type Strategy } from '../../shared/config';
-import { inputBatch, loadDataset, requireSplit, type Split } from '../../shared/data/dataset';
+import { inputBatch, limitSplit, loadDataset, requireSplit, type Split } from '../../shared/data/dataset';
 import { meanEstimate, spearman, type Estimate } from '../../shared/data/metrics';
 import { carveSelection } from '../../shared/data/selection-split';
 import { buildCostTable, costPolicy } from '../../shared/hardware/cost-table';
@@ -58,8 +58,10 @@ export const order = 60;
 /** Full mode runs 3 models x 2 targets x 5 strategies x 3 seeds; the runner's default limit is too short. */
 export const timeoutSeconds = 3600;
 
-/** The product's default strategy (SearchConfig's) first, then the others. */
-const DEFAULT_STRATEGY: Strategy = SearchConfig.parse({ model: 'm', modelKey: 'k', dataPrefix: 'p' }).strategy;
+/** A search's defaults (SearchConfig's, for any model). */
+const DEFAULTS = SearchConfig.parse({ model: 'm', modelKey: 'k', dataPrefix: 'p' });
+/** The product's default strategy first, then the others. */
+const DEFAULT_STRATEGY: Strategy = DEFAULTS.strategy;
 const STRATEGIES: Strategy[] = [DEFAULT_STRATEGY, ...(['hybrid', 'ddpg', 'random', 'greedy', 'uniform'] as Strategy[]).filter((s) => s !== DEFAULT_STRATEGY)];
 const TARGETS: Array<{ target: string; kind: ConstraintKind }> = [
   { target: 'bismo-edge', kind: 'latency' },
@@ -77,18 +79,6 @@ const SIGNALS: Array<{ name: RewardName; of: (e: EvaluationResult) => number | n
   { name: 'sqnr', of: (e) => e.sqnrDb?.value ?? null },
   { name: 'cosine', of: (e) => e.cosine?.value ?? null },
 ];
-
-/** The first n samples of a split. */
-function headOf(split: Split, n: number): Split {
-  if (n >= split.samples) return split;
-  const per = split.sampleShape.reduce((a, b) => a * b, 1);
-  return {
-    ...split,
-    inputs: { ...split.inputs, data: split.inputs.data.subarray(0, n * per) as typeof split.inputs.data, shape: [n, ...split.sampleShape] },
-    labels: split.labels ? split.labels.subarray(0, n) : null,
-    samples: n,
-  };
-}
 
 const bitsKey = (bits: readonly LayerBits[]): string => bits.map((b) => `${b.wBits}/${b.aBits}`).join(',');
 const pm = (e: Estimate | null, digits = 2): string => (e ? `${e.value.toFixed(digits)} ± ${e.se.toFixed(digits)}` : '-');
@@ -198,15 +188,12 @@ async function loadSplits(zoo: string, settings: SearchQualitySettings) {
   const dataset = await loadDataset(new FsStore(zoo), 'data/', ['calib', 'val', 'select', 'test']);
   const fullVal = requireSplit(dataset, 'val');
   const carved = dataset.select ? null : carveSelection(fullVal);
-  const limit = (s: Split, n: number | undefined) => (n === undefined ? s : headOf(s, n));
-  const val = limit(carved ? carved.reward : fullVal, settings.limit?.val);
-  const select = limit(dataset.select ?? carved!.select, settings.limit?.select);
-  const test = limit(requireSplit(dataset, 'test'), settings.limit?.test);
-  const defaults = SearchConfig.parse({ model: 'm', modelKey: 'k', dataPrefix: 'p' });
+  const val = limitSplit(carved ? carved.reward : fullVal, settings.limit?.val ?? 0);
+  const select = limitSplit(dataset.select ?? carved!.select, settings.limit?.select ?? 0);
+  const test = limitSplit(requireSplit(dataset, 'test'), settings.limit?.test ?? 0);
   // As a search calibrates: the first calibSamples of calib-inputs.npy (0: all of them).
-  const calibSamples = defaults.calibSamples;
-  const calib = calibSamples > 0 ? headOf(dataset.calib ?? val, calibSamples) : (dataset.calib ?? val);
-  const info: SplitInfo = { val: val.samples, select: select.samples, test: test.samples, carved: carved !== null, recovery: defaults.quant.recovery };
+  const calib = limitSplit(dataset.calib ?? val, DEFAULTS.calibSamples);
+  const info: SplitInfo = { val: val.samples, select: select.samples, test: test.samples, carved: carved !== null, recovery: DEFAULTS.quant.recovery };
   return { val, select, test, calib, info };
 }
 

@@ -5,7 +5,7 @@
  */
 import { limits } from '../../shared/limits';
 import { SearchConfig } from '../../shared/config';
-import { dataFiles, dataKey, loadDataset, loadSplit, requireSplit, type Split } from '../../shared/data/dataset';
+import { dataFiles, dataKey, limitSplit, loadDataset, loadSplit, requireSplit, sampleRange, type Split } from '../../shared/data/dataset';
 import { carveSelection } from '../../shared/data/selection-split';
 import { InvalidDataError } from '../../shared/errors';
 import { CostTable } from '../../shared/hardware/types';
@@ -59,32 +59,10 @@ export function quantizationRecord(config: SearchConfig, calibration: Calibratio
   };
 }
 
-/** The validation split a search evaluates on (config.evalSamples > 0 keeps the first N samples). */
-export function limitSplit(split: Split, samples: number): Split {
-  if (!(samples > 0) || samples >= split.samples) return split;
-  const per = split.sampleShape.reduce((a, b) => a * b, 1);
-  const data = split.inputs.data.subarray(0, samples * per) as typeof split.inputs.data;
-  return {
-    ...split,
-    inputs: { ...split.inputs, data, shape: [samples, ...split.sampleShape] },
-    labels: split.labels ? split.labels.subarray(0, samples) : null,
-    samples,
-  };
-}
-
 /** Shard s of n: contiguous, sizes differ by at most one sample. */
 export function shardSplit(split: Split, shard: number, shardCount: number): Split {
   if (shardCount <= 1) return split;
-  const start = Math.floor((split.samples * shard) / shardCount);
-  const end = Math.floor((split.samples * (shard + 1)) / shardCount);
-  const per = split.sampleShape.reduce((a, b) => a * b, 1);
-  const data = split.inputs.data.subarray(start * per, end * per) as typeof split.inputs.data;
-  return {
-    ...split,
-    inputs: { ...split.inputs, data, shape: [end - start, ...split.sampleShape] },
-    labels: split.labels ? split.labels.subarray(start, end) : null,
-    samples: end - start,
-  };
+  return sampleRange(split, Math.floor((split.samples * shard) / shardCount), Math.floor((split.samples * (shard + 1)) / shardCount));
 }
 
 export interface EvalContext {

@@ -158,6 +158,22 @@ export function requireSplit(dataset: Dataset, name: SplitName): Split {
   return split;
 }
 
+/** Samples [start, end) of a split, as a view on its arrays (no copy). */
+export function sampleRange(split: Split, start: number, end: number): Split {
+  const per = split.sampleShape.reduce((a, b) => a * b, 1);
+  return {
+    ...split,
+    inputs: { ...split.inputs, data: split.inputs.data.subarray(start * per, end * per) as typeof split.inputs.data, shape: [end - start, ...split.sampleShape] },
+    labels: split.labels ? split.labels.subarray(start, end) : null,
+    samples: end - start,
+  };
+}
+
+/** The first `samples` samples of a split (the whole split when `samples` is 0 or not below its size). */
+export function limitSplit(split: Split, samples: number): Split {
+  return samples > 0 && samples < split.samples ? sampleRange(split, 0, samples) : split;
+}
+
 /**
  * Samples [start, start + count) as float32, uint8 scaled by meta (x * inputScale + inputOffset).
  * Returns a new array with dims [count, ...sampleShape].

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
 import { InvalidDataError } from '../../../shared/errors';
-import { batchRanges, checkSampleShape, inputBatch, labelsFromNpy, loadDataset, requireSplit } from '../../../shared/data/dataset';
+import { batchRanges, checkSampleShape, inputBatch, labelsFromNpy, limitSplit, loadDataset, requireSplit, sampleRange, type Split } from '../../../shared/data/dataset';
 import { encodeNpy } from '../../../shared/data/npy';
 import { FsStore } from '../../../shared/store/fs-store';
 import { expectClose } from '../../helpers/expect-close';
@@ -82,6 +82,42 @@ describe('loadDataset', () => {
 });
 
 describe('helpers', () => {
+  /** Five samples of shape [1, 2]: sample i holds i*10 and i*10+1, label i. */
+  const five: Split = {
+    name: 'val',
+    inputs: { dtype: 'float32', data: Float32Array.from({ length: 10 }, (_, k) => Math.floor(k / 2) * 10 + (k % 2)), shape: [5, 1, 2] },
+    labels: Int32Array.from([0, 1, 2, 3, 4]),
+    sampleShape: [1, 2],
+    samples: 5,
+    meta: { inputScale: 1, inputOffset: 0 },
+  };
+  for (const { start, end } of [
+    { start: 0, end: 5 },
+    { start: 1, end: 3 },
+    { start: 4, end: 4 },
+  ]) {
+    it(`sampleRange [${start}, ${end}) views those samples and labels, shape and count`, () => {
+      const r = sampleRange(five, start, end);
+      assert.deepEqual([...r.inputs.data], [...five.inputs.data].slice(start * 2, end * 2));
+      assert.deepEqual([...r.labels!], [0, 1, 2, 3, 4].slice(start, end));
+      assert.deepEqual([r.samples, r.inputs.shape], [end - start, [end - start, 1, 2]]);
+      assert.equal(r.inputs.data.buffer, five.inputs.data.buffer, 'a view, not a copy');
+    });
+  }
+  for (const { samples, want } of [
+    { samples: 2, want: 2 },
+    { samples: 0, want: 5 },
+    { samples: 5, want: 5 },
+    { samples: 9, want: 5 },
+  ]) {
+    it(`limitSplit to ${samples} keeps the first ${want}`, () => {
+      const r = limitSplit(five, samples);
+      assert.equal(r.samples, want);
+      assert.deepEqual([...r.labels!], [0, 1, 2, 3, 4].slice(0, want));
+      if (want === five.samples) assert.equal(r, five, 'the split itself');
+    });
+  }
+
   it('batchRanges covers every sample once', () => {
     assert.deepEqual(batchRanges(10, 4), [{ start: 0, count: 4 }, { start: 4, count: 4 }, { start: 8, count: 2 }]);
     assert.deepEqual(batchRanges(0, 4), []);
