@@ -59,6 +59,27 @@ describe('the install step of npm run demo / npm test', () => {
   }
 });
 
+describe("onnxruntime-node's CUDA download (linux-x64) is skipped", () => {
+  const pkg = JSON.parse(readFileSync(join(repoRoot, 'package.json'), 'utf8')) as { allowScripts: Record<string, boolean> };
+  /** onnxruntime-node's own reading of its install flag (script/install-utils.js) under `env`: false means skip. */
+  const flagUnder = async (env: Record<string, string>): Promise<unknown> => {
+    const utils = join(repoRoot, 'node_modules', 'onnxruntime-node', 'script', 'install-utils.js');
+    const r = await run(process.execPath, ['-e', `console.log(JSON.stringify(require(${JSON.stringify(utils)}).parseInstallFlag() ?? 'unset'))`], { env: { PATH: process.env.PATH!, ...env } });
+    return JSON.parse(r.stdout);
+  };
+
+  it('npm with allowScripts: package.json denies its install script', () => {
+    assert.equal(pkg.allowScripts['onnxruntime-node'], false);
+  });
+
+  it('any npm: the install step of npm run demo / npm test sets the variable the script reads as skip', async () => {
+    const script = readFileSync(join(repoRoot, 'scripts', 'ensure-deps.sh'), 'utf8');
+    assert.match(script, /ONNXRUNTIME_NODE_INSTALL=skip npm ci/);
+    assert.equal(await flagUnder({ ONNXRUNTIME_NODE_INSTALL: 'skip' }), false);
+    assert.equal(await flagUnder({}), 'unset', 'without it the script checks for the CUDA libraries and downloads them');
+  });
+});
+
 describe('npm around haq', () => {
   it('npx haq prints no npm warning', async () => {
     const r = await run('npx', ['--no-install', 'haq', '--version'], { cwd: repoRoot });
