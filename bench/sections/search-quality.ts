@@ -375,16 +375,32 @@ export async function measureModel(
  * evaluator runs on one thread, so two models use both cores); each worker writes its rows as
  * JSON (bench/search-quality-worker.ts).
  */
+/** Indices of `names` by the zoo model's MACs per sample, most first (ties and uninspectable models: in the given order). */
+async function byMacsDescending(zoo: string, names: string[]): Promise<number[]> {
+  const macs = await Promise.all(
+    names.map(async (name) => {
+      try {
+        return (await inspectModel(new Uint8Array(readFileSync(join(zoo, name, 'model.onnx'))), { what: name })).totals.macs;
+      } catch {
+        return 0;
+      }
+    }),
+  );
+  return names.map((_, i) => i).sort((a, b) => macs[b] - macs[a] || a - b);
+}
+
 async function measureInWorkers(ctx: BenchContext, settings: SearchQualitySettings, names: string[]): Promise<Array<{ rows: RowResult[]; info: SplitInfo }>> {
   const dir = mkdtempSync(join(tmpdir(), 'haq-search-quality-workers-'));
   const results: Array<{ rows: RowResult[]; info: SplitInfo }> = new Array(names.length);
   const children = new Set<ReturnType<typeof spawn>>();
   const onAbort = () => children.forEach((c) => c.kill());
   ctx.signal?.addEventListener('abort', onAbort);
+  // Most MACs first: the slowest model starts at once, so the others fill the second core beside it.
+  const order = await byMacsDescending(join(ctx.root, 'models', 'zoo'), names);
   let next = 0;
   const worker = async (): Promise<void> => {
-    while (next < names.length && !ctx.signal?.aborted) {
-      const i = next++;
+    while (next < order.length && !ctx.signal?.aborted) {
+      const i = order[next++];
       const spec = join(dir, `${i}.spec.json`);
       const out = join(dir, `${i}.rows.json`);
       writeFileSync(spec, JSON.stringify({ root: ctx.root, settings: { ...settings, workers: 1 }, model: names[i], out }));

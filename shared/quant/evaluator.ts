@@ -31,7 +31,7 @@ import { layoutValues, optimizeWithWeightInputs, type WeightFeed } from '../onnx
 import type { LayerTable } from '../onnx/types';
 import { deriveSeed, Rng } from '../rng';
 import type { EvaluationResult } from '../search/results';
-import { modelBatchSize, type Calibration } from './calibration';
+import { layerInputBytesPerSample, modelBatchSize, passBatchSize, type Calibration } from './calibration';
 import type { ClipMethod } from './clip-range';
 import { buildFakeQuantModel, quantizableWeights, type FakeQuantLayer, type FakeQuantModel } from './fake-quant';
 import { kmeansQuantize } from './kmeans';
@@ -49,7 +49,11 @@ export interface QuantEvaluatorOptions {
   clipMethod?: ClipMethod;
   /** Seed of the k-means++ initialisation. */
   seed?: number;
-  /** Samples per run (a model with a fixed batch dim uses that instead). */
+  /**
+   * Samples per run (default: as many as the layer inputs of a batch fit in calibration.ts
+   * PASS_MEMORY_BYTES, at most 64: the fake-quantized model's activations, not the batch, bound
+   * Evaluate's memory; a model with a fixed batch dim uses that instead).
+   */
   batchSize?: number;
   threads?: number;
   /** Also output every layer's activation input and integer codes (tests). */
@@ -116,6 +120,8 @@ export interface EvaluatorSessionInfo {
 
 export interface QuantEvaluator {
   readonly table: LayerTable;
+  /** Samples per onnxruntime run (QuantEvaluatorOptions.batchSize). */
+  readonly batchSize: number;
   /** The layers of the all-quantized graph (names of the inputs and debug outputs). */
   readonly layers: readonly FakeQuantLayer[];
   /** The sessions opened so far (one per set of float activations used). */
@@ -183,7 +189,7 @@ export async function prepareQuantEvaluator(
   if (calibration) checkCalibration(calibration, table);
   const model = decodeModel(modelBytes);
   const declared = modelInput(model).dims;
-  const batchSize = modelBatchSize(declared, options.batchSize ?? 64);
+  const batchSize = modelBatchSize(declared, options.batchSize ?? passBatchSize(layerInputBytesPerSample(table)));
   const signed = calibration ? calibration.layers.map((l) => l.signed) : [];
   const layerWeights = quantizableWeights(model, table);
   const allFloat = layerWeights.map(() => true);
@@ -335,6 +341,7 @@ export async function prepareQuantEvaluator(
   return {
     table,
     layers: main.fq.layers,
+    batchSize,
     sessions: () => opened.map((v) => v.info),
     cachedBytes: () => ({ weights: weightCache.bytes, feeds: fed.bytes, references: referenceBytes }),
     evaluate: async (policy, split, options) => (await predict(policy, split, options)).result,

@@ -4,7 +4,8 @@ import { CorruptObjectError, InvalidDataError, InvalidInputError, InvalidPolicyE
 import { ModelSession, type FloatTensor } from '../../../shared/onnx/runtime';
 import { decodeModel, encodeModel } from '../../../shared/onnx/proto';
 import { searchKeys } from '../../../shared/keys';
-import { cachedCalibration, Calibration, calibrate } from '../../../shared/quant/calibration';
+import { cachedCalibration, Calibration, calibrate, passBatchSize } from '../../../shared/quant/calibration';
+import { dynamicSpatialCnn } from '../../fixtures/models';
 import { FsStore } from '../../../shared/store/fs-store';
 import { tempDir } from '../../helpers/tmp';
 import { prepareQuantEvaluator, splitFromTensor, type QuantEvaluator } from '../../../shared/quant/evaluator';
@@ -395,5 +396,26 @@ describe('cachedCalibration', () => {
     } finally {
       tmp.cleanup();
     }
+  });
+});
+
+describe('the evaluator batch: bounded by the memory of its layer inputs', () => {
+  it('runs 64 samples at a time on small inputs, fewer on large ones, and what it is asked for', async () => {
+    const bytes = dynamicSpatialCnn();
+    const at = async (side: number, batchSize?: number): Promise<number> => {
+      const table = await inspectModel(bytes, { inputShape: [1, 3, side, side] });
+      const evaluator = await prepareQuantEvaluator(bytes, table, null, { batchSize });
+      try {
+        return evaluator.batchSize;
+      } finally {
+        await evaluator.close();
+      }
+    };
+    assert.equal(await at(28), 64);
+    // One layer reading the 3x2048x2048 input: 48 MiB of float32 per sample, 21 in PASS_MEMORY_BYTES (1 GiB).
+    const large = await at(2048);
+    assert.equal(large, passBatchSize(3 * 2048 * 2048 * 4));
+    assert.equal(large, 21);
+    assert.equal(await at(2048, 5), 5);
   });
 });
