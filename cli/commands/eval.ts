@@ -104,7 +104,7 @@ export function register(program: Command): void {
     .argument('<model>', 'ONNX model file')
     .requiredOption('--data <dir>', 'data folder with <split>-inputs.npy, optional <split>-labels.npy and meta.json')
     .option('--split <name>', 'which split to evaluate: val, select, test or calib', 'val')
-    .option('--batch-size <n>', 'samples per onnxruntime run (default: 128; with --policy, as many as the layer inputs of a batch fit in 1 GiB, at most 64)')
+    .option('--batch-size <n>', 'samples per onnxruntime run (default: 128; with --policy, as many as fit twice their layer inputs in 1 GiB, at most 64)')
     .option('--limit <n>', 'evaluate only the first n samples')
     .option('--metric <name>', 'what --json "score" is: top1 | sqnr | cosine (output SQNR dB / cosine vs FP32, for any model; default top1 for labels or a classifier output [N, classes], else sqnr)')
     .option('--policy <file>', 'evaluate the model quantized by this policy JSON (calibrated on <data>/calib-inputs.npy as its "quantization" record says); adds sizeBytes')

@@ -50,9 +50,11 @@ export interface QuantEvaluatorOptions {
   /** Seed of the k-means++ initialisation. */
   seed?: number;
   /**
-   * Samples per run (default: as many as the layer inputs of a batch fit in calibration.ts
-   * PASS_MEMORY_BYTES, at most 64: the fake-quantized model's activations, not the batch, bound
-   * Evaluate's memory; a model with a fixed batch dim uses that instead).
+   * Samples per run (default: as many as fit twice their layer inputs in calibration.ts
+   * PASS_MEMORY_BYTES, at most 64, so the model's activations, not the batch, bound Evaluate's
+   * memory; a model with a fixed batch dim uses that instead). Twice: the fake-quantized session
+   * and the FP32 reference each hold a batch's activations (PP-OCR det at 640x640, about 100 MB
+   * of layer inputs per sample, replayed as Evaluate: 254 MiB more per sample of the batch).
    */
   batchSize?: number;
   threads?: number;
@@ -178,6 +180,9 @@ export function checkCalibration(calibration: Calibration, table: LayerTable): v
   }
 }
 
+/** Copies of a batch's layer inputs an evaluation holds at once (QuantEvaluatorOptions.batchSize). */
+const EVAL_COPIES = 2;
+
 export async function prepareQuantEvaluator(
   modelBytes: Uint8Array,
   table: LayerTable,
@@ -189,7 +194,7 @@ export async function prepareQuantEvaluator(
   if (calibration) checkCalibration(calibration, table);
   const model = decodeModel(modelBytes);
   const declared = modelInput(model).dims;
-  const batchSize = modelBatchSize(declared, options.batchSize ?? passBatchSize(layerInputBytesPerSample(table)));
+  const batchSize = modelBatchSize(declared, options.batchSize ?? passBatchSize(EVAL_COPIES * layerInputBytesPerSample(table)));
   const signed = calibration ? calibration.layers.map((l) => l.signed) : [];
   const layerWeights = quantizableWeights(model, table);
   const allFloat = layerWeights.map(() => true);
