@@ -43,6 +43,8 @@ const recovery = 'cache/recovery/';
  * Prepare (calibration and the accuracy recovery) peaked at 4,718 MiB (4,026 MiB with 32
  * calibration samples) but keeps Lambda's maximum for CPU: the recovery takes over 300 s of its
  * 900 s on ResNet-50; Evaluate 3,477 MiB -> 4,416 MB; Finalize 3,892 MiB -> 4,928 MB (docs/deploy.md).
+ * Measured again with PP-OCR det at 640x640 beside ResNet-50 (the evaluator's batch bounded by
+ * its layer inputs): Prepare 5,364 MiB, Evaluate 2,501 MiB, Finalize 614 MiB, all within these.
  * Simulate, Act and Update peaked near 160 MiB: their sizes are for CPU (Lambda gives CPU in
  * proportion to memory, 1,769 MB = one vCPU; Update trains the DDPG networks). The state
  * machines time every task out at 900 s (Lambda's maximum).
