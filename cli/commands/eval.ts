@@ -19,6 +19,8 @@ import { FsStore } from '../../shared/store/fs-store';
 import { action, printJson } from '../output';
 import { readInputFile } from './inspect';
 import { prepareQuantEvaluator } from '../../shared/quant/evaluator';
+import { layerInputBytesPerSample, passBatchSize } from '../../shared/quant/calibration';
+import { inspectModel } from '../../shared/onnx/inspect';
 import { policySizeBytes } from '../../shared/quant/policy';
 import { addQuantOptions, inspectForPolicy, quantInputs, quantFlags, readPolicyFile, type QuantCliOptions } from './export';
 
@@ -97,6 +99,20 @@ export function evalText(e: Evaluation, modelPath: string, split: string, compar
   return lines.join('\n');
 }
 
+/**
+ * FP32 eval's samples per run when --batch-size is not given: as many as fit their layer
+ * inputs in 1 GiB (calibration.ts PASS_MEMORY_BYTES), at most 128, so a 640x640 model does not
+ * hold 128 samples' activations at once. 128 when the model has no layer table to size it by
+ * (no quantizable layer, or inspection fails: evaluateFp32 then reports what is wrong).
+ */
+export async function fp32BatchSize(bytes: Uint8Array, sampleShape: readonly number[]): Promise<number> {
+  try {
+    return passBatchSize(layerInputBytesPerSample(await inspectModel(bytes, { inputShape: [1, ...sampleShape] })), 128);
+  } catch {
+    return 128;
+  }
+}
+
 export function register(program: Command): void {
   const cmd = program
     .command('eval')
@@ -104,7 +120,7 @@ export function register(program: Command): void {
     .argument('<model>', 'ONNX model file')
     .requiredOption('--data <dir>', 'data folder with <split>-inputs.npy, optional <split>-labels.npy and meta.json')
     .option('--split <name>', 'which split to evaluate: val, select, test or calib', 'val')
-    .option('--batch-size <n>', 'samples per onnxruntime run (default: 128; with --policy, as many as fit twice their layer inputs in 1 GiB, at most 64)')
+    .option('--batch-size <n>', 'samples per onnxruntime run (default: as many as fit their layer inputs in 1 GiB, at most 128; with --policy twice their layer inputs, at most 64)')
     .option('--limit <n>', 'evaluate only the first n samples')
     .option('--metric <name>', 'what --json "score" is: top1 | sqnr | cosine (output SQNR dB / cosine vs FP32, for any model; default top1 for labels or a classifier output [N, classes], else sqnr)')
     .option('--policy <file>', 'evaluate the model quantized by this policy JSON (calibrated on <data>/calib-inputs.npy as its "quantization" record says); adds sizeBytes')
@@ -137,7 +153,7 @@ export function register(program: Command): void {
         }
         return;
       }
-      const evaluation = await evaluateFp32(bytes, split, { what: modelPath, batchSize, limit, metric });
+      const evaluation = await evaluateFp32(bytes, split, { what: modelPath, batchSize: batchSize ?? (await fp32BatchSize(bytes, split.sampleShape)), limit, metric });
       if (opts.json) printJson(evalJson(evaluation));
       else process.stdout.write(`${evalText(evaluation, modelPath, opts.split)}\n`);
     }),

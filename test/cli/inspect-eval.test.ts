@@ -11,6 +11,7 @@ import { encodeNpy } from '../../shared/data/npy';
 import { Rng } from '../../shared/rng';
 import { assertOneLineError, haq } from '../helpers/cli';
 import { tempDir } from '../helpers/tmp';
+import { fp32BatchSize } from '../../cli/commands/eval';
 import { dynamicSpatialCnn, linearClassifier, noLayerModel, plainCnn, unknownOpModel } from '../fixtures/models';
 
 const tmp = tempDir('haq-cli');
@@ -125,5 +126,14 @@ describe('haq eval', { concurrency: 3 }, () => {
     assertOneLineError(await haq(['eval', p('linear.onnx'), '--data', p('nowhere')]), 'InvalidInputError', /is not a folder/);
     assertOneLineError(await haq(['eval', p('linear.onnx'), '--data', p('data'), '--split', 'test']), 'InvalidDataError', /no data in .*data: expected test-inputs\.npy/);
     assertOneLineError(await haq(['eval', p('truncated.onnx'), '--data', p('data')]), 'UnsupportedModelError', /truncated/);
+  });
+});
+
+describe('haq eval FP32 batch', () => {
+  it('runs as many samples as fit their layer inputs in 1 GiB, at most 128; 128 without a layer table', async () => {
+    // One conv reading the input: 3x28x28 is tiny (128); 3x2048x2048 is 48 MiB per sample (21 in 1 GiB).
+    assert.equal(await fp32BatchSize(dynamicSpatialCnn(), [3, 28, 28]), 128);
+    assert.equal(await fp32BatchSize(dynamicSpatialCnn(), [3, 2048, 2048]), 21);
+    assert.equal(await fp32BatchSize(noLayerModel(), [4]), 128);
   });
 });
