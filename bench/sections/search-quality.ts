@@ -370,11 +370,6 @@ export async function measureModel(
   return { rows, info };
 }
 
-/**
- * Runs `measureModel` for each model in a process of its own, at most `workers` at once (the
- * evaluator runs on one thread, so two models use both cores); each worker writes its rows as
- * JSON (bench/search-quality-worker.ts).
- */
 /** Indices of `names` by the zoo model's MACs per sample, most first (ties and uninspectable models: in the given order). */
 async function byMacsDescending(zoo: string, names: string[]): Promise<number[]> {
   const macs = await Promise.all(
@@ -389,6 +384,11 @@ async function byMacsDescending(zoo: string, names: string[]): Promise<number[]>
   return names.map((_, i) => i).sort((a, b) => macs[b] - macs[a] || a - b);
 }
 
+/**
+ * Runs `measureModel` for each model in a process of its own, at most `workers` at once (the
+ * evaluator runs on one thread, so two models use both cores); each worker writes its rows as
+ * JSON (bench/search-quality-worker.ts).
+ */
 async function measureInWorkers(ctx: BenchContext, settings: SearchQualitySettings, names: string[]): Promise<Array<{ rows: RowResult[]; info: SplitInfo }>> {
   const dir = mkdtempSync(join(tmpdir(), 'haq-search-quality-workers-'));
   const results: Array<{ rows: RowResult[]; info: SplitInfo }> = new Array(names.length);

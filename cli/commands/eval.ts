@@ -19,7 +19,7 @@ import { FsStore } from '../../shared/store/fs-store';
 import { action, printJson } from '../output';
 import { readInputFile } from './inspect';
 import { prepareQuantEvaluator } from '../../shared/quant/evaluator';
-import { layerInputBytesPerSample, passBatchSize } from '../../shared/quant/calibration';
+import { activationBatchSize } from '../../shared/quant/calibration';
 import { inspectModel } from '../../shared/onnx/inspect';
 import { policySizeBytes } from '../../shared/quant/policy';
 import { addQuantOptions, inspectForPolicy, quantInputs, quantFlags, readPolicyFile, type QuantCliOptions } from './export';
@@ -107,7 +107,7 @@ export function evalText(e: Evaluation, modelPath: string, split: string, compar
  */
 export async function fp32BatchSize(bytes: Uint8Array, sampleShape: readonly number[]): Promise<number> {
   try {
-    return passBatchSize(layerInputBytesPerSample(await inspectModel(bytes, { inputShape: [1, ...sampleShape] })), 128);
+    return activationBatchSize(await inspectModel(bytes, { inputShape: [1, ...sampleShape] }), 1, 128);
   } catch {
     return 128;
   }

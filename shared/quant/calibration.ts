@@ -74,6 +74,15 @@ export function passBatchSize(perSampleBytes: number, max = 64): number {
   return Math.max(1, Math.min(max, Math.floor(PASS_MEMORY_BYTES / Math.max(1, perSampleBytes))));
 }
 
+/**
+ * Samples per onnxruntime run of the model as a whole: as many as fit `copies` times their layer
+ * inputs in PASS_MEMORY_BYTES, 1 to `max` (a pass over the calibration samples: 1 copy; a
+ * quantized evaluation beside its FP32 reference: 2).
+ */
+export function activationBatchSize(table: LayerTable, copies = 1, max = 64): number {
+  return passBatchSize(copies * layerInputBytesPerSample(table), max);
+}
+
 /** Bytes (float32) of one sample's layer inputs, each distinct input tensor once: what openLayerInputs returns per sample. */
 export function layerInputBytesPerSample(table: LayerTable): number {
   const sizes = new Map(table.layers.map((l) => [l.inputName, l.inputShape.slice(1).reduce((a, b) => a * b, 1) * 4]));
@@ -143,7 +152,7 @@ export async function openLayerInputs(
   checkInputShape(data, table, options.what ?? 'calibration data');
   const model = decodeModel(modelBytes);
   const input = modelInput(model);
-  const batch = modelBatchSize(input.dims, options.batchSize ?? passBatchSize(layerInputBytesPerSample(table)));
+  const batch = modelBatchSize(input.dims, options.batchSize ?? activationBatchSize(table));
   const pad = input.dims[0] !== null;
   const { bytes, exposed } = exposeLayerInputs(model, table);
   const session = await ModelSession.create(bytes, { threads: options.threads, what: 'calibration model' });

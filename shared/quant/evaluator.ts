@@ -31,7 +31,7 @@ import { layoutValues, optimizeWithWeightInputs, type WeightFeed } from '../onnx
 import type { LayerTable } from '../onnx/types';
 import { deriveSeed, Rng } from '../rng';
 import type { EvaluationResult } from '../search/results';
-import { layerInputBytesPerSample, modelBatchSize, passBatchSize, type Calibration } from './calibration';
+import { activationBatchSize, modelBatchSize, type Calibration } from './calibration';
 import type { ClipMethod } from './clip-range';
 import { buildFakeQuantModel, quantizableWeights, type FakeQuantLayer, type FakeQuantModel } from './fake-quant';
 import { kmeansQuantize } from './kmeans';
@@ -194,7 +194,7 @@ export async function prepareQuantEvaluator(
   if (calibration) checkCalibration(calibration, table);
   const model = decodeModel(modelBytes);
   const declared = modelInput(model).dims;
-  const batchSize = modelBatchSize(declared, options.batchSize ?? passBatchSize(EVAL_COPIES * layerInputBytesPerSample(table)));
+  const batchSize = modelBatchSize(declared, options.batchSize ?? activationBatchSize(table, EVAL_COPIES));
   const signed = calibration ? calibration.layers.map((l) => l.signed) : [];
   const layerWeights = quantizableWeights(model, table);
   const allFloat = layerWeights.map(() => true);
