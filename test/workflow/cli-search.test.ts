@@ -34,7 +34,7 @@ describe('haq search', () => {
     assert.match(r.stderr, /episode 2\/2/, 'progress lines on stderr when not a TTY');
     // Validation, selection and held-out test figures with standard errors, as recorded in policy.json.
     const m = policy.metrics;
-    assert.deepEqual(summary.samples, { val: 100, select: 2000, test: 4000 });
+    assert.deepEqual(summary.samples, { val: 100, select: 4000, test: 8000 });
     assert.equal(summary.metric, 'top1');
     assert.equal(summary.testAccuracyMode, 'labels');
     for (const split of ['val', 'select', 'test'] as const) {
@@ -54,7 +54,7 @@ describe('haq search', () => {
     assert.equal(r.code, 0, r.stderr);
     const m = JSON.parse(readFileSync(join(out, 'policy.json'), 'utf8')).metrics;
     const f = (e: { score: number; scoreSe: number }) => `${e.score.toFixed(2)} ± ${e.scoreSe.toFixed(2)}`;
-    assert.match(r.stdout, /top-1 % ± standard error:\n\s+validation \(100\)\s+selection \(2000\)\s+test \(4000\)/);
+    assert.match(r.stdout, /top-1 % ± standard error:\n\s+validation \(100\)\s+selection \(4000\)\s+test \(8000\)/);
     const row = r.stdout.split('\n').find((l) => l.startsWith(`policy (episode ${m.episode})`));
     assert.ok(row, r.stdout);
     assert.match(row, new RegExp(`${f(m.evaluations.val)}\\s+${f(m.evaluations.select)}\\s+${f(m.evaluations.test)}$`));

@@ -93,9 +93,9 @@ describe('search state machine, embedded, end to end', () => {
   it('records validation, selection and test figures with standard errors, equal to a direct evaluation', async () => {
     const m = policyOf(clean).metrics;
     assert.equal(m.valSamples, 100, 'validation limited by evalSamples');
-    assert.equal(m.selectSamples, 2000, 'the whole selection split (select-inputs.npy)');
+    assert.equal(m.selectSamples, 4000, 'the whole selection split (select-inputs.npy)');
     assert.equal(m.selectSource, 'file');
-    assert.equal(m.testSamples, 4000, 'the whole test split');
+    assert.equal(m.testSamples, 8000, 'the whole test split');
     assert.equal(m.testAccuracyMode, 'labels');
     // An independent evaluator (its own session) over the search's layer table, calibration and recovered weights.
     const [table, calibration] = await Promise.all([
