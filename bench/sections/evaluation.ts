@@ -33,7 +33,7 @@ import { FsStore } from '../../shared/store/fs-store';
 import type { BenchContext, BenchSection, BenchTable } from '../types';
 
 export const order = 30;
-/** Full mode: three zoo models x three recovery modes on 4000 test samples, exports, and ResNet-50's recovery at every bitwidth. */
+/** Full mode: three zoo models x three recovery modes on the whole test split (8000 samples), exports, and ResNet-50's recovery at every bitwidth. */
 export const timeoutSeconds = 3600;
 
 interface BenchModel {
