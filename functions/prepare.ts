@@ -61,7 +61,7 @@ export const makeHandler = (deps: HandlerDeps) =>
     // An output without a declared shape counts as a classifier's when the data has labels.
     const firstOutputDims = (firstOutput && valueInfoDims(firstOutput)) ?? (val.labels ? [null, null] : []);
     const metric = resolveMetric(requested.metric, { hasLabels: val.labels !== null, firstOutputDims });
-    const config = { ...requested, metric, reward: requested.reward === 'auto' ? defaultReward(metric) : requested.reward };
+    const config = { ...requested, metric, reward: requested.reward === 'auto' ? defaultReward(metric, { hasLabels: val.labels !== null }) : requested.reward };
     checkRewardFits(config.reward, { hasLabels: val.labels !== null, classifier: isClassifierShape(firstOutputDims) });
     if (config.warmupEpisodes > config.episodes && config.strategy === 'ddpg') {
       // Not an error: HAQ's warm-up is random episodes; fewer episodes just means all random.

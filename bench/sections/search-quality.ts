@@ -47,7 +47,7 @@ import { deriveSeed, Rng } from '../../shared/rng';
 import { createBudgetModel, policyCost } from '../../shared/search/budget';
 import { createSearchContext } from '../../shared/search/context';
 import { runSearchLoop } from '../../shared/search/loop';
-import type { RewardName } from '../../shared/search/reward';
+import { defaultReward, type RewardName } from '../../shared/search/reward';
 import { SearchHistory, type EvaluationResult } from '../../shared/search/results';
 import { chooseFinal, planSelection, uniformFrontier } from '../../shared/search/selection';
 import { FsStore } from '../../shared/store/fs-store';
@@ -69,6 +69,8 @@ const TARGETS: Array<{ target: string; kind: ConstraintKind }> = [
 ];
 /** The hard budget: the best uniform policy in budget (pinned or not) loses about this many top-1 points on validation. */
 const DROP_POINTS = 3;
+/** The product's default reward for the zoo (labelled classifiers): what a search with `--reward auto` uses. */
+const REWARD: RewardName = defaultReward('top1', { hasLabels: true });
 /** The search's lowest bitwidth (SearchConfig's default minBits). */
 const MIN_BITS = 2;
 /** The signals whose rank correlation with test top-1 the bench measures (the reward candidates). */
@@ -270,7 +272,7 @@ export async function measureModel(
             ddpg,
             selectTopK,
             metric: 'top1',
-            reward: 'top1',
+            reward: REWARD,
             pinFirstLast: false,
           });
           await putJson(store, searchKeys.config(id), config);
@@ -556,7 +558,7 @@ export function assemble(settings: SearchQualitySettings, info: SplitInfo, rows:
   const splitNote =
     `${episodes} evaluated policies per search (${warmupEpisodes} random warm-up for ddpg), ${seeds.length} seed(s); ` +
     `validation ${info.val}, selection ${info.select} (${info.carved ? 'carved out of val' : 'select-inputs.npy'}), test ${info.test} images; ` +
-    `final policy: best of the top ${selectTopK} by validation reward (top-1) on the selection split; ` +
+    `final policy: best of the top ${selectTopK} by validation reward (${REWARD}, the product default) on the selection split by the same function; ` +
     `recovery ${info.recovery}; hard budget: the best uniform policy in budget (pinned or not) loses about ${DROP_POINTS} points on validation; searches unpinned; default strategy ${DEFAULT_STRATEGY}; ddpg hidden ${settings.ddpgHidden.join('-')} (product default 300-300)`;
   headline.note = `${splitNote}; uniform references: the most accurate uniform policy in budget on selection, reported on test with sqrt(p(1-p)/n)`;
   splits.note =

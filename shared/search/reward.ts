@@ -21,9 +21,15 @@ export const KL_SCALE = 10;
 /** 1 - cosine of 0.01 ~ 1 reward unit. */
 export const COSINE_SCALE = 100;
 
-/** The reward a search uses when none is asked for: the metric's own (docs/search.md says why, with the measurement). */
-export function defaultReward(metric: MetricName): RewardName {
-  return metric;
+/**
+ * The reward a search uses when none is asked for (docs/search.md says why, with the
+ * measurement): for a classifier the cross-entropy against the labels, or without labels the
+ * KL divergence from the FP32 softmax (the fidelity mode's only loss); otherwise the metric's
+ * own (sqnr, cosine). HAQ's top-1 reward stays selectable as `--reward top1`.
+ */
+export function defaultReward(metric: MetricName, data: { hasLabels: boolean }): RewardName {
+  if (metric !== 'top1') return metric;
+  return data.hasLabels ? 'ce' : 'kl';
 }
 
 /** The signal a reward needs from an evaluation, or an InvalidInputError naming what is missing. */

@@ -179,11 +179,12 @@ export function chooseFinal(plan: SelectionPlan, results: ReadonlyArray<{ val: E
     ...results[index],
     selectReward: rewardOf(reward, results[index].select, fp32Select),
   }));
-  const bestOf = (kind: CandidateKind): ScoredCandidate | null =>
-    scored.filter((s) => s.candidate.kind === kind).reduce<ScoredCandidate | null>((b, s) => (b === null || s.selectReward > b.selectReward ? s : b), null);
-  const best = bestOf('search')!;
-  const uniformPinned = bestOf('uniform-pinned');
-  const uniformUnpinned = bestOf('uniform-unpinned');
+  const bestOf = (kind: CandidateKind, by: (s: ScoredCandidate) => number): ScoredCandidate | null =>
+    scored.filter((s) => s.candidate.kind === kind).reduce<ScoredCandidate | null>((b, s) => (b === null || by(s) > by(b) ? s : b), null);
+  // The policy by the search's reward; the uniform references by accuracy (the metric's score), whatever the reward.
+  const best = bestOf('search', (s) => s.selectReward)!;
+  const uniformPinned = bestOf('uniform-pinned', (s) => s.select.score);
+  const uniformUnpinned = bestOf('uniform-unpinned', (s) => s.select.score);
   const refs = [uniformPinned, uniformUnpinned].filter((r): r is ScoredCandidate => r !== null);
   const split = best.test ? 'test' : 'select';
   const score = (s: ScoredCandidate) => {

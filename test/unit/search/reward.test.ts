@@ -46,10 +46,13 @@ describe('rewards', () => {
     checkRewardFits('top1', { hasLabels: true, classifier: false });
   });
 
-  it('defaults by metric', () => {
-    assert.equal(defaultReward('top1'), 'top1');
-    assert.equal(defaultReward('sqnr'), 'sqnr');
-    assert.equal(defaultReward('cosine'), 'cosine');
+  it('defaults to cross-entropy for a labelled classifier, KL without labels, else the metric', () => {
+    assert.equal(defaultReward('top1', { hasLabels: true }), 'ce');
+    assert.equal(defaultReward('top1', { hasLabels: false }), 'kl');
+    for (const hasLabels of [true, false]) {
+      assert.equal(defaultReward('sqnr', { hasLabels }), 'sqnr');
+      assert.equal(defaultReward('cosine', { hasLabels }), 'cosine');
+    }
   });
 });
 

@@ -125,6 +125,23 @@ describe('chooseFinal', () => {
     assert.equal(other.reference, other.uniformUnpinned);
   });
 
+  it('with reward ce the policy is chosen by cross-entropy on selection, the uniform references still by accuracy', async () => {
+    const { ctx, history } = await searched('random');
+    const plan = planSelection(ctx, history, 4);
+    const pinned = plan.candidates.map((c, i) => [c, i] as const).filter(([c]) => c.kind === 'uniform-pinned');
+    const [accurate, lowLoss] = [pinned[pinned.length - 1][1], pinned[0][1]];
+    // Cross-entropy disagrees with top-1: search candidate 3 and uniform `lowLoss` have the lowest loss, candidate 1 and uniform `accurate` the best top-1.
+    const withCe = (e: EvaluationResult, ce: number): EvaluationResult => ({ ...e, crossEntropy: { value: ce, se: 0.01 } });
+    const results = scoresFor(plan, (i) => (i === 1 || i === accurate ? { select: 200, test: 0 } : { select: 0, test: 0 })).map((r, i) => {
+      const ce = i === 3 || i === lowLoss ? 0.2 : 0.5;
+      return { val: withCe(r.val, ce), select: withCe(r.select, ce), test: withCe(r.test, ce) };
+    });
+    const choice = chooseFinal(plan, results, 'ce');
+    assert.equal(choice.best.index, 3, 'the reward (cross-entropy) picks the policy');
+    assert.equal(choice.uniformPinned!.index, accurate, 'the reference is the most accurate uniform policy');
+    assert.equal(chooseFinal(plan, results, 'top1').best.index, 1);
+  });
+
   it('a difference below twice its standard error is within noise', () => {
     assert.equal(withinNoise({ value: 90, se: 0.5 }, { value: 89, se: 0.5 }), true); // 1 < 2 * 0.707
     assert.equal(withinNoise({ value: 90, se: 0.5 }, { value: 88, se: 0.5 }), false); // 2 > 1.414
