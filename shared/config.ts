@@ -47,7 +47,8 @@ export const SearchConfig = z
     metric: z.enum(['auto', ...METRIC_NAMES]).default('auto'),
     /**
      * The reward the agent learns from (shared/search/reward.ts): top1 (HAQ's), ce, kl, sqnr or
-     * cosine; auto picks by the metric. Prepare writes the resolved name into config.json.
+     * cosine; auto: ce for a labelled classifier, kl without labels, the metric's own otherwise
+     * (defaultReward). Prepare writes the resolved name into config.json.
      */
     reward: z.enum(['auto', ...REWARD_NAMES]).default('auto'),
     /**
