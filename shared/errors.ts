@@ -48,11 +48,15 @@ export class BudgetInfeasibleError extends HaqError {
     readonly costKind: string,
     readonly target: string,
     readonly minBits: number,
+    /** The first and last layer held at 8/8 (pinFirstLast): unpinning them lowers the smallest ratio. */
+    readonly pinned = false,
   ) {
     super(
       `budget ${ratio} is below the smallest feasible ${costKind} ratio ${minRatio.toFixed(4)} for ${target} ` +
-        `(all layers at ${minBits} bits${''}); use a ratio of at least ${Math.ceil(minRatio * 1000) / 1000}`,
-      { ratio, minRatio, costKind, target, minBits },
+        `(${pinned ? `the free layers at ${minBits} bits, the first and last pinned at 8/8` : `all layers at ${minBits} bits`}); ` +
+        `use a ratio of at least ${Math.ceil(minRatio * 1000) / 1000}` +
+        (pinned ? ', or unpin the first and last layer (haq search --no-pin-first-last, "pinFirstLast": false in search.json)' : ''),
+      { ratio, minRatio, costKind, target, minBits, pinned },
     );
   }
 }

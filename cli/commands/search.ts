@@ -35,6 +35,8 @@ export interface SearchCliOptions {
   metric?: string;
   reward?: string;
   recovery?: string;
+  /** false with --no-pin-first-last. */
+  pinFirstLast?: boolean;
   json?: boolean;
 }
 
@@ -72,6 +74,7 @@ export function configFromFlags(o: SearchCliOptions): Omit<SearchConfigInput, 'm
     config.warmupEpisodes = Math.min(20, Math.max(1, Math.round((config.episodes as number) / 5)));
   }
   if (o.recovery !== undefined) config.quant = { recovery: parse(RecoveryMode, o.recovery, '--recovery') };
+  if (o.pinFirstLast === false) config.pinFirstLast = false;
   if (o.inputShape) config.inputShape = o.inputShape.split(',').map((s) => intFlag(s.trim(), '--input-shape', 1));
   return config as Omit<SearchConfigInput, 'model' | 'modelKey' | 'dataPrefix'>;
 }
@@ -106,6 +109,7 @@ export function register(program: Command): void {
     .option('--metric <name>', 'auto | top1 | sqnr | cosine: what accuracy is measured by (auto: top-1 for labels or a classifier output [N, classes], else output SQNR vs FP32)')
     .option('--reward <name>', 'auto | top1 | ce | kl | sqnr | cosine: what the agent learns from; auto: ce with labels, kl without, else the metric (top1 is HAQ\'s; docs/search.md)')
     .option('--recovery <mode>', 'accuracy recovery from the calibration data: full (GPTQ + bias correction, default), bias or none (round to nearest)')
+    .option('--no-pin-first-last', 'let the search choose the first and last layer\'s bits too (by default they stay at 8/8, as in HAQ)')
     .option('--out <dir>', 'output folder', 'haq-out')
     .option('--json', 'print the summary as JSON')
     .action(

@@ -86,7 +86,7 @@ export function createBudgetModel(spec: BudgetSpec, layers: LayerTable, costTabl
     throw new InvalidInputError(`the all-8-bit ${spec.kind} of this model on ${target} is ${base.fullCost} ${unit}; a budget needs a positive cost`);
   }
   if (!withinBudget(base, base.minCost)) {
-    throw new BudgetInfeasibleError(spec.ratio, base.minCost / base.fullCost, spec.kind, target, spec.minBits);
+    throw new BudgetInfeasibleError(spec.ratio, base.minCost / base.fullCost, spec.kind, target, spec.minBits, spec.pinFirstLast);
   }
   return base;
 }
@@ -164,7 +164,7 @@ export function repairBits(model: BudgetModel, bits: readonly LayerBits[]): Laye
     }
     if (!lowered) {
       // Only reachable when the cost table is not monotone enough for minCost to be the floor.
-      throw new BudgetInfeasibleError(model.ratio, cost / model.fullCost, model.kind, model.target, model.minBits);
+      throw new BudgetInfeasibleError(model.ratio, cost / model.fullCost, model.kind, model.target, model.minBits, model.pinFirstLast);
     }
     cost = policyCost(model, out); // re-sum: no drift from the incremental updates
   }

@@ -94,6 +94,10 @@ describe('haq search', () => {
     ['a missing data folder', ['--data', 'no/such/dir'], /InvalidInputError: --data no\/such\/dir is not a folder/],
     ['an unknown target', ['--hardware', 'tpu-v9'], /UnknownTargetError: .*tpu-v9/],
     ['an impossible budget', ['--constraint', 'latency:0.01'], /BudgetInfeasibleError: budget 0.01 is below the smallest feasible/],
+    // The pinned first/last layer set the floor (0.408 for the CNN): the error names the way below it.
+    ['a budget only an unpinned search reaches', ['--constraint', 'latency:0.3'], /ratio 0\.40\d\d .*\(the free layers at 2 bits, the first and last pinned at 8\/8\); .*--no-pin-first-last/],
+    // --no-pin-first-last reaches the budget check: the floor is every layer at 2 bits.
+    ['an impossible budget unpinned', ['--constraint', 'latency:0.01', '--no-pin-first-last'], /ratio 0\.\d+ for bismo-edge \(all layers at 2 bits\); use a ratio of at least [0-9.]+$/],
   ];
   for (const [what, flags, message] of bad) {
     it(`rejects ${what} with one error line and exit 1`, async () => {

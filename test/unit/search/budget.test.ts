@@ -75,6 +75,15 @@ describe('budget', () => {
     assert.equal(err.name, 'BudgetInfeasibleError');
     assert.ok(err.message.includes(minRatio.toFixed(4)), err.message);
     assert.ok(err.message.includes('tiny-serial'), err.message);
+    // Pinned (the default), the message names the way below the pinned floor.
+    assert.match(err.message, /\(the free layers at 2 bits, the first and last pinned at 8\/8\); .*--no-pin-first-last/);
+    // Unpinned the floor is lower, every layer at minBits, and there is no such hint.
+    const free = createBudgetModel(spec({ ratio: 1, pinFirstLast: false }), layers, table);
+    assert.ok(free.minCost < m.minCost);
+    assert.throws(
+      () => createBudgetModel(spec({ ratio: (free.minCost / free.fullCost) * 0.9, pinFirstLast: false }), layers, table),
+      (e: Error) => e instanceof BudgetInfeasibleError && /\(all layers at 2 bits\); use a ratio of at least [0-9.]+$/.test(e.message),
+    );
     // Just above the smallest ratio is feasible and the repair reaches it.
     const tight = createBudgetModel(spec({ ratio: minRatio * 1.0001 }), layers, table);
     assert.ok(withinBudget(tight, policyCost(tight, repairBits(tight, uniform(8, 8)))));
