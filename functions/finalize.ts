@@ -19,6 +19,7 @@ import { renderReport, type ReportData, type ReportRow, type SplitScores } from 
 import { createSearchContext } from '../shared/search/context';
 import { loadEvaluation } from '../shared/search/rounds';
 import { EvaluationResult, RoundPolicies, SearchHistory } from '../shared/search/results';
+import { configuredReward } from '../shared/search/reward';
 import { CandidateResult, chooseFinal, SelectionPlan, type ScoredCandidate } from '../shared/search/selection';
 import { getJson, putJson, type ObjectStore } from '../shared/store/object-store';
 import { parse } from '../shared/validate';
@@ -86,7 +87,7 @@ export const makeHandler = (deps: HandlerDeps) =>
       if (!val) throw new CorruptObjectError(`selection candidate ${i} of ${searchId} has no validation evaluation; re-run the search`);
       evaluated.push({ val, select: r.select, test: r.test, selectSource: r.selectSource });
     }
-    const choice = chooseFinal(plan, evaluated, config.reward === 'auto' ? 'top1' : config.reward);
+    const choice = chooseFinal(plan, evaluated, configuredReward(config.reward));
     const best = choice.best;
     const round = await getJson(work, searchKeys.policies(searchId, best.candidate.round!), RoundPolicies);
     const chosen = round.policies[best.candidate.index!];
@@ -133,7 +134,7 @@ export const makeHandler = (deps: HandlerDeps) =>
         seed: config.seed,
         episode: best.candidate.episode,
         metric,
-        rewardName: config.reward,
+        rewardName: configuredReward(config.reward),
         // The validation reward the search gave this policy.
         reward: best.candidate.reward,
         // Validation (the reward's split), selection (the final choice) and test (held out).

@@ -32,6 +32,15 @@ export function defaultReward(metric: MetricName, data: { hasLabels: boolean }):
   return data.hasLabels ? 'ce' : 'kl';
 }
 
+/**
+ * The reward a stored config names. Prepare resolves `auto` from the model and data
+ * (defaultReward); a config that did not pass through Prepare (written by hand, an older
+ * search) and still says `auto` means HAQ's top-1.
+ */
+export function configuredReward(reward: 'auto' | RewardName): RewardName {
+  return reward === 'auto' ? 'top1' : reward;
+}
+
 /** The signal a reward needs from an evaluation, or an InvalidInputError naming what is missing. */
 function signal(name: RewardName, e: EvaluationResult, what: string): number {
   const need = (v: number | null | undefined, why: string): number => {

@@ -9,7 +9,7 @@ import type { LayerBits } from '../quant/policy';
 import { deriveSeed, Rng } from '../rng';
 import { getJson, type ObjectStore } from '../store/object-store';
 import { policyCost } from './budget';
-import { rewardOf, type RewardName } from './reward';
+import { configuredReward, rewardOf } from './reward';
 import { createSearchContext, makePolicy, type SearchContext } from './context';
 import {
   BestPolicy,
@@ -72,11 +72,6 @@ async function loadReplay(store: ObjectStore, searchId: string, round: number): 
 }
 
 // ---------------------------------------------------------------- pure cores
-
-/** The search's reward (Prepare resolves `auto`; a config written without it means HAQ's top-1). */
-function rewardName(ctx: SearchContext): RewardName {
-  return ctx.config.reward === 'auto' ? 'top1' : ctx.config.reward;
-}
 
 /** The round-0 state: a fresh agent for ddpg (weights from the seed), counters at zero. */
 export function initialState(ctx: SearchContext): { state: SearchState; replay: ReplayBuffer | null } {
@@ -155,7 +150,7 @@ export function applyRound(
     const episode = round.episodes[index];
     const probe = round.probe?.[index] ?? false;
     const { evaluation, simulation } = outcomes[index];
-    const r = rewardOf(rewardName(ctx), evaluation, fp32);
+    const r = rewardOf(configuredReward(ctx.config.reward), evaluation, fp32);
     rewards.push(r);
     const bits = policy.layers as LayerBits[];
     const cost = policyCost(ctx.budget, bits);
