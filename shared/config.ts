@@ -46,8 +46,9 @@ export const SearchConfig = z
      */
     metric: z.enum(['auto', ...METRIC_NAMES]).default('auto'),
     /**
-     * The reward the agent learns from (shared/search/reward.ts): top1 (HAQ's), ce, kl, sqnr or
-     * cosine; auto: ce for a labelled classifier, kl without labels, the metric's own otherwise
+     * The reward the agent learns from (shared/search/reward.ts): blend, top1 (HAQ's), ce, kl,
+     * sqnr or cosine; auto: blend (half top1, half ce) for a labelled classifier, kl without
+     * labels, the metric's own otherwise
      * (defaultReward). Prepare writes the resolved name into config.json.
      */
     reward: z.enum(['auto', ...REWARD_NAMES]).default('auto'),

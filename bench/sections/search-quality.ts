@@ -80,6 +80,8 @@ const SIGNALS: Array<{ name: RewardName; of: (e: EvaluationResult) => number | n
   { name: 'kl', of: (e) => (e.kl ? -e.kl.value : null) },
   { name: 'sqnr', of: (e) => e.sqnrDb?.value ?? null },
   { name: 'cosine', of: (e) => e.cosine?.value ?? null },
+  // rewardOf's blend without the FP32 offsets (constants, so the ranks are the same).
+  { name: 'blend', of: (e) => (e.top1 !== null && e.crossEntropy ? 0.05 * e.top1 - 5 * e.crossEntropy.value : null) },
 ];
 
 const bitsKey = (bits: readonly LayerBits[]): string => bits.map((b) => `${b.wBits}/${b.aBits}`).join(',');

@@ -107,7 +107,7 @@ export function register(program: Command): void {
     .option('--rounds-per-execution <n>', 'continue-as-new after this many rounds (history limit guard)')
     .option('--input-shape <dims>', 'input shape of the layer table (the data fixes it; when given, it must agree with the data)')
     .option('--metric <name>', 'auto | top1 | sqnr | cosine: what accuracy is measured by (auto: top-1 for labels or a classifier output [N, classes], else output SQNR vs FP32)')
-    .option('--reward <name>', 'auto | top1 | ce | kl | sqnr | cosine: what the agent learns from; auto: ce with labels, kl without, else the metric (top1 is HAQ\'s; docs/search.md)')
+    .option('--reward <name>', 'auto | blend | top1 | ce | kl | sqnr | cosine: what the agent learns from; auto: blend (half top1, half ce) with labels, kl without, else the metric (top1 is HAQ\'s; docs/search.md)')
     .option('--recovery <mode>', 'accuracy recovery from the calibration data: full (GPTQ + bias correction, default), bias or none (round to nearest)')
     .option('--no-pin-first-last', 'let the search choose the first and last layer\'s bits too (by default they stay at 8/8, as in HAQ)')
     .option('--out <dir>', 'output folder', 'haq-out')

@@ -7,13 +7,14 @@
  *   kl      -KL_SCALE x KL(FP32 || policy)      mean KL divergence from the FP32 softmax, nats
  *   sqnr    0.1 x SQNR                          output SQNR against FP32, dB
  *   cosine  COSINE_SCALE x (cosine - 1)         mean output cosine similarity with FP32
+ *   blend   (top1 + ce) / 2                     with labels; without labels (top1 + kl) / 2
  * The same function picks the final policy on the selection split (selection.ts).
  */
 import { InvalidInputError } from '../errors';
 import type { MetricName } from '../data/metrics';
 import type { EvaluationResult } from './results';
 
-export const REWARD_NAMES = ['top1', 'ce', 'kl', 'sqnr', 'cosine'] as const;
+export const REWARD_NAMES = ['blend', 'top1', 'ce', 'kl', 'sqnr', 'cosine'] as const;
 export type RewardName = (typeof REWARD_NAMES)[number];
 
 /** Nats of cross-entropy or KL worth one reward unit's tenth: 0.01 nat ~ 0.1 reward. */
@@ -23,13 +24,14 @@ export const COSINE_SCALE = 100;
 
 /**
  * The reward a search uses when none is asked for (docs/search.md says why, with the
- * measurement): for a classifier the cross-entropy against the labels, or without labels the
- * KL divergence from the FP32 softmax (the fidelity mode's only loss); otherwise the metric's
- * own (sqnr, cosine). HAQ's top-1 reward stays selectable as `--reward top1`.
+ * measurement): for a labelled classifier the blend of HAQ's top-1 and the cross-entropy,
+ * without labels the KL divergence from the FP32 softmax (the fidelity mode's only loss);
+ * otherwise the metric's own (sqnr, cosine). HAQ's top-1 reward stays selectable as
+ * `--reward top1`.
  */
 export function defaultReward(metric: MetricName, data: { hasLabels: boolean }): RewardName {
   if (metric !== 'top1') return metric;
-  return data.hasLabels ? 'ce' : 'kl';
+  return data.hasLabels ? 'blend' : 'kl';
 }
 
 /**
@@ -48,6 +50,8 @@ function signal(name: RewardName, e: EvaluationResult, what: string): number {
     return v;
   };
   switch (name) {
+    case 'blend':
+      throw new Error('blend is the mean of two rewards and has no signal of its own');
     case 'top1':
       return need(e.top1, 'top-1 (labels or a classifier output)');
     case 'ce':
@@ -63,6 +67,9 @@ function signal(name: RewardName, e: EvaluationResult, what: string): number {
 
 /** The reward of an evaluation against the FP32 model's evaluation on the same split. */
 export function rewardOf(name: RewardName, e: EvaluationResult, fp32: EvaluationResult): number {
+  // Half HAQ's top-1 (what the user is scored on, but a step function of the policy) and half
+  // a loss (continuous, low noise): against the labels, or in fidelity mode the FP32 softmax.
+  if (name === 'blend') return 0.5 * rewardOf('top1', e, fp32) + 0.5 * rewardOf(e.mode === 'labels' ? 'ce' : 'kl', e, fp32);
   const v = signal(name, e, 'the evaluation');
   switch (name) {
     case 'top1':
@@ -82,7 +89,8 @@ export function rewardOf(name: RewardName, e: EvaluationResult, fp32: Evaluation
 export function checkRewardFits(name: RewardName, data: { hasLabels: boolean; classifier: boolean }): void {
   const fix = 'choose another --reward (sqnr and cosine work for any model)';
   if (name === 'ce' && !data.hasLabels) throw new InvalidInputError(`--reward ce needs labels (val-labels.npy) and the data has none; ${fix}`, { reward: name });
-  if ((name === 'kl' || (name === 'top1' && !data.hasLabels)) && !data.classifier) {
-    throw new InvalidInputError(`--reward ${name} needs a classifier output [N, classes]${name === 'top1' ? ' or labels' : ''}; ${fix}`, { reward: name });
+  const topOne = name === 'top1' || name === 'blend';
+  if ((name === 'kl' || (topOne && !data.hasLabels)) && !data.classifier) {
+    throw new InvalidInputError(`--reward ${name} needs a classifier output [N, classes]${topOne ? ' or labels' : ''}; ${fix}`, { reward: name });
   }
 }

@@ -32,10 +32,17 @@ describe('rewards', () => {
     ['kl', -10 * 0.2],
     ['sqnr', 0.1 * 20],
     ['cosine', 100 * (0.99 - 1)],
+    ['blend', 0.5 * 0.1 * (80 - 90) + 0.5 * -10 * (0.5 - 0.3)],
   ];
   for (const [name, want] of table) {
     it(`${name}: ${want.toFixed(3)}`, () => expectClose(rewardOf(name, result({}), fp32), want, { atol: 1e-12 }));
   }
+
+  it('blend in fidelity mode (no labels) halves top-1 agreement and the KL divergence', () => {
+    const fidelity = (o: Partial<EvaluationResult>) => result({ mode: 'fidelity', crossEntropy: null, ...o });
+    expectClose(rewardOf('blend', fidelity({}), fidelity({ top1: 100, kl: { value: 0, se: 0 } })), 0.5 * 0.1 * (80 - 100) + 0.5 * -10 * 0.2, { atol: 1e-12 });
+    assert.throws(() => rewardOf('blend', result({ crossEntropy: null }), fp32), /reward ce needs the cross-entropy/);
+  });
 
   it('a reward whose signal is missing is a clear InvalidInputError', () => {
     assert.throws(() => rewardOf('ce', result({ crossEntropy: null }), fp32), (e: Error) => e instanceof InvalidInputError && /reward ce needs the cross-entropy against labels/.test(e.message));
@@ -44,10 +51,13 @@ describe('rewards', () => {
     assert.throws(() => checkRewardFits('top1', { hasLabels: false, classifier: false }), /--reward top1 needs a classifier output \[N, classes\] or labels/);
     checkRewardFits('sqnr', { hasLabels: false, classifier: false });
     checkRewardFits('top1', { hasLabels: true, classifier: false });
+    assert.throws(() => checkRewardFits('blend', { hasLabels: false, classifier: false }), /--reward blend needs a classifier output \[N, classes\] or labels/);
+    checkRewardFits('blend', { hasLabels: true, classifier: false });
+    checkRewardFits('blend', { hasLabels: false, classifier: true });
   });
 
-  it('defaults to cross-entropy for a labelled classifier, KL without labels, else the metric', () => {
-    assert.equal(defaultReward('top1', { hasLabels: true }), 'ce');
+  it('defaults to the top-1/cross-entropy blend for a labelled classifier, KL without labels, else the metric', () => {
+    assert.equal(defaultReward('top1', { hasLabels: true }), 'blend');
     assert.equal(defaultReward('top1', { hasLabels: false }), 'kl');
     for (const hasLabels of [true, false]) {
       assert.equal(defaultReward('sqnr', { hasLabels }), 'sqnr');
