@@ -566,6 +566,6 @@ export function assemble(settings: SearchQualitySettings, info: SplitInfo, rows:
   splits.note =
     `±: the standard error of the mean over seeds combined with the split's sampling error sqrt(p(1-p)/n) of one figure (root of the sum of squares); wall s: the search and its final choice in process, a policy evaluated before (same model, any strategy, seed or target) served from a cache` +
     `${settings.workers > 1 ? `, ${settings.workers} models measured at once (one process each)` : ''}; evaluations: policies the search evaluated (uniform stops when it runs out of fitting pairs)`;
-  correlations.note = `over up to ${correlationPolicies} distinct policies per row, sampled (seeded) from every strategy's searches; signals: top-1, -cross-entropy, -KL to FP32, output SQNR, output cosine`;
+  correlations.note = `over up to ${correlationPolicies} distinct policies per row, sampled (seeded) from every strategy's searches; signals: top-1, -cross-entropy, -KL to FP32, output SQNR, output cosine, blend (half top-1, half -cross-entropy, as the default reward)`;
   return { id: 'search-quality', title: 'Search quality on held-out data: strategies at hard budgets', figures, tables: [headline, splits, correlations] };
 }
