@@ -30,6 +30,13 @@ export interface SectionResult extends BenchSection {
   status: 'ok' | 'failed';
   error?: string;
   durationSeconds: number;
+  /**
+   * When the section started (ISO-8601; a bare date for sections measured before this was
+   * recorded) and the 1-minute load average then: a joined results.json holds sections of
+   * several runs, each with its own time and load.
+   */
+  startedAt?: string;
+  loadAverage1m?: number;
 }
 
 export interface BenchResults {
@@ -39,7 +46,7 @@ export interface BenchResults {
   machine: MachineInfo;
   durationSeconds: number;
   sections: SectionResult[];
-  /** Runs made side by side and joined (bench/merge.ts); absent for one run. */
+  /** How many runs were joined into these results (bench/merge.ts); absent for one run. */
   runs?: number;
 }
 
@@ -62,6 +69,11 @@ const BenchSectionSchema = z.object({
   tables: z.array(BenchTableSchema),
 });
 
+/** The 1-minute load average, to two decimals. */
+export function loadAverage(): number {
+  return Math.round(loadavg()[0] * 100) / 100;
+}
+
 export function machineInfo(): MachineInfo {
   const cores = cpus();
   return {
@@ -71,7 +83,7 @@ export function machineInfo(): MachineInfo {
     nodeVersion: process.version,
     platform: process.platform,
     arch: process.arch,
-    loadAverage1m: Math.round(loadavg()[0] * 100) / 100,
+    loadAverage1m: loadAverage(),
   };
 }
 
@@ -110,6 +122,9 @@ export interface RunOptions {
   sectionTimeoutMs: number;
   /** Monotonic clock in ms (injected so the tests do not depend on time). */
   now: () => number;
+  /** Wall-clock time and load average at a section's start (recorded in its result). */
+  wallClock?: () => Date;
+  load?: () => number;
 }
 
 /** Runs the modules in ascending `order` (ties by file name), one after another. */
@@ -127,14 +142,15 @@ export async function runSections(modules: LoadedModule[], options: RunOptions):
       signal: abort.signal,
     };
     const start = options.now();
+    const when = { startedAt: (options.wallClock?.() ?? new Date()).toISOString(), loadAverage1m: options.load?.() ?? loadAverage() };
     try {
       const limitMs = options.quick ? options.sectionTimeoutMs : Math.max(options.sectionTimeoutMs, (module.timeoutSeconds ?? 0) * 1000);
       const section = BenchSectionSchema.parse(await withTimeout(module.run(ctx), limitMs, name, abort)) as BenchSection;
-      results.push({ ...section, file, order: module.order, status: 'ok', durationSeconds: seconds(options.now() - start) });
+      results.push({ ...section, file, order: module.order, status: 'ok', durationSeconds: seconds(options.now() - start), ...when });
     } catch (err) {
       const error = err instanceof z.ZodError ? `returned an invalid section: ${err.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}` : errorText(err);
       options.log(`[${name}] FAILED: ${error}`);
-      results.push(failedSection(file, module.order, error, seconds(options.now() - start)));
+      results.push({ ...failedSection(file, module.order, error, seconds(options.now() - start)), ...when });
     }
   }
   return results;
@@ -203,11 +219,14 @@ export function renderMarkdown(results: BenchResults): string {
   const m = results.machine;
   const gib = (m.memoryBytes / 2 ** 30).toFixed(1);
   const failed = results.sections.filter((s) => s.status === 'failed');
+  const days = [...new Set(results.sections.map((s) => (s.startedAt ?? results.date).slice(0, 10)))].sort();
+  const when = days.length > 1 ? `${days[0]} to ${days[days.length - 1]}` : results.date.slice(0, 10);
   const out: string[] = [
-    `Measured ${results.date.slice(0, 10)} on ${m.cpuCores} CPU cores (${m.cpuModel}), ${gib} GiB memory, ` +
-      `Node ${m.nodeVersion} (${m.platform}/${m.arch}), load average ${formatNumber(m.loadAverage1m)} at start${results.quick ? ', quick mode (`--quick`)' : ''}; ` +
-      `${results.sections.length} sections in ${formatNumber(results.durationSeconds)} s` +
-      (results.runs ? ` (${results.runs} runs side by side, the longest shown)` : '') +
+    `Measured ${when} on ${m.cpuCores} CPU cores (${m.cpuModel}), ${gib} GiB memory, ` +
+      `Node ${m.nodeVersion} (${m.platform}/${m.arch})` +
+      (results.runs
+        ? `${results.quick ? ', quick mode (`--quick`)' : ''}; ${results.sections.length} sections from ${results.runs} runs joined (bench/merge.ts), each saying when it ran`
+        : `, load average ${formatNumber(m.loadAverage1m)} at start${results.quick ? ', quick mode (`--quick`)' : ''}; ${results.sections.length} sections in ${formatNumber(results.durationSeconds)} s`) +
       (failed.length ? `, ${failed.length} failed (${failed.map((s) => s.id).join(', ')})` : '') + '.',
   ];
   for (const section of results.sections) {
@@ -222,9 +241,17 @@ export function renderMarkdown(results: BenchResults): string {
       for (const [key, value] of figures) out.push(`| ${formatCell(key)} | ${formatCell(value)} |`);
     }
     for (const table of section.tables) out.push('', renderTable(table));
-    out.push('', `_Section \`${section.id}\` (${section.file}) took ${formatNumber(section.durationSeconds)} s._`);
+    out.push('', `_Section \`${section.id}\` (${section.file}) took ${formatNumber(section.durationSeconds)} s${results.runs ? sectionStart(section) : ''}._`);
   }
   return out.join('\n') + '\n';
+}
+
+/** ", started <date> <time> UTC at load average <x>": as much as the section recorded. */
+function sectionStart(section: SectionResult): string {
+  if (!section.startedAt) return '';
+  const time = section.startedAt.length > 10 ? ` ${section.startedAt.slice(11, 16)} UTC` : '';
+  const load = section.loadAverage1m === undefined ? '' : ` at load average ${formatNumber(section.loadAverage1m)}`;
+  return `, started ${section.startedAt.slice(0, 10)}${time}${load}`;
 }
 
 /** Replaces the text between the two markers (kept) with `content`; throws when a marker is missing. */
@@ -238,9 +265,11 @@ export function replaceMarkerBlock(text: string, content: string, start = '<!-- 
 }
 
 /**
- * Joins the results of bench runs of one commit made side by side (a full bench split over the
- * machine's cores): every section once, in `order`; the earliest start and machine, the longest
- * run's wall time. Throws InvalidInputError when a section is in two runs or modes are mixed.
+ * Joins the results of bench runs: runs of one commit made side by side (a full bench split over
+ * the machine's cores), or sections re-measured later into earlier results. Every section once,
+ * in `order`, keeping when it started and the load then (a section recorded without them gets
+ * its run's start and load); the earliest start and machine, the longest run's wall time.
+ * Throws InvalidInputError when a section is in two runs or modes are mixed.
  */
 export function joinResults(runs: Array<{ label: string; results: BenchResults }>): BenchResults {
   if (!runs.length) throw new InvalidInputError('no bench runs to join: pass folders that `npm run bench -- --out DIR` wrote');
@@ -259,7 +288,9 @@ export function joinResults(runs: Array<{ label: string; results: BenchResults }
     quick: first.quick,
     machine: first.machine,
     durationSeconds: Math.max(...runs.map((r) => r.results.durationSeconds)),
-    sections: runs.flatMap((r) => r.results.sections).sort((a, b) => a.order - b.order),
-    ...(runs.length > 1 ? { runs: runs.length } : {}),
+    sections: runs
+      .flatMap(({ results: r }) => r.sections.map((s) => (s.startedAt ? s : { ...s, startedAt: r.date, loadAverage1m: r.machine.loadAverage1m })))
+      .sort((a, b) => a.order - b.order),
+    ...(runs.length > 1 || runs[0].results.runs ? { runs: runs.reduce((n, r) => n + (r.results.runs ?? 1), 0) } : {}),
   };
 }

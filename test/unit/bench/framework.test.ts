@@ -58,6 +58,26 @@ describe('runSections', () => {
     assert.equal(results[0].durationSeconds, 0.25);
   });
 
+  it('records when each section started and the load average then, failed ones too', async () => {
+    // Prepare
+    let minute = 0;
+    const loads = [0.5, 3.25];
+    const mod = (file: string, order: number, fail = false): LoadedModule => ({
+      file,
+      module: { order, run: async () => (fail ? Promise.reject(new Error('boom')) : section(file.replace('.ts', ''))) },
+    });
+    // Act
+    const results = await runSections(
+      [mod('a.ts', 1), mod('b.ts', 2, true)],
+      options({ wallClock: () => new Date(Date.UTC(2026, 11, 3, 10, minute++)), load: () => loads.shift()! }),
+    );
+    // Assert
+    assert.deepEqual(results.map((r) => [r.status, r.startedAt, r.loadAverage1m]), [
+      ['ok', '2026-12-03T10:00:00.000Z', 0.5],
+      ['failed', '2026-12-03T10:01:00.000Z', 3.25],
+    ]);
+  });
+
   it('records a throwing section as failed with its message and keeps running the rest', async () => {
     const opts = options();
     const results = await runSections(
@@ -199,7 +219,32 @@ describe('joinResults', () => {
     assert.deepEqual(joined.sections.map((s) => s.id), ['zoo', 'evaluation', 'search', 'bundles']);
     assert.equal(joined.date, '2026-01-01T10:00:00Z');
     assert.equal(joined.durationSeconds, 900);
-    assert.match(renderMarkdown(joined), /4 sections in 900 s \(2 runs side by side, the longest shown\)/);
+    assert.match(renderMarkdown(joined), /4 sections from 2 runs joined \(bench\/merge\.ts\), each saying when it ran\./);
+  });
+
+  it('keeps when each section ran: recorded times as they are, its run\'s start and load for older sections', () => {
+    // Prepare
+    const later = run('2026-01-03T08:00:00Z', 60, [['evaluation', 30]]);
+    later.sections[0] = { ...later.sections[0], startedAt: '2026-01-03T08:00:30.000Z', loadAverage1m: 0.25 };
+    const earlier = { ...run('2026-01-01T10:00:00Z', 900, [['zoo', 10], ['search', 50]]), runs: 2 };
+    earlier.sections[1] = { ...earlier.sections[1], startedAt: '2026-01-02' };
+    // Act
+    const joined = joinResults([
+      { label: 'earlier', results: earlier },
+      { label: 'later', results: later },
+    ]);
+    const md = renderMarkdown(joined);
+    // Assert
+    assert.equal(joined.runs, 3);
+    assert.deepEqual(joined.sections.map((s) => [s.id, s.startedAt, s.loadAverage1m]), [
+      ['zoo', '2026-01-01T10:00:00Z', 0.5],
+      ['evaluation', '2026-01-03T08:00:30.000Z', 0.25],
+      ['search', '2026-01-02', undefined],
+    ]);
+    assert.match(md, /^Measured 2026-01-01 to 2026-01-03 on /);
+    assert.ok(md.includes('_Section `zoo` (zoo.ts) took 1 s, started 2026-01-01 10:00 UTC at load average 0.500._'));
+    assert.ok(md.includes('_Section `evaluation` (evaluation.ts) took 1 s, started 2026-01-03 08:00 UTC at load average 0.250._'));
+    assert.ok(md.includes('_Section `search` (search.ts) took 1 s, started 2026-01-02._'));
   });
 
   it('refuses a section in two runs, mixed modes and no runs, naming the fix', () => {
