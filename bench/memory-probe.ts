@@ -85,8 +85,16 @@ export interface SearchProbe {
   handlerSeconds: Record<string, number>;
 }
 
-/** A search in a child process, then every recorded state's input replayed per handler in fresh processes. */
-export async function probeSearch(spec: Pick<LocalSearchOptions, 'modelPath' | 'dataDir' | 'outDir' | 'config'>, cwd: string, withHandlers: boolean): Promise<SearchProbe> {
+/**
+ * A search in a child process, then the recorded states' inputs replayed per handler in fresh
+ * processes: every state (`'all'`), the last state of each function (`'last-per-function'`, a
+ * check that each replays, not of the heaviest input), or none (`false`).
+ */
+export async function probeSearch(
+  spec: Pick<LocalSearchOptions, 'modelPath' | 'dataDir' | 'outDir' | 'config'>,
+  cwd: string,
+  withHandlers: 'all' | 'last-per-function' | false,
+): Promise<SearchProbe> {
   mkdirSync(spec.outDir, { recursive: true });
   const specFile = join(spec.outDir, 'probe-spec.json');
   writeFileSync(specFile, JSON.stringify(spec));
@@ -95,7 +103,9 @@ export async function probeSearch(spec: Pick<LocalSearchOptions, 'modelPath' | '
   const handlerSeconds: Record<string, number> = {};
   if (withHandlers) {
     const inputs = JSON.parse(readFileSync(join(spec.outDir, 'task-inputs.json'), 'utf8')) as Record<string, { fn: string; input: unknown }>;
-    for (const [state, { fn, input }] of Object.entries(inputs)) {
+    let states = Object.entries(inputs);
+    if (withHandlers === 'last-per-function') states = [...new Map(states.map(([state, v]) => [v.fn, [state, v] as [string, typeof v]])).values()];
+    for (const [state, { fn, input }] of states) {
       const file = join(spec.outDir, `input-${state}.json`);
       writeFileSync(file, JSON.stringify(input));
       const h = await probe(['handler', fn, file, String(s.haqRoot)], cwd);

@@ -9,6 +9,9 @@
  * default: classifiers by top-1 agreement with FP32 and its standard error sqrt(p(1-p)/n), other
  * models by the SQNR of their outputs (each output scaled to unit signal power) and its standard
  * error.
+ *
+ * `--quick` checks that the section runs: only the models with at most QUICK_MAX_INPUT_VALUES
+ * input values per sample (the classifier and the wake-word models), two episodes each.
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -33,9 +36,15 @@ export const order = 70;
  */
 export const timeoutSeconds = 3600;
 
+/** `--quick`: the corpus models whose sample has at most this many input values (4 of the 7). */
+export const QUICK_MAX_INPUT_VALUES = 30_000;
+
 export async function run(ctx: BenchContext): Promise<BenchSection> {
   const manifest = readManifest();
-  const files = await ensureCorpus({ log: ctx.log });
+  const all = manifest.models;
+  const models = ctx.quick ? all.filter((m) => m.inputs.sampleShape.reduce((a, b) => a * b, 1) <= QUICK_MAX_INPUT_VALUES) : all;
+  // The preprocessors (and oww-embedding) make the wake-word models' inputs.
+  const files = await ensureCorpus({ only: ctx.quick ? [...models, ...manifest.preprocessors].map((m) => m.name).concat('oww-embedding') : undefined, log: ctx.log });
   const counts = ctx.quick ? { calib: 8, val: 16 } : { calib: 64, val: 100 };
   const heavyVal = ctx.quick ? 8 : 32; // models over 1 GMAC per sample
   const episodes = ctx.quick ? 2 : 3;
@@ -45,10 +54,11 @@ export async function run(ctx: BenchContext): Promise<BenchSection> {
     headers: ['model', 'package', 'opset', 'input', 'layers', 'GMAC / sample', 'float MACs', 'samples', 'FP32 s / eval', '8/8 s / eval', '8/8 / FP32', '8/8 fidelity', 'search s / episode'],
     rows: [],
     note:
+      (ctx.quick ? `QUICK MODE: ${models.length} of ${all.length} models (at most ${QUICK_MAX_INPUT_VALUES} input values per sample). ` : '') +
       `Structured synthetic inputs (docs/ingestion.md "The model corpus"); calibration ${counts.calib} samples; an evaluation = the whole validation split, 1 onnxruntime thread, ` +
       `best of 2 runs; 8/8 with recovery (GPTQ + bias correction, the default); fidelity as the product scores it: top-1 agreement with FP32 +- standard error (classifiers), else output SQNR +- standard error (each output scaled to unit power, shared/data/metrics.ts); search: ${episodes} episodes (random warm-up), bismo-edge, the manifest's budget, in a child process`,
   };
-  for (const model of manifest.models) {
+  for (const model of models) {
     if (ctx.signal?.aborted) break;
     const modelStart = performance.now();
     const bytes = new Uint8Array(readFileSync(files.get(model.name)!));

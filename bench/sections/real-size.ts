@@ -7,6 +7,10 @@
  * it; Prepare recomputes the recovered weights at the search's bitwidths). Reported: wall time, seconds per episode, the
  * search process's peak RSS, and per function kind its peak RSS and wall time against the memory
  * infra gives it (infra/function-specs.ts).
+ *
+ * `--quick` checks that the section runs, not the sizes: MobileNet-v2 (3.4 M weights; a ResNet-50
+ * policy switch re-lays 25.5 M, its GPTQ takes minutes whatever the resolution) alone at 64x64
+ * with bias correction only, one episode, each function replayed once (on its last recorded input).
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -28,19 +32,22 @@ const kinds = ['prepare', 'simulate', 'evaluate', 'act', 'update', 'finalize'];
 export async function run(ctx: BenchContext): Promise<BenchSection> {
   const counts = ctx.quick ? { calib: 4, val: 8 } : { calib: 32, val: 128 };
   const episodes = ctx.quick ? 1 : 2;
-  const files = await ensureCorpus({ only: ['ppocr-det'], log: ctx.log });
-  const det = readManifest().models.find((m) => m.name === 'ppocr-det')!;
-  const resnetPath = join(ctx.scratch, 'resnet-50.onnx');
-  writeFileSync(resnetPath, buildZooModel('resnet-50', { seed: 1, resolution: 224 }));
+  const [arch, resolution, recovery] = ctx.quick ? (['mobilenet-v2', 64, 'bias'] as const) : (['resnet-50', 224, 'full'] as const);
+  const zooPath = join(ctx.scratch, `${arch}-${resolution}.onnx`);
+  writeFileSync(zooPath, buildZooModel(arch, { seed: 1, resolution }));
   const runs = [
     {
-      name: 'resnet-50 (zoo, random weights)',
-      path: resnetPath,
-      data: await ensureCorpusData({ name: 'zoo-resnet-50', inputs: { generator: 'scene', sampleShape: [3, 224, 224] } }, counts),
-      shape: [1, 3, 224, 224],
+      name: `${arch} (zoo, random weights)`,
+      path: zooPath,
+      data: await ensureCorpusData({ name: `zoo-${arch}`, inputs: { generator: 'scene', sampleShape: [3, resolution, resolution] } }, counts),
+      shape: [1, 3, resolution, resolution],
     },
-    { name: 'ppocr-det (corpus)', path: files.get('ppocr-det')!, data: await ensureCorpusData(det, counts), shape: [1, ...det.inputs.sampleShape] },
   ];
+  if (!ctx.quick) {
+    const files = await ensureCorpus({ only: ['ppocr-det'], log: ctx.log });
+    const det = readManifest().models.find((m) => m.name === 'ppocr-det')!;
+    runs.push({ name: 'ppocr-det (corpus)', path: files.get('ppocr-det')!, data: await ensureCorpusData(det, counts), shape: [1, ...det.inputs.sampleShape] });
+  }
   const memoryMb = Object.fromEntries(functionSpecs.map((s) => [s.entry.replace(/^functions\/|\.ts$/g, ''), s.memorySizeMb]));
   const figures: BenchSection['figures'] = {};
   const table: BenchTable = {
@@ -48,8 +55,9 @@ export async function run(ctx: BenchContext): Promise<BenchSection> {
     headers: ['model', 'input', 'layers', 'GMAC / sample', 'search s', 's / episode', 'search process MiB', ...kinds.map((k) => `${k} MiB / s (Lambda ${memoryMb[k]} MB)`)],
     rows: [],
     note:
+      `${ctx.quick ? 'QUICK MODE, not the real sizes: MobileNet-v2 at 64x64 only, bias correction only, each function replayed on its last recorded input; ' : ''}` +
       `${episodes} episodes (random warm-up), ${counts.val} validation and ${counts.calib} calibration samples (fewer than a real search's, to keep the section within the bench run), ` +
-      'bismo-edge latency 0.6, recovery full (GPTQ + bias correction, every layer at the search\'s weight bitwidths 2-8, in Prepare); peak RSS (maxRSS) of the search process, and per function the peak RSS and ' +
+      `bismo-edge latency 0.6, recovery ${recovery === 'full' ? 'full (GPTQ + bias correction' : 'bias (bias correction'}, every layer at the search's weight bitwidths 2-8, in Prepare); peak RSS (maxRSS) of the search process, and per function the peak RSS and ` +
       'wall time of its longest recorded input replayed in a fresh node process (tsx, not the esbuild bundle; Prepare recomputes the recovery); Lambda memory from infra/function-specs.ts',
   };
   const peaks: Record<string, number> = {};
@@ -59,9 +67,9 @@ export async function run(ctx: BenchContext): Promise<BenchSection> {
     const layers = await inspectModel(new Uint8Array(readFileSync(r.path)), { inputShape: r.shape });
     ctx.log(`${r.name}: searching (${layers.layers.length} layers)`);
     const p = await probeSearch(
-      { modelPath: r.path, dataDir: r.data, outDir: join(ctx.scratch, r.name.split(' ')[0]), config: { hardware: 'bismo-edge', constraint: { kind: 'latency', ratio: 0.6 }, episodes, warmupEpisodes: episodes, seed: 1 } },
+      { modelPath: r.path, dataDir: r.data, outDir: join(ctx.scratch, r.name.split(' ')[0]), config: { hardware: 'bismo-edge', constraint: { kind: 'latency', ratio: 0.6 }, episodes, warmupEpisodes: episodes, seed: 1, quant: { recovery } } },
       ctx.root,
-      true,
+      ctx.quick ? 'last-per-function' : 'all',
     );
     for (const k of kinds) {
       peaks[k] = Math.max(peaks[k] ?? 0, p.handlerPeakRssMb[k] ?? 0);
