@@ -7,6 +7,7 @@ import { copyFile, mkdir, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { z } from 'zod';
 import type { SearchConfigInput } from '../../shared/config';
+import { dataFiles } from '../../shared/data/dataset';
 import { InvalidInputError } from '../../shared/errors';
 import { resolveTarget } from '../../shared/hardware/targets';
 import { modelKeys, resultKeys, searchKeys } from '../../shared/keys';
@@ -49,12 +50,20 @@ export interface LocalSearchResult {
   stores: LocalStores;
 }
 
-
-async function stageModel(stores: LocalStores, name: string, modelPath: string, dataDir: string): Promise<void> {
+/** Copies a model, its data folder and a search.json beside it into the local models store; `dataLabel` names the folder in errors. */
+async function stageModel(stores: LocalStores, name: string, modelPath: string, dataDir: string, dataLabel = `--data ${dataDir}`): Promise<void> {
   const modelInfo = await stat(modelPath).catch(() => null);
   if (!modelInfo?.isFile()) throw new InvalidInputError(`model ${modelPath}: no such file; pass an .onnx file`);
   const dataInfo = await stat(dataDir).catch(() => null);
   if (!dataInfo?.isDirectory()) throw new InvalidInputError(`--data ${dataDir} is not a folder; pass the folder with calib-inputs.npy, val-inputs.npy, val-labels.npy`);
+  const present = await readdir(dataDir);
+  // The search scores every policy on val: say so with the user's folder, not the staged copy.
+  if (!present.includes(dataFiles.inputs('val'))) {
+    throw new InvalidInputError(
+      `${dataLabel} has no ${dataFiles.inputs('val')} (it holds ${present.length ? present.slice(0, 8).join(', ') + (present.length > 8 ? ', ...' : '') : 'nothing'}); ` +
+        `pass the folder with calib-inputs.npy, val-inputs.npy and val-labels.npy (README "Data folders")`,
+    );
+  }
   const root = stores.models.root;
   const modelDest = join(root, ...modelKeys.model(name).split('/'));
   await mkdir(dirname(modelDest), { recursive: true });
@@ -62,7 +71,7 @@ async function stageModel(stores: LocalStores, name: string, modelPath: string, 
   const dataDest = join(root, ...modelKeys.dataPrefix(name).split('/'));
   await rm(dataDest, { recursive: true, force: true });
   await mkdir(dataDest, { recursive: true });
-  for (const f of await readdir(dataDir)) {
+  for (const f of present) {
     if (/\.(npy|json)$/i.test(f)) await copyFile(join(dataDir, f), join(dataDest, f));
   }
   // A search.json beside the model applies as on S3 (flags override it).
@@ -180,7 +189,7 @@ export async function runLocalSweep(options: LocalSweepOptions): Promise<{ outco
   const { spec, files, targets } = await checkSweepSpec(options.spec, options.baseDir, options.what);
   const outDir = resolve(options.outDir);
   const stores = localStores(join(outDir, '.haq'));
-  for (const f of files) await stageModel(stores, f.name, f.path, f.data);
+  for (const f of files) await stageModel(stores, f.name, f.path, f.data, `${options.what ?? 'sweep config'}: data folder ${f.data} of model ${f.path}`);
   let next = 0;
   const models = spec.models.map((m) => ('path' in m ? files[next++].name : m));
   const { runner, close } = makeRunner(stores, options);

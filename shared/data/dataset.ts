@@ -151,10 +151,24 @@ export async function loadDataset(store: ObjectStore, prefix: string, splits: Sp
   return { location: `${store.location}/${prefix}`, meta, calib, val, select, test };
 }
 
-/** A split that must be present: throws InvalidDataError naming the missing file. */
+/** What each split is for, in the error that says it is missing. */
+const splitPurpose: Record<SplitName, string> = {
+  calib: 'the calibration samples for activation ranges and accuracy recovery',
+  val: 'the validation split the search scores policies on',
+  select: 'the selection split the final choice is made on',
+  test: 'the held-out test split',
+};
+
+/** A split that must be present: throws InvalidDataError naming the missing file, its use and the fix. */
 export function requireSplit(dataset: Dataset, name: SplitName): Split {
   const split = dataset[name];
-  if (!split) throw new InvalidDataError(`${dataset.location} has no ${dataFiles.inputs(name)}; it is needed here`, { split: name });
+  if (!split) {
+    throw new InvalidDataError(
+      `${dataset.location} has no ${dataFiles.inputs(name)} (${splitPurpose[name]}); add it: samples of the model's input as a float32 or uint8 .npy, ` +
+        `with ${dataFiles.labels(name)} for top-1 (README "Data folders")`,
+      { split: name },
+    );
+  }
   return split;
 }
 

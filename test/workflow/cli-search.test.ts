@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { haq, repoRoot } from '../helpers/cli';
 import { tempDir } from '../helpers/tmp';
@@ -92,6 +92,8 @@ describe('haq search', () => {
     ['an unknown constraint kind', ['--constraint', 'speed:0.5'], /InvalidInputError: --constraint.*latency:0\.5/],
     ['a zero episode count', ['--episodes', '0'], /InvalidInputError: --episodes 0/],
     ['a missing data folder', ['--data', 'no/such/dir'], /InvalidInputError: --data no\/such\/dir is not a folder/],
+    // A folder without the validation split: named as the user gave it (not the staged copy under --out), with what it holds.
+    ['a data folder without val-inputs.npy', ['--data', 'models/zoo'], /InvalidInputError: --data models\/zoo has no val-inputs\.npy \(it holds .*fmnist-cnn.*\); pass the folder with calib-inputs\.npy, val-inputs\.npy/],
     ['an unknown target', ['--hardware', 'tpu-v9'], /UnknownTargetError: .*tpu-v9/],
     ['an impossible budget', ['--constraint', 'latency:0.01'], /BudgetInfeasibleError: budget 0.01 is below the smallest feasible/],
     // The pinned first/last layer set the floor (0.408 for the CNN): the error names the way below it.
@@ -118,6 +120,16 @@ describe('haq sweep', () => {
     const r = await haq(['sweep', '--config', file, '--out', join(tmp.dir, 'sw')]);
     assert.equal(r.code, 1);
     assert.match(r.stderr, /haq: InvalidInputError: --config .*sweep\.json: models: Required/);
+  });
+
+  it('rejects a model whose data folder has no val-inputs.npy, naming the folder and the model', async () => {
+    // Paths in sweep.json are relative to its folder: the zoo model, and the zoo folder as its data (no val-inputs.npy there).
+    const file = join(tmp.dir, 'sweep-no-val.json');
+    const zoo = relative(tmp.dir, join(repoRoot, 'models', 'zoo'));
+    writeFileSync(file, JSON.stringify({ models: [{ path: join(zoo, 'fmnist-cnn', 'model.onnx'), data: zoo }], targets: ['bismo-edge'], constraints: ['latency:0.5'] }));
+    const r = await haq(['sweep', '--config', file, '--out', join(tmp.dir, 'sw-no-val')]);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /haq: InvalidInputError: .*data folder \S+models\/zoo of model \S+fmnist-cnn\/model\.onnx has no val-inputs\.npy \(it holds /);
   });
 
   it('reports a failed row with its error class and message and exits 1 saying how many failed', async () => {
