@@ -142,6 +142,7 @@ export async function loadDataset(store: ObjectStore, prefix: string, splits: Sp
   const meta = await loadMeta(store, prefix);
   const load = (s: SplitName) => (splits.includes(s) ? loadSplit(store, prefix, s, meta) : Promise.resolve(null));
   const [calib, val, select, test] = await Promise.all([load('calib'), load('val'), load('select'), load('test')]);
+  if (splits.length === 1 && !calib && !val && !select && !test) throw missingSplit(`${store.location}/${prefix}`, splits[0]);
   if (splits.length > 0 && !calib && !val && !select && !test) {
     throw new InvalidDataError(
       `no data in ${store.location}${prefix ? `/${prefix}` : ''}: expected ${splits.map((s) => dataFiles.inputs(s)).join(' or ')}`,
@@ -159,16 +160,19 @@ const splitPurpose: Record<SplitName, string> = {
   test: 'the held-out test split',
 };
 
+/** The error for a split that is needed and absent: the file, its use and the fix. */
+function missingSplit(location: string, name: SplitName): InvalidDataError {
+  return new InvalidDataError(
+    `${location} has no ${dataFiles.inputs(name)} (${splitPurpose[name]}); add it: samples of the model's input as a float32 or uint8 .npy, ` +
+      `with ${dataFiles.labels(name)} for top-1 (README "Data folders")`,
+    { split: name },
+  );
+}
+
 /** A split that must be present: throws InvalidDataError naming the missing file, its use and the fix. */
 export function requireSplit(dataset: Dataset, name: SplitName): Split {
   const split = dataset[name];
-  if (!split) {
-    throw new InvalidDataError(
-      `${dataset.location} has no ${dataFiles.inputs(name)} (${splitPurpose[name]}); add it: samples of the model's input as a float32 or uint8 .npy, ` +
-        `with ${dataFiles.labels(name)} for top-1 (README "Data folders")`,
-      { split: name },
-    );
-  }
+  if (!split) throw missingSplit(dataset.location, name);
   return split;
 }
 

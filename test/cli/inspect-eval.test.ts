@@ -124,7 +124,7 @@ describe('haq eval', { concurrency: 3 }, () => {
     assertOneLineError(await haq(['eval', p('linear.onnx'), '--data', p('data-shape')]), 'InvalidDataError', /samples of shape \[2, 3\] .* \[N, 6\]/);
     assertOneLineError(await haq(['eval', p('linear.onnx'), '--data', p('data-range')]), 'InvalidDataError', /val-labels\.npy\[3\] = 4 is out of range: the model outputs 4 classes/);
     assertOneLineError(await haq(['eval', p('linear.onnx'), '--data', p('nowhere')]), 'InvalidInputError', /is not a folder/);
-    assertOneLineError(await haq(['eval', p('linear.onnx'), '--data', p('data'), '--split', 'test']), 'InvalidDataError', /no data in .*data: expected test-inputs\.npy/);
+    assertOneLineError(await haq(['eval', p('linear.onnx'), '--data', p('data'), '--split', 'test']), 'InvalidDataError', /data\/? has no test-inputs\.npy \(the held-out test split\); add it/);
     assertOneLineError(await haq(['eval', p('truncated.onnx'), '--data', p('data')]), 'UnsupportedModelError', /truncated/);
   });
 });
