@@ -24,7 +24,7 @@ import { computeRecovery, recoverySource } from '../../shared/quant/recovery';
 import { uniformPolicy } from '../../shared/quant/policy';
 import { FsStore } from '../../shared/store/fs-store';
 import { ensureCorpus, readManifest } from '../../scripts/corpus/fetch';
-import { ensureCorpusData } from '../../scripts/corpus/inputs';
+import { ensureCorpusData, generatorModels } from '../../scripts/corpus/inputs';
 import { probeSearch } from '../memory-probe';
 import type { BenchContext, BenchSection, BenchTable } from '../types';
 
@@ -40,11 +40,9 @@ export const timeoutSeconds = 3600;
 export const QUICK_MAX_INPUT_VALUES = 30_000;
 
 export async function run(ctx: BenchContext): Promise<BenchSection> {
-  const manifest = readManifest();
-  const all = manifest.models;
+  const all = readManifest().models;
   const models = ctx.quick ? all.filter((m) => m.inputs.sampleShape.reduce((a, b) => a * b, 1) <= QUICK_MAX_INPUT_VALUES) : all;
-  // The preprocessors (and oww-embedding) make the wake-word models' inputs.
-  const files = await ensureCorpus({ only: ctx.quick ? [...models, ...manifest.preprocessors].map((m) => m.name).concat('oww-embedding') : undefined, log: ctx.log });
+  const files = await ensureCorpus({ only: ctx.quick ? models.flatMap((m) => [m.name, ...generatorModels(m.inputs.generator)]) : undefined, log: ctx.log });
   const counts = ctx.quick ? { calib: 8, val: 16 } : { calib: 64, val: 100 };
   const heavyVal = ctx.quick ? 8 : 32; // models over 1 GMAC per sample
   const episodes = ctx.quick ? 2 : 3;

@@ -7,7 +7,7 @@ import { copyFile, mkdir, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { z } from 'zod';
 import type { SearchConfigInput } from '../../shared/config';
-import { dataFiles } from '../../shared/data/dataset';
+import { dataFiles, missingSplit } from '../../shared/data/dataset';
 import { InvalidInputError } from '../../shared/errors';
 import { resolveTarget } from '../../shared/hardware/targets';
 import { modelKeys, resultKeys, searchKeys } from '../../shared/keys';
@@ -55,15 +55,10 @@ async function stageModel(stores: LocalStores, name: string, modelPath: string, 
   const modelInfo = await stat(modelPath).catch(() => null);
   if (!modelInfo?.isFile()) throw new InvalidInputError(`model ${modelPath}: no such file; pass an .onnx file`);
   const dataInfo = await stat(dataDir).catch(() => null);
-  if (!dataInfo?.isDirectory()) throw new InvalidInputError(`--data ${dataDir} is not a folder; pass the folder with calib-inputs.npy, val-inputs.npy, val-labels.npy`);
+  if (!dataInfo?.isDirectory()) throw new InvalidInputError(`${dataLabel} is not a folder; pass the folder with calib-inputs.npy, val-inputs.npy, val-labels.npy`);
   const present = await readdir(dataDir);
-  // The search scores every policy on val: say so with the user's folder, not the staged copy.
-  if (!present.includes(dataFiles.inputs('val'))) {
-    throw new InvalidInputError(
-      `${dataLabel} has no ${dataFiles.inputs('val')} (it holds ${present.length ? present.slice(0, 8).join(', ') + (present.length > 8 ? ', ...' : '') : 'nothing'}); ` +
-        `pass the folder with calib-inputs.npy, val-inputs.npy and val-labels.npy (README "Data folders")`,
-    );
-  }
+  // Prepare needs val (requireSplit): checked here too, so the error names the user's folder, not the staged copy.
+  if (!present.includes(dataFiles.inputs('val'))) throw missingSplit(dataLabel, 'val', present);
   const root = stores.models.root;
   const modelDest = join(root, ...modelKeys.model(name).split('/'));
   await mkdir(dirname(modelDest), { recursive: true });

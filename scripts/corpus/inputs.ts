@@ -32,6 +32,13 @@ import { corpusBytes, corpusDir, type CorpusModel } from './fetch';
 
 type Generator = CorpusModel['inputs']['generator'];
 
+/** The corpus files a generator runs to make its inputs (fetch them with the model that uses it). */
+export function generatorModels(generator: Generator): string[] {
+  if (generator === 'speech-mel') return ['oww-melspectrogram'];
+  if (generator === 'speech-embeddings') return ['oww-melspectrogram', 'oww-embedding'];
+  return [];
+}
+
 const clamp01 = (v: number) => (v < 0 ? 0 : v > 1 ? 1 : v);
 
 /** An RGB canvas [3, h, w] in [0, 1]. */

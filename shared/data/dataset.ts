@@ -142,14 +142,16 @@ export async function loadDataset(store: ObjectStore, prefix: string, splits: Sp
   const meta = await loadMeta(store, prefix);
   const load = (s: SplitName) => (splits.includes(s) ? loadSplit(store, prefix, s, meta) : Promise.resolve(null));
   const [calib, val, select, test] = await Promise.all([load('calib'), load('val'), load('select'), load('test')]);
-  if (splits.length === 1 && !calib && !val && !select && !test) throw missingSplit(`${store.location}/${prefix}`, splits[0]);
+  const location = `${store.location}/${prefix}`;
   if (splits.length > 0 && !calib && !val && !select && !test) {
+    // One split asked for (haq eval --split): say what it is for; several: the folder is empty of data.
+    if (splits.length === 1) throw missingSplit(location, splits[0]);
     throw new InvalidDataError(
       `no data in ${store.location}${prefix ? `/${prefix}` : ''}: expected ${splits.map((s) => dataFiles.inputs(s)).join(' or ')}`,
       { prefix },
     );
   }
-  return { location: `${store.location}/${prefix}`, meta, calib, val, select, test };
+  return { location, meta, calib, val, select, test };
 }
 
 /** What each split is for, in the error that says it is missing. */
@@ -160,10 +162,14 @@ const splitPurpose: Record<SplitName, string> = {
   test: 'the held-out test split',
 };
 
-/** The error for a split that is needed and absent: the file, its use and the fix. */
-function missingSplit(location: string, name: SplitName): InvalidDataError {
+/**
+ * The error for a split that is needed and absent: the file, its use and the fix; `holds`, when
+ * the caller listed the folder, says what is there instead.
+ */
+export function missingSplit(location: string, name: SplitName, holds?: readonly string[]): InvalidDataError {
+  const there = holds ? `; it holds ${holds.length ? holds.slice(0, 8).join(', ') + (holds.length > 8 ? ', ...' : '') : 'nothing'}` : '';
   return new InvalidDataError(
-    `${location} has no ${dataFiles.inputs(name)} (${splitPurpose[name]}); add it: samples of the model's input as a float32 or uint8 .npy, ` +
+    `${location} has no ${dataFiles.inputs(name)} (${splitPurpose[name]})${there}; add it: samples of the model's input as a float32 or uint8 .npy, ` +
       `with ${dataFiles.labels(name)} for top-1 (README "Data folders")`,
     { split: name },
   );

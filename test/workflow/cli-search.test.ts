@@ -93,7 +93,7 @@ describe('haq search', () => {
     ['a zero episode count', ['--episodes', '0'], /InvalidInputError: --episodes 0/],
     ['a missing data folder', ['--data', 'no/such/dir'], /InvalidInputError: --data no\/such\/dir is not a folder/],
     // A folder without the validation split: named as the user gave it (not the staged copy under --out), with what it holds.
-    ['a data folder without val-inputs.npy', ['--data', 'models/zoo'], /InvalidInputError: --data models\/zoo has no val-inputs\.npy \(it holds .*fmnist-cnn.*\); pass the folder with calib-inputs\.npy, val-inputs\.npy/],
+    ['a data folder without val-inputs.npy', ['--data', 'models/zoo'], /InvalidDataError: --data models\/zoo has no val-inputs\.npy \(the validation split the search scores policies on\); it holds .*fmnist-cnn.*; add it: /],
     ['an unknown target', ['--hardware', 'tpu-v9'], /UnknownTargetError: .*tpu-v9/],
     ['an impossible budget', ['--constraint', 'latency:0.01'], /BudgetInfeasibleError: budget 0.01 is below the smallest feasible/],
     // The pinned first/last layer set the floor (0.408 for the CNN): the error names the way below it.
@@ -129,7 +129,7 @@ describe('haq sweep', () => {
     writeFileSync(file, JSON.stringify({ models: [{ path: join(zoo, 'fmnist-cnn', 'model.onnx'), data: zoo }], targets: ['bismo-edge'], constraints: ['latency:0.5'] }));
     const r = await haq(['sweep', '--config', file, '--out', join(tmp.dir, 'sw-no-val')]);
     assert.equal(r.code, 1);
-    assert.match(r.stderr, /haq: InvalidInputError: .*data folder \S+models\/zoo of model \S+fmnist-cnn\/model\.onnx has no val-inputs\.npy \(it holds /);
+    assert.match(r.stderr, /haq: InvalidDataError: .*data folder \S+models\/zoo of model \S+fmnist-cnn\/model\.onnx has no val-inputs\.npy \(the validation split the search scores policies on\); it holds /);
   });
 
   it('reports a failed row with its error class and message and exits 1 saying how many failed', async () => {
